@@ -1,0 +1,80 @@
+"""Assemble a :class:`Dataset` from string-keyed columns, the common last step of every reader."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from interestlm.data.errors import LoadReport
+from interestlm.data.tables import KIND_CODE, Catalog, Dataset, Interactions
+
+
+def assemble(
+    *,
+    name: str,
+    user_ids: Sequence[str],
+    item_ids: Sequence[str],
+    catalog: Catalog | None = None,
+    timestamp: npt.ArrayLike | None = None,
+    rating: npt.ArrayLike | None = None,
+    weight: npt.ArrayLike | None = None,
+    kind: str | Sequence[str] = "interaction",
+    review: Sequence[str] | None = None,
+    has_time: bool = True,
+    report: LoadReport | None = None,
+) -> Dataset:
+    """Index string user/item ids (in order of first appearance) and build the dataset.
+
+    Items that occur in interactions but not in ``catalog`` are appended with empty text and
+    counted in the report as ``items without metadata``.
+    """
+    report = report if report is not None else LoadReport()
+    if catalog is None:
+        catalog = Catalog.build([])
+    item_index = catalog.index_of()
+    extra: list[str] = []
+    item_col = np.empty(len(item_ids), dtype=np.int32)
+    for row, item_id in enumerate(item_ids):
+        idx = item_index.get(item_id)
+        if idx is None:
+            idx = len(item_index)
+            item_index[item_id] = idx
+            extra.append(item_id)
+        item_col[row] = idx
+    if extra:
+        report.note("items without metadata", len(extra))
+        catalog = _append_items(catalog, extra)
+    user_index: dict[str, int] = {}
+    user_col = np.empty(len(user_ids), dtype=np.int32)
+    for row, user_id in enumerate(user_ids):
+        user_col[row] = user_index.setdefault(user_id, len(user_index))
+    if isinstance(kind, str):
+        kind_col = np.full(len(user_col), KIND_CODE[kind], dtype=np.int8)
+    else:
+        kind_col = np.asarray([KIND_CODE[k] for k in kind], dtype=np.int8)
+    inter = Interactions.build(
+        user=user_col,
+        item=item_col,
+        user_ids=list(user_index),
+        timestamp=timestamp,
+        rating=rating,
+        weight=weight,
+        kind=kind_col,
+        review=review,
+    )
+    return Dataset(name=name, catalog=catalog, interactions=inter, has_time=has_time, report=report)
+
+
+def _append_items(catalog: Catalog, new_ids: list[str]) -> Catalog:
+    n = len(new_ids)
+    return Catalog(
+        item_ids=np.concatenate([catalog.item_ids, np.asarray(new_ids, dtype=object)]),
+        titles=catalog.titles + [""] * n,
+        descriptions=catalog.descriptions + [""] * n,
+        categories=catalog.categories + [()] * n,
+        tags=catalog.tags + [()] * n,
+        brands=catalog.brands + [""] * n,
+        attributes=catalog.attributes + [()] * n,
+    )
