@@ -20,19 +20,25 @@ from interestlm.evaluate.protocol import EvalTask, Model
 def top_k(scores: npt.NDArray[np.floating], k: int) -> IntArray:
     """Indices of the ``k`` highest scores per row, best first; ties broken by lower index.
 
-    Entries that are ``-inf`` are never returned as hits: their slots hold ``-1``.
+    ``-inf`` (masked) and NaN scores are never returned: their slots hold ``-1``.
     """
+    scores = np.where(np.isnan(scores), -np.inf, scores)
     n, n_items = scores.shape
     k_eff = min(k, n_items)
-    # argpartition then a stable sort on (-score, index) keeps results exactly reproducible.
-    part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n_items else np.tile(
-        np.arange(n_items), (n, 1)
-    )
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    result = np.take_along_axis(part, order, axis=1).astype(np.int32)
-    result_scores = np.take_along_axis(part_scores, order, axis=1)
-    result[np.isneginf(result_scores)] = -1
+    if k_eff == 0:
+        return np.full((n, k), -1, dtype=np.int32)
+    # Exact and linear: everything above the k-th largest value, then the lowest-index items
+    # equal to it (argpartition alone resolves ties at the boundary arbitrarily).
+    kth = np.partition(scores, n_items - k_eff, axis=1)[:, n_items - k_eff][:, None]
+    above = scores > kth
+    equal = scores == kth
+    room = k_eff - above.sum(axis=1, keepdims=True)
+    chosen = above | (equal & (np.cumsum(equal, axis=1) <= room))
+    cols = np.nonzero(chosen)[1].reshape(n, k_eff)
+    chosen_scores = np.take_along_axis(scores, cols, axis=1)
+    order = np.lexsort((cols, -chosen_scores), axis=1)
+    result = np.take_along_axis(cols, order, axis=1).astype(np.int32)
+    result[np.isneginf(np.take_along_axis(chosen_scores, order, axis=1))] = -1
     if k_eff < k:
         result = np.pad(result, ((0, 0), (0, k - k_eff)), constant_values=-1)
     return result

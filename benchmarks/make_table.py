@@ -1,0 +1,51 @@
+"""Generate the README's results table from benchmarks/results/*.json.
+
+Replaces the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` in README.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+ORDER = ("pop", "itemknn", "ease", "als", "bpr", "sasrec")
+COLUMNS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "mrr@10", "coverage@10")
+
+
+def table() -> str:
+    rows = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(RESULTS.glob("*.json"))]
+    rows.sort(key=lambda r: (r["dataset"], ORDER.index(r["model"]) if r["model"] in ORDER else 99, r["model"]))
+    head = ["dataset", "model", "test users", *COLUMNS, "fit s", "eval s", "device"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        m = r["metrics"]
+        cells = [r["dataset"], r["model"], str(r["n_users"])]
+        cells += [f"{m[c]:.4f}" if c in m else "–" for c in COLUMNS]
+        cells += [f"{r['seconds']['fit']:.1f}", f"{r['seconds']['evaluate']:.1f}", r.get("device", "cpu")]
+        lines.append("| " + " | ".join(cells) + " |")
+    if rows:
+        hw = rows[0].get("hardware", {})
+        lines.append("")
+        lines.append(
+            f"Measured on {hw.get('cpu', '?')} ({hw.get('cores', '?')} cores) unless the device column says otherwise."
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"{readme}: markers {START} / {END} not found")
+    before, rest = text.split(START, 1)
+    _, after = rest.split(END, 1)
+    readme.write_text(before + START + "\n" + table() + "\n" + END + after, encoding="utf-8")
+    print(f"updated {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

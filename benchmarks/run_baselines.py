@@ -1,0 +1,60 @@
+"""Run every baseline on the benchmark datasets (LOO, full ranking) and write results JSON.
+
+Usage: python benchmarks/run_baselines.py [--datasets ...] [--models ...] [--force]
+
+Each (dataset, model) pair writes ``benchmarks/results/<dataset>__<model>.json`` in the shape of
+``interestlm evaluate --json`` (hardware, versions and the device of each number included), so
+pairs can be run separately and re-run; ``benchmarks/make_table.py`` turns the files into the
+README table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from interestlm.data.registry import load_dataset
+from interestlm.evaluate.runner import EvaluationConfig, evaluate_model, make_split
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DATASETS = ("ml-latest-small", "scientific", "musical-instruments", "beauty", "toys")
+MODELS = ("pop", "itemknn", "ease", "als", "bpr", "sasrec")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--data-root", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="re-run pairs whose result file exists")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    config = EvaluationConfig(split="loo", ks=(5, 10, 20), seed=args.seed, progress=False)
+    for name in args.datasets:
+        todo = [m for m in args.models if args.force or not (RESULTS / f"{name}__{m}.json").exists()]
+        if not todo:
+            continue
+        t0 = time.perf_counter()
+        dataset = load_dataset(name, data_root=args.data_root)
+        split = make_split(dataset, "loo")
+        print(f"{name}: loaded and split in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        for model in todo:
+            result = evaluate_model(dataset, split, model, config)
+            out = RESULTS / f"{name}__{model}.json"
+            out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            m = result["metrics"]
+            print(
+                f"{name:22s} {model:8s} recall@10={m['recall@10']:.4f} ndcg@10={m['ndcg@10']:.4f} "
+                f"fit={result['seconds']['fit']:.1f}s eval={result['seconds']['evaluate']:.1f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""Run models on a dataset split and collect results in the documented JSON shape.
+
+One result per model::
+
+    {"dataset": ..., "model": ..., "split": ..., "n_users": ..., "metrics": {"hr@10": ...},
+     "seconds": {"fit": ..., "evaluate": ...}, "versions": {...}, ...}
+
+Extra keys (``config``, ``device``, ``valid_metrics``, ``slices``, ``hardware``) are additions.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from interestlm.data.tables import Dataset
+from interestlm.evaluate.baselines import make_model
+from interestlm.evaluate.metrics import beyond_accuracy, item_user_counts, ranking_metrics
+from interestlm.evaluate.protocol import EvalTask, Model
+from interestlm.evaluate.ranking import rank_task
+from interestlm.evaluate.split import Split, leave_one_out, temporal_split
+
+#: Packages whose versions are recorded with every result.
+_VERSIONED = ("interestlm", "numpy", "scipy", "scikit-learn", "torch", "implicit", "pandas", "pyarrow")
+
+#: Models with randomness: they take the run's seed unless their config sets one.
+_SEEDED_MODELS = ("sasrec", "als", "bpr")
+
+#: Dataset names whose sequences are long (MovieLens): SASRec looks further back there.
+_LONG_SEQUENCE_DATASETS = ("ml-", "movielens")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationConfig:
+    """What to run: split, cut-offs, seed, and per-model configuration overrides."""
+
+    split: str = "loo"
+    ks: tuple[int, ...] = (5, 10, 20)
+    seed: int = 0
+    batch_size: int = 512
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    slices: bool = True
+    progress: bool = False
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages that shape the numbers, plus Python's."""
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def hardware() -> dict[str, Any]:
+    """The machine the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()}
+
+
+def default_model_config(dataset_name: str, model: str) -> dict[str, Any]:
+    """Dataset-dependent defaults: SASRec reads 200 items on MovieLens, 50 elsewhere."""
+    if model == "sasrec":
+        long = any(dataset_name.lower().startswith(p) for p in _LONG_SEQUENCE_DATASETS)
+        return {"max_len": 200 if long else 50}
+    return {}
+
+
+def make_split(dataset: Dataset, split: str) -> Split:
+    """The named split of ``dataset`` ("loo" or "temporal")."""
+    if split == "loo":
+        return leave_one_out(dataset)
+    if split == "temporal":
+        return temporal_split(dataset)
+    raise ValueError(f"unknown split {split!r}; choose 'loo' or 'temporal'")
+
+
+def _task_metrics(model: Model, task: EvalTask, split: Split, config: EvaluationConfig) -> dict[str, float]:
+    topk = rank_task(model, task, max(config.ks), batch_size=config.batch_size, progress=config.progress)
+    out = ranking_metrics(topk, task.targets, config.ks)
+    train = split.train
+    popularity = item_user_counts(train.interactions.user, train.interactions.item, train.n_items)
+    n_train_users = len(np.unique(train.interactions.user))
+    for k in config.ks:
+        extra = beyond_accuracy(topk, k, n_items=train.n_items, item_popularity=popularity, n_users=n_train_users)
+        out.update({f"{name}@{k}": value for name, value in extra.items()})
+    return out
+
+
+def evaluate_model(
+    dataset: Dataset, split: Split, model_name: str, config: EvaluationConfig
+) -> dict[str, Any]:
+    """Fit one model on ``split.train`` and evaluate it by full ranking on the test stage."""
+    model_config = default_model_config(dataset.name, model_name)
+    model_config.update(config.models.get(model_name, {}))
+    if model_name in _SEEDED_MODELS:
+        model_config.setdefault("seed", config.seed)
+    model = make_model(model_name, **model_config)
+    t0 = time.perf_counter()
+    model.fit(split.train, valid=split.valid)
+    fit_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    metrics = _task_metrics(model, split.test, split, config)
+    eval_seconds = time.perf_counter() - t1
+    result: dict[str, Any] = {
+        "dataset": dataset.name,
+        "model": model_name,
+        "split": split.name,
+        "n_users": len(split.test),
+        "metrics": metrics,
+        "seconds": {"fit": round(fit_seconds, 3), "evaluate": round(eval_seconds, 3)},
+        "versions": versions(),
+        "hardware": hardware(),
+        "device": str(getattr(model, "device_", "cpu")),
+        "config": {k: v for k, v in model_config.items()},
+        "seed": config.seed,
+    }
+    if config.slices:
+        slices: dict[str, dict[str, Any]] = {}
+        for name, task in split.slices().items():
+            if len(task) == 0:
+                continue
+            topk = rank_task(model, task, max(config.ks), batch_size=config.batch_size)
+            slices[name] = {"n_users": len(task), "metrics": ranking_metrics(topk, task.targets, config.ks)}
+        result["slices"] = slices
+    return result
+
+
+def run_evaluation(
+    dataset: Dataset, model_names: Sequence[str], config: EvaluationConfig
+) -> list[dict[str, Any]]:
+    """Evaluate several models on one split of ``dataset`` (the split is built once)."""
+    split = make_split(dataset, config.split)
+    return [evaluate_model(dataset, split, name, config) for name in model_names]
