@@ -14,14 +14,25 @@ import argparse
 import json
 import sys
 import time
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from interestlm.data.registry import load_dataset
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_model, make_split
 
-RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
 DATASETS = ("ml-latest-small", "scientific", "musical-instruments", "beauty", "toys")
 MODELS = ("pop", "itemknn", "ease", "als", "bpr", "sasrec")
+
+
+def model_settings(settings: dict[str, Any], dataset: str) -> dict[str, dict[str, Any]]:
+    """Per-model parameters for ``dataset``: the global [models.X] tables, then dataset overrides."""
+    merged: dict[str, dict[str, Any]] = {m: dict(v) for m, v in settings.get("models", {}).items()}
+    for model, params in settings.get("datasets", {}).get(dataset, {}).get("models", {}).items():
+        merged.setdefault(model, {}).update(params)
+    return merged
 
 
 def main() -> int:
@@ -30,11 +41,15 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--config", type=Path, default=HERE / "config.toml")
     parser.add_argument("--force", action="store_true", help="re-run pairs whose result file exists")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    config = EvaluationConfig(split="loo", ks=(5, 10, 20), seed=args.seed, progress=False)
+    settings = tomllib.loads(args.config.read_text(encoding="utf-8"))
     for name in args.datasets:
+        config = EvaluationConfig(
+            split="loo", ks=(5, 10, 20), seed=args.seed, models=model_settings(settings, name), progress=False
+        )
         todo = [m for m in args.models if args.force or not (RESULTS / f"{name}__{m}.json").exists()]
         if not todo:
             continue

@@ -85,7 +85,7 @@ def test_ml_latest_small_baselines_are_exactly_reproducible() -> None:
     from interestlm.data.registry import load_dataset
 
     dataset = load_dataset("ml-latest-small", data_root=shared_data("ml-latest-small").parent)
-    config = EvaluationConfig(ks=(10,), seed=3, slices=False, models={"sasrec": {"epochs": 2, "max_len": 50}})
+    config = EvaluationConfig(ks=(10,), seed=3, slices=False, models={"sasrec": {"epochs": 1, "max_len": 50}})
     first = run_evaluation(dataset, ["pop", "sasrec"], config)
     second = run_evaluation(dataset, ["pop", "sasrec"], config)
     assert [r["metrics"] for r in first] == [r["metrics"] for r in second]

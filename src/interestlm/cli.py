@@ -118,7 +118,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     dataset = load_dataset("ml-latest-small-sample")
     print(describe(dataset).format())
-    config = EvaluationConfig(split="loo", models={"sasrec": {"epochs": 30, "patience": 5}})
+    config = EvaluationConfig(split="loo", models={"sasrec": {"epochs": 20, "eval_every": 2, "patience": 3}})
     results = run_evaluation(dataset, args.model, config)
     print_table(results)
     args.output.mkdir(parents=True, exist_ok=True)

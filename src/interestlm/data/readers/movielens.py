@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from interestlm.data.build import assemble
-from interestlm.data.errors import DataError, OnError
+from interestlm.data.errors import DataError, LoadReport, OnError, RowGuard
 from interestlm.data.readers._common import (
+    Rows,
     find_file,
     kept,
     new_report_guard,
@@ -127,21 +128,7 @@ def read_movielens_100k(path: Path | str, *, on_error: OnError = "raise", name: 
     )
 
     data = split_rows(find_file(folder, "u.data"), ("user id", "item id", "rating", "timestamp"), sep="\t")
-    data.ints("user id")
-    data.ints("item id")
-    rating = data.ints("rating", low=1, high=5)
-    timestamp = data.ints("timestamp", low=0)
-    keep = data.finish(guard)
-    return assemble(
-        name=name or folder.name,
-        user_ids=kept(data.strings("user id"), keep),
-        item_ids=kept(data.strings("item id"), keep),
-        catalog=catalog,
-        timestamp=timestamp[keep],
-        rating=rating[keep].astype(np.float32),
-        kind="rating",
-        report=report,
-    )
+    return _integer_ratings(data, guard, catalog=catalog, name=name or folder.name, report=report)
 
 
 def read_movielens_1m(path: Path | str, *, on_error: OnError = "raise", name: str | None = None) -> Dataset:
@@ -181,15 +168,21 @@ def read_movielens_1m(path: Path | str, *, on_error: OnError = "raise", name: st
     ratings = split_rows(
         find_file(folder, "ratings.dat"), ("UserID", "MovieID", "Rating", "Timestamp"), sep="::", encoding="latin-1"
     )
-    ratings.ints("UserID")
-    ratings.ints("MovieID")
-    rating = ratings.ints("Rating", low=1, high=5)
-    timestamp = ratings.ints("Timestamp", low=0)
-    keep = ratings.finish(guard)
+    return _integer_ratings(ratings, guard, catalog=catalog, name=name or folder.name, report=report)
+
+
+def _integer_ratings(rows: Rows, guard: RowGuard, *, catalog: Catalog, name: str, report: LoadReport) -> Dataset:
+    """Validate and assemble 1-5 star rating rows whose columns are (user, item, rating, time)."""
+    user, item, rating_col, time_col = rows.names
+    rows.ints(user)
+    rows.ints(item)
+    rating = rows.ints(rating_col, low=1, high=5)
+    timestamp = rows.ints(time_col, low=0)
+    keep = rows.finish(guard)
     return assemble(
-        name=name or folder.name,
-        user_ids=kept(ratings.strings("UserID"), keep),
-        item_ids=kept(ratings.strings("MovieID"), keep),
+        name=name,
+        user_ids=kept(rows.strings(user), keep),
+        item_ids=kept(rows.strings(item), keep),
         catalog=catalog,
         timestamp=timestamp[keep],
         rating=rating[keep].astype(np.float32),
