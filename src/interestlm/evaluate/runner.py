@@ -132,6 +132,16 @@ def evaluate_model(
         "config": {k: v for k, v in model_config.items()},
         "seed": config.seed,
     }
+    history = getattr(model, "history_", None)
+    if history:
+        # Iterative models: how long training ran and where early stopping found the best.
+        epoch_seconds = [float(h["seconds"]) for h in history if "seconds" in h]
+        result["training"] = {
+            "epochs_run": len(history),
+            "best_epoch": int(getattr(model, "best_epoch_", len(history))),
+            "seconds_per_epoch_median": float(np.median(epoch_seconds)) if epoch_seconds else None,
+            "history": history,
+        }
     if config.slices:
         slices: dict[str, dict[str, Any]] = {}
         for name, task in split.slices().items():
