@@ -1,0 +1,217 @@
+"""Domain containers shared by the stages: concepts, the concept graph, events and profiles.
+
+Bulk data lives in numpy / scipy arrays (item and concept *indices*, float32 vectors); the
+readable form (ids, names, JSON) is rendered at the edges. Containers are frozen keyword-only
+dataclasses: a stage that changes one returns a new one (``dataclasses.replace``).
+
+Index spaces used everywhere:
+
+* item index ``i`` — a row of the dataset's :class:`~interestlm.data.tables.Catalog` and of the
+  item vector matrix;
+* concept index ``c`` — a position in :attr:`ItemConcepts.names` (and in the concept graph).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int32]
+
+#: Kinds of concept, by where they came from.
+CONCEPT_KINDS: tuple[str, ...] = ("genre", "category", "brand", "tag", "attribute", "keyphrase", "entity")
+
+#: Feedback kinds accepted by profile updates (and on the wire by the HTTP service).
+EVENT_KINDS: tuple[str, ...] = ("view", "click", "like", "dislike", "rate", "review")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ItemConcepts:
+    """Weighted concepts of every item.
+
+    ``matrix[i, c]`` is the weight (in ``(0, 1]``) of concept ``c`` for item ``i``; rows may be
+    empty. ``names`` are normalised (lower case, single spaces); ``kinds[c]`` is one of
+    :data:`CONCEPT_KINDS`. ``vectors`` (optional) holds one L2-normalised embedding per concept.
+    """
+
+    names: list[str]
+    kinds: list[str]
+    matrix: sp.csr_matrix
+    vectors: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.names) != len(self.kinds):
+            raise ValueError("ItemConcepts.names and kinds must have the same length")
+        if self.matrix.shape[1] != len(self.names):
+            raise ValueError(f"ItemConcepts.matrix has {self.matrix.shape[1]} columns, expected {len(self.names)}")
+        if self.vectors is not None and self.vectors.shape[0] != len(self.names):
+            raise ValueError("ItemConcepts.vectors must have one row per concept")
+
+    @property
+    def n_items(self) -> int:
+        """Number of item rows."""
+        return int(self.matrix.shape[0])
+
+    @property
+    def n_concepts(self) -> int:
+        """Number of concepts."""
+        return len(self.names)
+
+    def index_of(self) -> dict[str, int]:
+        """Map concept name -> concept index."""
+        return {name: c for c, name in enumerate(self.names)}
+
+    def of_item(self, item: int) -> list[tuple[int, float]]:
+        """``(concept index, weight)`` pairs of one item, heaviest first."""
+        row = self.matrix.getrow(item)
+        pairs = sorted(zip(row.indices.tolist(), row.data.tolist(), strict=True), key=lambda p: (-p[1], p[0]))
+        return [(int(c), float(w)) for c, w in pairs]
+
+
+#: Edge types of the concept graph.
+EDGE_TYPES: tuple[str, ...] = ("cooccurrence", "transition", "similarity", "hierarchy", "knowledge")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ConceptGraph:
+    """Typed, weighted relations between concepts (same index space as :class:`ItemConcepts`).
+
+    ``edges[t]`` is an ``n_concepts x n_concepts`` CSR matrix of non-negative weights for edge
+    type ``t`` (one of :data:`EDGE_TYPES`; directed for ``transition`` and ``hierarchy``
+    (parent -> child)). ``adjacency`` combines them (symmetric, weights in ``[0, 1]``) and is what
+    profile exploration and ranking read. ``relations`` keeps the labels of imported
+    knowledge-graph edges: ``(head, tail) -> relation``.
+    """
+
+    names: list[str]
+    edges: dict[str, sp.csr_matrix]
+    adjacency: sp.csr_matrix
+    relations: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    @property
+    def n_concepts(self) -> int:
+        """Number of nodes."""
+        return len(self.names)
+
+    def neighbours(self, concept: int, k: int = 10) -> list[tuple[int, float]]:
+        """The ``k`` strongest neighbours of ``concept`` in ``adjacency``, heaviest first."""
+        row = self.adjacency.getrow(concept)
+        order = np.lexsort((row.indices, -row.data))[:k]
+        return [(int(row.indices[j]), float(row.data[j])) for j in order]
+
+    def path(self, source: int, target: int, max_hops: int = 3) -> list[int] | None:
+        """Shortest path (fewest hops, in ``adjacency``) from ``source`` to ``target``, or None."""
+        if source == target:
+            return [source]
+        indptr, indices = self.adjacency.indptr, self.adjacency.indices
+        parent = {source: source}
+        frontier = deque([(source, 0)])
+        while frontier:
+            node, depth = frontier.popleft()
+            if depth == max_hops:
+                continue
+            for nxt in indices[indptr[node] : indptr[node + 1]].tolist():
+                if nxt in parent:
+                    continue
+                parent[nxt] = node
+                if nxt == target:
+                    out = [target]
+                    while out[-1] != source:
+                        out.append(parent[out[-1]])
+                    return out[::-1]
+                frontier.append((nxt, depth + 1))
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """One piece of feedback from a user about an item (``kind`` in :data:`EVENT_KINDS`).
+
+    ``value`` is the rating for ``rate``; ``text`` the review for ``review``. ``timestamp`` is
+    seconds since the epoch (or a sequence position when the data has no times).
+    """
+
+    item: int
+    kind: str
+    timestamp: int
+    value: float | None = None
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"event kind {self.kind!r} is not one of {EVENT_KINDS}")
+        if self.kind == "rate" and self.value is None:
+            raise ValueError("a 'rate' event needs a value")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class History:
+    """What a profile was built from, in time order: the evidence explanations may cite.
+
+    ``polarity`` is the signed preference of each row in ``[-1, 1]`` (from the rating centred
+    on the user's mean, an explicit like/dislike, and review-text sentiment; 0 when unknown).
+    """
+
+    items: IntArray
+    timestamps: npt.NDArray[np.int64]
+    ratings: FloatArray
+    polarity: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Interest:
+    """One long-term interest cluster of a user's history."""
+
+    label: str
+    weight: float
+    vector: FloatArray
+    medoid: int
+    items: tuple[int, ...]
+    exemplars: tuple[int, ...]
+    concepts: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileEdits:
+    """A user's own corrections, honoured by ranking: pinned and muted concepts (by name) and
+    per-interest weight overrides (by interest position; weight 0 removes the interest)."""
+
+    pinned: frozenset[str] = frozenset()
+    muted: frozenset[str] = frozenset()
+    interest_weights: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class InterestProfile:
+    """The layered profile of one user (see ``profiles/``); ``to_json`` lives in ``profiles/``.
+
+    ``concepts`` and ``explore`` map concept names to signed / positive weights, heaviest first.
+    ``likes`` / ``dislikes`` are item indices; ``short_term`` is an L2-normalised vector (zeros
+    when the user has no history).
+    """
+
+    user_id: str
+    history: History
+    interests: tuple[Interest, ...]
+    likes: tuple[int, ...]
+    dislikes: tuple[int, ...]
+    liked_concepts: tuple[tuple[str, float], ...]
+    disliked_concepts: tuple[tuple[str, float], ...]
+    short_term: FloatArray
+    short_term_items: tuple[int, ...]
+    concepts: tuple[tuple[str, float], ...]
+    explore: tuple[tuple[str, float], ...]
+    summary: str
+    summary_source: str = "template"
+    edits: ProfileEdits = field(default_factory=ProfileEdits)
+    mean_rating: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
