@@ -1,0 +1,38 @@
+"""The encoder protocol: text in, L2-normalised float32 vectors out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into unit vectors; ``model_id`` names the model (it keys the vector cache)."""
+
+    @property
+    def model_id(self) -> str:
+        """Stable identifier of the model and its settings."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        ...
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> FloatArray:
+        """Vectors of shape ``(len(texts), dim)``, float32, each row L2-normalised (or all zero)."""
+        ...
+
+
+def l2_normalise(x: npt.NDArray[np.floating]) -> FloatArray:
+    """Rows scaled to unit length; all-zero rows stay zero."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    out: FloatArray = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0).astype(np.float32)
+    return out
