@@ -31,6 +31,10 @@ CONCEPT_KINDS: tuple[str, ...] = ("genre", "category", "brand", "tag", "attribut
 EVENT_KINDS: tuple[str, ...] = ("view", "click", "like", "dislike", "rate", "review")
 
 
+class UnknownIdError(LookupError):
+    """A user or item id that the recommender does not know (HTTP 404, CLI exit 2)."""
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class ItemConcepts:
     """Weighted concepts of every item.
@@ -86,13 +90,24 @@ class ConceptGraph:
     type ``t`` (one of :data:`EDGE_TYPES`; directed for ``transition`` and ``hierarchy``
     (parent -> child)). ``adjacency`` combines them (symmetric, weights in ``[0, 1]``) and is what
     profile exploration and ranking read. ``relations`` keeps the labels of imported
-    knowledge-graph edges: ``(head, tail) -> relation``.
+    knowledge-graph edges: ``(head, tail) -> relation``. ``kinds[c]`` (optional) is node ``c``'s
+    kind, one of :data:`CONCEPT_KINDS`.
+
+    Nodes ``0 .. n_item_concepts - 1`` are the item concepts, in :class:`ItemConcepts` order.
+    Importing a knowledge graph may append nodes of kind ``"entity"`` after them (names that no
+    item concept has, linked to one that does), so ``n_concepts`` can exceed the number of
+    columns of :attr:`ItemConcepts.matrix`: an entity node belongs to no item.
     """
 
     names: list[str]
     edges: dict[str, sp.csr_matrix]
     adjacency: sp.csr_matrix
     relations: dict[tuple[int, int], str] = field(default_factory=dict)
+    kinds: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kinds is not None and len(self.kinds) != len(self.names):
+            raise ValueError(f"ConceptGraph.kinds has {len(self.kinds)} entries, expected {len(self.names)}")
 
     @property
     def n_concepts(self) -> int:
@@ -178,6 +193,10 @@ class Interest:
     items: tuple[int, ...]
     exemplars: tuple[int, ...]
     concepts: tuple[tuple[str, float], ...]
+    #: Length of the (unnormalised) mean of the member vectors: 1 when all members coincide,
+    #: lower for a spread-out cluster. ``cohesion * vector`` is the exact centroid, which lets a
+    #: profile take a new item incrementally with the same Ward criterion that built it.
+    cohesion: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,189 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from interestlm.concepts import ConceptConfig, extract_concepts
+from interestlm.data.registry import load_dataset
+from interestlm.data.tables import Catalog
+from interestlm.encode import HashingEncoder
+from interestlm.schema import CONCEPT_KINDS, ItemConcepts
+
+
+def item_names(ic: ItemConcepts, item: int) -> set[str]:
+    return {ic.names[c] for c, _ in ic.of_item(item)}
+
+
+def check_container(ic: ItemConcepts, n_items: int) -> None:
+    assert isinstance(ic.matrix, sp.csr_matrix)
+    assert ic.matrix.shape == (n_items, ic.n_concepts)
+    assert ic.matrix.dtype == np.float32
+    assert np.all(ic.matrix.data > 0) and np.all(ic.matrix.data <= 1)
+    assert set(ic.kinds) <= set(CONCEPT_KINDS)
+    assert len(set(ic.names)) == ic.n_concepts
+
+
+def test_genre_and_tag_spelled_differently_are_one_concept_of_the_structured_kind() -> None:
+    catalog = Catalog.build(
+        ["a", "b", "c"],
+        categories=[("Sci-Fi", "Drama"), (), ("Drama",)],
+        tags=[(), ("sci fi",), ("SCI-FI", "sci-fi")],
+    )
+    ic = extract_concepts(catalog, config=ConceptConfig(category_kind="genre"))
+    check_container(ic, 3)
+    assert ic.names.count("sci fi") == 1
+    c = ic.index_of()["sci fi"]
+    assert ic.kinds[c] == "genre"
+    assert ic.matrix[0, c] == pytest.approx(1.0)
+    assert 0 < ic.matrix[1, c] < 1  # a single tag weighs less than a genre
+    assert ic.matrix[1, c] < ic.matrix[2, c] <= 1  # a tag given twice weighs more than once
+
+
+def test_structured_fields_become_named_concepts_and_are_kept_even_when_rare() -> None:
+    catalog = Catalog.build(
+        ["a", "b", "c"],
+        categories=[("Beauty", "Skin Care"), ("Beauty",), ()],
+        brands=["Neutrogena", "", "L'Oréal"],
+        attributes=[("261", "7"), ("261",), ()],
+        tags=[("only once",), (), ("twice",)],
+    )
+    ic = extract_concepts(catalog, config=ConceptConfig(min_item_count=2))
+    check_container(ic, 3)
+    kinds = dict(zip(ic.names, ic.kinds, strict=True))
+    assert kinds["beauty"] == "category" and kinds["skin care"] == "category"
+    assert kinds["neutrogena"] == "brand" and kinds["loréal"] == "brand"
+    assert kinds["attribute 261"] == "attribute" and kinds["attribute 7"] == "attribute"
+    assert "only once" not in kinds and "twice" not in kinds  # tags on one item are noise
+    assert item_names(ic, 0) == {"beauty", "skin care", "neutrogena", "attribute 261", "attribute 7"}
+    assert item_names(ic, 1) == {"beauty", "attribute 261"}
+    assert item_names(ic, 2) == {"loréal"}
+    # Kind order, then name: genres/categories first, attributes after brands.
+    assert [ic.kinds.index(k) for k in ("category", "brand", "attribute")] == sorted(
+        ic.kinds.index(k) for k in ("category", "brand", "attribute")
+    )
+
+
+def test_keyphrases_are_mined_from_text_without_numbers_years_or_stop_word_edges() -> None:
+    titles = [
+        "Time Travel Adventure (1985)",
+        "The Time Travel Wife (2009)",
+        "Time Travel Machine 2 (2002)",
+        "Star Wars: Episode IV (1977)",
+        "Star Wars: Episode V (1980)",
+        "Beauty and the Beast (1991)",
+        "Beauty and the Beast (2017)",
+        "Gardening for Beginners",
+        "Cooking for Beginners",
+        "Quiet Evening",
+        "Loud Morning",
+        "Dark Night",
+    ]
+    catalog = Catalog.build([str(i) for i in range(len(titles))], titles=titles)
+    ic = extract_concepts(catalog, config=ConceptConfig(max_keyphrases=2, max_df=0.5, ngram_range=(1, 4)))
+    check_container(ic, len(titles))
+    assert set(ic.kinds) == {"keyphrase"}
+    assert "time travel" in item_names(ic, 0)
+    assert "star wars episode" in item_names(ic, 3) or "star wars" in item_names(ic, 3)
+    assert "beauty and the beast" in item_names(ic, 5)
+    assert "beginners" in ic.names
+    for name in ic.names:
+        tokens = name.split()
+        assert all(not t.isdigit() and len(t) > 1 for t in tokens), name
+        assert tokens[0] not in {"the", "and", "for"} and tokens[-1] not in {"the", "and", "for"}, name
+    # A phrase already chosen for an item is not repeated by its parts.
+    for i in range(len(titles)):
+        names = item_names(ic, i)
+        for a in names:
+            assert not any(a != b and f" {a} " in f" {b} " for b in names), names
+    # Words on a single item ("quiet", "evening") are below min_df.
+    assert "quiet" not in ic.names and not item_names(ic, 9)
+    assert ic.vectors is None
+
+
+def test_keyphrase_weight_follows_tfidf_and_stays_below_structured_fields() -> None:
+    titles = ["red apple pie", "red apple tart", "green apple pie", "red cherry tart", "plain bread", "plain toast"]
+    catalog = Catalog.build([str(i) for i in range(6)], titles=titles, categories=[("Food",)] * 6)
+    ic = extract_concepts(catalog, config=ConceptConfig(max_df=0.7, keyphrase_weight=0.5))
+    check_container(ic, 6)
+    food = ic.index_of()["food"]
+    for i in range(6):
+        pairs = ic.of_item(i)
+        assert pairs[0] == (food, 1.0)
+        keyphrase_weights = [w for c, w in pairs if ic.kinds[c] == "keyphrase"]
+        assert keyphrase_weights and max(keyphrase_weights) == pytest.approx(0.5)
+
+
+def test_near_duplicate_names_merge_at_the_threshold_and_keep_the_most_frequent_name() -> None:
+    encoder = HashingEncoder(dim=1024)
+    a, b = encoder.encode(["dark comedy", "comedy dark"])
+    cosine = float(a @ b)
+    assert 0.3 < cosine < 0.99
+    catalog = Catalog.build(
+        ["0", "1", "2", "3"],
+        tags=[("dark comedy",), ("dark comedy",), ("dark comedy",), ("comedy dark",)],
+    )
+    merged = extract_concepts(
+        catalog, encoder=encoder, config=ConceptConfig(merge_threshold=cosine - 1e-3, min_item_count=1)
+    )
+    assert merged.names == ["dark comedy"]
+    assert merged.matrix.getnnz(axis=0).tolist() == [4]
+    assert merged.vectors is not None and merged.vectors.shape == (1, 1024)
+    np.testing.assert_allclose(merged.vectors[0], encoder.encode(["dark comedy"])[0], atol=1e-6)
+    config = ConceptConfig(merge_threshold=cosine + 1e-3, min_item_count=1)
+    kept = extract_concepts(catalog, encoder=encoder, config=config)
+    assert sorted(kept.names) == ["comedy dark", "dark comedy"]
+
+
+def test_merging_never_joins_two_structured_concepts_or_opaque_attributes() -> None:
+    catalog = Catalog.build(
+        ["0", "1", "2", "3"],
+        categories=[("Action",), ("Adventure",), ("Action", "Adventure"), ()],
+        attributes=[("1",), ("2",), (), ("3",)],
+        tags=[("action packed",), ("adventure time",), ("action packed",), ("adventure time",)],
+    )
+    # Threshold -1: every pair is "similar"; only the rules keep concepts apart.
+    ic = extract_concepts(catalog, encoder=HashingEncoder(), config=ConceptConfig(merge_threshold=-1.0))
+    check_container(ic, 4)
+    assert sorted(n for n, k in zip(ic.names, ic.kinds, strict=True) if k == "category") == ["action", "adventure"]
+    assert sorted(n for n, k in zip(ic.names, ic.kinds, strict=True) if k == "attribute") == [
+        "attribute 1",
+        "attribute 2",
+        "attribute 3",
+    ]
+    assert set(ic.kinds) == {"category", "attribute"}  # the tags joined a category each
+    assert ic.vectors is not None and ic.vectors.shape[0] == ic.n_concepts
+
+
+def test_bad_input_is_named() -> None:
+    catalog = Catalog.build(["a", "b"])
+    with pytest.raises(ValueError, match="texts has 1 rows"):
+        extract_concepts(catalog, texts=["only one"])
+    with pytest.raises(ValueError, match="max_df"):
+        ConceptConfig(max_df=0.0)
+    with pytest.raises(ValueError, match="category_kind"):
+        ConceptConfig(category_kind="brand")
+    with pytest.raises(ValueError, match="ngram_range"):
+        ConceptConfig(ngram_range=(3, 1))
+
+
+def test_empty_catalog_and_catalog_without_text_give_empty_concepts() -> None:
+    empty = extract_concepts(Catalog.build([]))
+    assert empty.n_concepts == 0 and empty.matrix.shape == (0, 0)
+    blank = extract_concepts(Catalog.build(["a", "b"]), encoder=HashingEncoder())
+    assert blank.n_concepts == 0 and blank.matrix.shape == (2, 0)
+    assert blank.vectors is not None and blank.vectors.shape[0] == 0
+
+
+def test_shipped_movielens_sample() -> None:
+    data = load_dataset("ml-latest-small-sample")
+    ic = extract_concepts(data.catalog, config=ConceptConfig(category_kind="genre"))
+    check_container(ic, data.n_items)
+    index = ic.index_of()
+    assert ic.kinds[index["sci fi"]] == "genre"
+    assert ic.kinds[index["animation"]] == "genre"
+    assert sum(k == "genre" for k in ic.kinds) == 19
+    assert {"tag", "keyphrase"} <= set(ic.kinds)
+    keyphrases = [n for n, k in zip(ic.names, ic.kinds, strict=True) if k == "keyphrase"]
+    assert not any(any(t.isdigit() for t in n.split()) for n in keyphrases)
+    assert "imdb top 250" in ic.names  # user tags keep their numbers
+    toy_story = data.catalog.index_of()["1"]
+    assert {"animation", "children", "toy story"} <= item_names(ic, toy_story)
