@@ -1,0 +1,238 @@
+"""Learned fusion: the ranking score is a weighted sum of named signals, weights fitted on held-out items.
+
+The learner maximises ``sum_u mean_{t in targets_u} log softmax_{j in C_u}(w . x_uj)[t]`` — the
+likelihood of each user's held-out items among a candidate list ``C_u`` (the union of the top
+``n_candidates`` items of every signal, plus the targets, minus excluded items) — with an L2
+penalty, by L-BFGS with the analytic gradient. Starting from zero weights it is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.optimize
+import scipy.sparse as sp
+
+from interestlm.rank.signals import SignalContext, compute_signals
+from interestlm.schema import FloatArray, InterestProfile
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """A weighted sum of named signals: ``score = sum_name weights[name] * signals[name]``."""
+
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, w in self.weights.items():
+            if not isinstance(name, str) or not math.isfinite(float(w)):
+                raise ValueError(f"Fusion weight {name!r} = {w!r}: names must be strings and weights finite")
+
+    def score(self, signals: Mapping[str, npt.NDArray[np.floating]]) -> FloatArray:
+        """The fused score, shaped like the signals (signals without a weight are ignored)."""
+        missing = [name for name in self.weights if name not in signals]
+        if missing:
+            raise ValueError(f"signals {missing} have fusion weights but were not given (given: {sorted(signals)})")
+        if not signals:
+            raise ValueError("Fusion.score needs at least one signal")
+        shape = np.shape(next(iter(signals.values())))
+        out = np.zeros(shape, dtype=np.float32)
+        for name, w in self.weights.items():
+            s = np.asarray(signals[name], dtype=np.float32)
+            if s.shape != shape:
+                raise ValueError(f"signal {name!r} has shape {s.shape}, expected {shape}")
+            out += np.float32(w) * s
+        return out
+
+    def table(self) -> str:
+        """The weights as a readable table, largest ``|weight|`` first."""
+        rows = sorted(self.weights.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+        width = max([len("signal"), *(len(n) for n, _ in rows)])
+        lines = [f"{'signal':<{width}}  {'weight':>9}", f"{'-' * width}  {'-' * 9}"]
+        lines += [f"{name:<{width}}  {w:>+9.4f}" for name, w in rows]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: ``{"weights": {name: weight}}``."""
+        return {"weights": {name: float(w) for name, w in self.weights.items()}}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Fusion:
+        """Inverse of :meth:`to_dict`."""
+        weights = raw.get("weights")
+        if not isinstance(weights, Mapping):
+            raise ValueError("fusion: expected {'weights': {signal name: number}}")
+        out: dict[str, float] = {}
+        for name, w in weights.items():
+            if isinstance(w, bool) or not isinstance(w, int | float):
+                raise ValueError(f"fusion: weight of {name!r} must be a number, got {w!r}")
+            out[str(name)] = float(w)
+        return cls(out)
+
+
+def fused_scores(
+    profiles: Sequence[InterestProfile],
+    ctx: SignalContext,
+    fusion: Fusion,
+    *,
+    items: npt.ArrayLike | None = None,
+    batch_size: int = 256,
+) -> FloatArray:
+    """``fusion.score(compute_signals(...))`` batch by batch: only one batch of signals is held at once."""
+    names = list(fusion.weights)
+    n = ctx.n_items if items is None else len(np.asarray(items).ravel())
+    out = np.empty((len(profiles), n), dtype=np.float32)
+    for start in range(0, len(profiles), batch_size):
+        stop = min(start + batch_size, len(profiles))
+        signals = compute_signals(profiles[start:stop], ctx, items=items, names=names, batch_size=batch_size)
+        out[start:stop] = fusion.score(signals)
+    return out
+
+
+class FusionLearner:
+    """Fits :class:`Fusion` weights by softmax likelihood of held-out items (see the module doc).
+
+    ``fit`` returns the :class:`Fusion`; it also keeps ``fusion_``, ``loss_`` (final objective),
+    ``n_users_`` (users used) and ``mean_candidates_`` (mean candidate-list length).
+    """
+
+    def __init__(
+        self, *, l2: float = 1e-3, n_candidates: int = 200, max_users: int = 3000, seed: int = 0, max_iter: int = 500
+    ) -> None:
+        self.l2 = l2
+        self.n_candidates = n_candidates
+        self.max_users = max_users
+        self.seed = seed
+        self.max_iter = max_iter
+
+    def _check(self) -> None:
+        if self.l2 < 0 or not math.isfinite(self.l2):
+            raise ValueError(f"FusionLearner.l2 must be a finite number >= 0, got {self.l2}")
+        if self.n_candidates < 1 or self.max_users < 1 or self.max_iter < 1:
+            raise ValueError("FusionLearner needs n_candidates >= 1, max_users >= 1 and max_iter >= 1")
+
+    def fit(
+        self,
+        signals_by_user: Mapping[str, npt.NDArray[np.floating]],
+        targets: Sequence[npt.ArrayLike],
+        exclude: sp.spmatrix | None = None,
+    ) -> Fusion:
+        """Learn one weight per signal; row ``u`` of every signal matrix is scored against ``targets[u]``."""
+        self._check()
+        names = list(signals_by_user)
+        if not names:
+            raise ValueError("FusionLearner.fit needs at least one signal")
+        shape = np.shape(signals_by_user[names[0]])
+        if len(shape) != 2:
+            raise ValueError(f"signal {names[0]!r} must be a 2-D (users, items) matrix, got shape {shape}")
+        for name in names:
+            if np.shape(signals_by_user[name]) != shape:
+                raise ValueError(f"signal {name!r} has shape {np.shape(signals_by_user[name])}, expected {shape}")
+        n_users, n_items = shape
+        if len(targets) != n_users:
+            raise ValueError(f"targets has {len(targets)} rows, the signals have {n_users}")
+        excl = sp.csr_matrix((n_users, n_items), dtype=bool) if exclude is None else sp.csr_matrix(exclude, dtype=bool)
+        if excl.shape != (n_users, n_items):
+            raise ValueError(f"exclude has shape {excl.shape}, expected {(n_users, n_items)}")
+
+        # Targets that are excluded (already seen) can never be ranked: drop them, then users left without any.
+        clean: list[npt.NDArray[np.int64]] = []
+        for u, t in enumerate(targets):
+            arr = np.unique(np.asarray(t, dtype=np.int64).ravel())
+            if len(arr) and (arr.min() < 0 or arr.max() >= n_items):
+                raise ValueError(f"targets[{u}] holds items outside [0, {n_items})")
+            row = excl.indices[excl.indptr[u] : excl.indptr[u + 1]]
+            clean.append(arr[~np.isin(arr, row)])
+        users = np.flatnonzero(np.fromiter((len(t) > 0 for t in clean), dtype=bool, count=n_users))
+        if not len(users):
+            raise ValueError("FusionLearner.fit: no user has a target that is not excluded")
+        if len(users) > self.max_users:
+            rng = np.random.default_rng(self.seed)
+            users = np.sort(rng.choice(users, self.max_users, replace=False))
+
+        x, starts, target_pos, target_w = self._design(signals_by_user, names, users, clean, excl)
+        w = self._optimise(x, starts, target_pos, target_w)
+        self.n_users_ = len(users)
+        self.mean_candidates_ = float(len(x) / len(users))
+        self.fusion_ = Fusion({name: float(v) for name, v in zip(names, w, strict=True)})
+        return self.fusion_
+
+    def _design(
+        self,
+        signals: Mapping[str, npt.NDArray[np.floating]],
+        names: list[str],
+        users: npt.NDArray[np.int64],
+        targets: list[npt.NDArray[np.int64]],
+        exclude: sp.csr_matrix,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Flat candidate rows ``x`` (one per (user, item), grouped by user), group starts, target rows and weights."""
+        n_items = np.shape(signals[names[0]])[1]
+        b = len(users)
+        excl = exclude[users].tocoo()
+        n_top = min(self.n_candidates, n_items)
+        chosen = np.zeros((b, n_items), dtype=bool)
+        for name in names:
+            block = np.array(signals[name][users], dtype=np.float32)
+            if not np.isfinite(block).all():
+                raise ValueError(f"signal {name!r} holds NaN or infinite values")
+            block[excl.row, excl.col] = -np.inf
+            top = np.argpartition(-block, n_top - 1, axis=1)[:, :n_top] if n_top < n_items else None
+            if top is None:
+                chosen[:] = True
+            else:
+                np.put_along_axis(chosen, top, True, axis=1)
+        chosen[excl.row, excl.col] = False
+        t_rows = np.repeat(np.arange(b), [len(targets[u]) for u in users])
+        t_cols = np.concatenate([targets[u] for u in users])
+        chosen[t_rows, t_cols] = True
+        rows, cols = np.nonzero(chosen)
+        x = np.empty((len(rows), len(names)), dtype=np.float64)
+        for j, name in enumerate(names):
+            x[:, j] = np.asarray(signals[name])[users[rows], cols]
+        starts = np.searchsorted(rows, np.arange(b)).astype(np.int64)
+        keys = rows.astype(np.int64) * n_items + cols
+        target_pos = np.searchsorted(keys, t_rows.astype(np.int64) * n_items + t_cols).astype(np.int64)
+        counts = np.bincount(t_rows, minlength=b).astype(np.float64)
+        # Each user counts once, however many targets: their targets share the user's unit weight.
+        target_w = 1.0 / (counts[t_rows] * b)
+        return x, starts, target_pos, target_w
+
+    def _optimise(
+        self,
+        x: npt.NDArray[np.float64],
+        starts: npt.NDArray[np.int64],
+        target_pos: npt.NDArray[np.int64],
+        target_w: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.float64]:
+        b = len(starts)
+        group = np.repeat(np.arange(b), np.diff(np.r_[starts, len(x)]))
+        target_group = group[target_pos]
+        user_w = np.bincount(target_group, weights=target_w, minlength=b)
+        x_targets = x[target_pos]
+
+        def objective(w: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+            s = x @ w
+            peak = np.maximum.reduceat(s, starts)
+            e = np.exp(s - peak[group])
+            z = np.add.reduceat(e, starts)
+            log_z = peak + np.log(z)
+            loss = -float(target_w @ (s[target_pos] - log_z[target_group])) + self.l2 * float(w @ w)
+            p = e * (user_w / z)[group]
+            grad = -(target_w @ x_targets) + p @ x + 2.0 * self.l2 * w
+            return loss, grad
+
+        result = scipy.optimize.minimize(
+            objective,
+            np.zeros(x.shape[1]),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": self.max_iter, "gtol": 1e-8, "ftol": 1e-12},
+        )
+        self.loss_ = float(result.fun)
+        w: npt.NDArray[np.float64] = np.asarray(result.x, dtype=np.float64)
+        return w

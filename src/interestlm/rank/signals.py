@@ -1,0 +1,376 @@
+"""Named ranking signals: how well each item fits each profile, one matrix per signal.
+
+Signals (each ``(n_profiles, n_scored_items)`` float32; higher = more of the named quantity):
+
+=============  ================================================================================
+interest       long-term fit: ``max_c cos(v_c, x_i) + scale * log(w_c / sum w)`` over the
+               profile's interest clusters (user weight overrides honoured, weight 0 drops one)
+short_term     ``cos(short_term, x_i)``: the recency-weighted intent vector
+concept        signed user concept weights . the item's concept row (concepts by name)
+graph          positive user concepts propagated one hop through ``graph.adjacency`` . item row
+collaborative  a baseline fitted on the training matrix, given the profile's history items
+               (EASE up to 20k items, else item-kNN; ``collaborative="none"`` leaves it out)
+transition     recency-weighted sum of next-item transition rows of the latest history items
+popularity     ``log(1 + training count)``
+dislike        max cosine to the user's disliked items + disliked-concept match (a penalty:
+               its learned weight should come out negative)
+=============  ================================================================================
+
+By default every signal is standardised per user (z-score over the scored items; a constant
+row becomes 0) so that learned weights are comparable across signals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from interestlm.data.tables import Catalog, Interactions
+from interestlm.evaluate.baselines import make_model
+from interestlm.evaluate.protocol import Model, TrainData
+from interestlm.retrieve.candidates import active_interests
+from interestlm.retrieve.collaborative import Cooccurrence
+from interestlm.retrieve.concepts import normalise_name
+from interestlm.schema import ConceptGraph, FloatArray, IntArray, InterestProfile, ItemConcepts
+
+#: Every signal name, in a fixed order.
+SIGNALS: tuple[str, ...] = (
+    "interest",
+    "short_term",
+    "concept",
+    "graph",
+    "collaborative",
+    "transition",
+    "popularity",
+    "dislike",
+)
+
+#: Above this many items the collaborative signal uses item-kNN (EASE's dense inverse is too big).
+EASE_MAX_ITEMS = 20_000
+
+Collaborative = Literal["auto", "ease", "itemknn", "none"]
+
+
+def _train_data(sequences: Sequence[npt.NDArray[np.integer]], n_items: int) -> TrainData:
+    """Sequences as the evaluation harness's :class:`TrainData` (positions as timestamps)."""
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    items = (
+        np.concatenate([np.asarray(s, dtype=np.int32) for s in sequences]) if len(sequences) else np.zeros(0, np.int32)
+    )
+    users = np.repeat(np.arange(len(sequences), dtype=np.int32), lengths)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    inter = Interactions.build(
+        user=users,
+        item=items,
+        user_ids=[str(u) for u in range(len(sequences))],
+        timestamp=np.arange(len(items), dtype=np.int64) - starts,
+    )
+    return TrainData(interactions=inter, catalog=Catalog.build([str(i) for i in range(n_items)]))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SignalContext:
+    """Everything signals are computed from, fitted once from the catalogue and training histories.
+
+    ``concept_index`` maps concept names to columns of ``item_concepts.matrix``;
+    ``propagation`` is the concept graph's ``adjacency`` (None without a graph);
+    ``collaborative`` a fitted baseline (None when switched off); ``transition`` the row-normalised
+    next-item matrix; ``log_popularity`` ``log(1 + count)`` per item. The remaining fields are
+    settings: ``interest_weight_scale`` (the ``log w_c`` factor), ``n_recent`` and ``recency``
+    (how many latest items the transition signal reads, and the decay per step back),
+    ``max_dislikes`` (latest disliked items compared).
+    """
+
+    item_vectors: FloatArray
+    item_concepts: ItemConcepts
+    concept_index: dict[str, int]
+    propagation: sp.csr_matrix | None
+    collaborative: Model | None
+    transition: sp.csr_matrix
+    log_popularity: FloatArray
+    interest_weight_scale: float = 0.05
+    n_recent: int = 5
+    recency: float = 0.7
+    max_dislikes: int = 10
+
+    @property
+    def n_items(self) -> int:
+        """Catalogue size (columns of an unrestricted signal matrix)."""
+        return int(self.item_vectors.shape[0])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The signals this context can compute, in :data:`SIGNALS` order."""
+        missing = {"graph"} if self.propagation is None else set()
+        if self.collaborative is None:
+            missing.add("collaborative")
+        return tuple(name for name in SIGNALS if name not in missing)
+
+    @classmethod
+    def build(
+        cls,
+        item_vectors: npt.ArrayLike,
+        item_concepts: ItemConcepts,
+        *,
+        train_sequences: Sequence[npt.NDArray[np.integer]],
+        n_items: int,
+        graph: ConceptGraph | None = None,
+        collaborative: Collaborative = "auto",
+        collaborative_config: dict[str, float] | None = None,
+        transition_k: int = 100,
+        interest_weight_scale: float = 0.05,
+        n_recent: int = 5,
+        recency: float = 0.7,
+        max_dislikes: int = 10,
+    ) -> SignalContext:
+        """Fit the collaborative model, transitions and popularity from ``train_sequences``.
+
+        ``collaborative="auto"`` picks EASE for catalogues of at most :data:`EASE_MAX_ITEMS`
+        items, item-kNN above; ``collaborative_config`` is passed to the baseline.
+        """
+        vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != n_items:
+            raise ValueError(f"item_vectors must have shape (n_items={n_items}, dim), got {vectors.shape}")
+        if not np.isfinite(vectors).all():
+            raise ValueError("item_vectors contain NaN or infinite values")
+        if item_concepts.n_items != n_items:
+            raise ValueError(f"item_concepts has {item_concepts.n_items} item rows, expected n_items={n_items}")
+        if graph is not None and graph.n_concepts != item_concepts.n_concepts:
+            raise ValueError(
+                f"graph has {graph.n_concepts} concepts, item_concepts has {item_concepts.n_concepts}: "
+                "they must share one concept index space"
+            )
+        if collaborative not in ("auto", "ease", "itemknn", "none"):
+            raise ValueError(f"collaborative must be 'auto', 'ease', 'itemknn' or 'none', got {collaborative!r}")
+        if n_recent < 1 or not 0 < recency <= 1 or max_dislikes < 1:
+            raise ValueError("need n_recent >= 1, 0 < recency <= 1 and max_dislikes >= 1")
+        kind = collaborative
+        if kind == "auto":
+            kind = "ease" if n_items <= EASE_MAX_ITEMS else "itemknn"
+        model: Model | None = None
+        if kind != "none":
+            model = make_model(kind, **(collaborative_config or {})).fit(_train_data(train_sequences, n_items))
+        cooc = Cooccurrence(window=1, k=transition_k).fit(train_sequences, n_items)
+        return cls(
+            item_vectors=vectors,
+            item_concepts=item_concepts,
+            concept_index=item_concepts.index_of(),
+            propagation=sp.csr_matrix(graph.adjacency, dtype=np.float32) if graph is not None else None,
+            collaborative=model,
+            transition=cooc.transition_,
+            log_popularity=np.log1p(cooc.counts_).astype(np.float32),
+            interest_weight_scale=interest_weight_scale,
+            n_recent=n_recent,
+            recency=recency,
+            max_dislikes=max_dislikes,
+        )
+
+    def concept_vector(
+        self, concepts: Sequence[tuple[str, float]], *, sign: Literal["signed", "positive", "abs"]
+    ) -> FloatArray:
+        """Dense concept-space vector of ``(name, weight)`` pairs; unknown names ignored."""
+        out = np.zeros(self.item_concepts.n_concepts, dtype=np.float32)
+        for name, weight in concepts:
+            c = self.concept_index.get(normalise_name(name))
+            if c is None:
+                continue
+            w = float(weight)
+            if sign == "positive":
+                w = max(w, 0.0)
+            elif sign == "abs":
+                w = abs(w)
+            out[c] += w
+        return out
+
+
+def standardise(matrix: FloatArray, *, tol: float = 1e-6) -> FloatArray:
+    """Z-score every row in place (mean 0, std 1); rows with std <= ``tol`` become 0."""
+    if matrix.shape[1] == 0:
+        return matrix
+    mean = matrix.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+    matrix -= mean
+    std = np.sqrt(np.mean(np.square(matrix, dtype=np.float32), axis=1, keepdims=True, dtype=np.float64))
+    flat = std.ravel() <= tol
+    scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > tol).astype(np.float32)
+    matrix *= scale
+    matrix[flat] = 0.0
+    return matrix
+
+
+class _Batch:
+    """One batch of profiles scored against a fixed item set (shared pieces computed once)."""
+
+    def __init__(
+        self,
+        profiles: Sequence[InterestProfile],
+        ctx: SignalContext,
+        items: IntArray | None,
+        vectors: FloatArray,
+        concept_rows: sp.csr_matrix,
+    ) -> None:
+        self.profiles = profiles
+        self.ctx = ctx
+        self.items = items
+        self.vectors = vectors
+        self.concept_rows = concept_rows
+        self.n = len(vectors)
+
+    def _columns(self, full: npt.NDArray[np.floating]) -> FloatArray:
+        cols = full if self.items is None else full[:, self.items]
+        return np.ascontiguousarray(cols, dtype=np.float32)
+
+    def _segment_max(self, rows: list[FloatArray], owners: list[int], offsets: FloatArray | None) -> FloatArray:
+        """``out[b] = max over rows owned by b of (rows @ items.T + offset)``; 0 for users without rows."""
+        out = np.zeros((len(self.profiles), self.n), dtype=np.float32)
+        if not rows:
+            return out
+        sims = np.stack(rows).astype(np.float32) @ self.vectors.T
+        if offsets is not None:
+            sims += offsets[:, None]
+        owner = np.asarray(owners, dtype=np.int64)
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        out[owner[starts]] = np.maximum.reduceat(sims, starts, axis=0)
+        return out
+
+    def interest(self) -> FloatArray:
+        rows: list[FloatArray] = []
+        owners: list[int] = []
+        offsets: list[float] = []
+        for b, p in enumerate(self.profiles):
+            active = active_interests(p)
+            total = sum(w for _, w in active)
+            for pos, w in active:
+                rows.append(p.interests[pos].vector)
+                owners.append(b)
+                offsets.append(self.ctx.interest_weight_scale * float(np.log(w / total)))
+        return self._segment_max(rows, owners, np.asarray(offsets, dtype=np.float32))
+
+    def short_term(self) -> FloatArray:
+        dim = self.vectors.shape[1]
+        queries = np.zeros((len(self.profiles), dim), dtype=np.float32)
+        for b, p in enumerate(self.profiles):
+            if p.short_term.size == dim:
+                queries[b] = p.short_term
+            elif p.short_term.size:
+                raise ValueError(f"profile {p.user_id!r}: short_term has {p.short_term.size} dims, items have {dim}")
+        return np.asarray(queries @ self.vectors.T, dtype=np.float32)
+
+    def _by_concepts(self, users: FloatArray) -> FloatArray:
+        """``users (B, C) . concept_rows.T`` computed as sparse @ dense (cost: nnz x B)."""
+        return np.ascontiguousarray(np.asarray(self.concept_rows @ users.T, dtype=np.float32).T)
+
+    def concept(self) -> FloatArray:
+        users = np.stack([self.ctx.concept_vector(p.concepts, sign="signed") for p in self.profiles])
+        return self._by_concepts(users)
+
+    def graph(self) -> FloatArray:
+        propagation = self.ctx.propagation
+        if propagation is None:
+            raise ValueError("the graph signal needs a SignalContext built with a concept graph")
+        users = np.stack([self.ctx.concept_vector(p.concepts, sign="positive") for p in self.profiles])
+        spread = np.asarray(propagation.T @ users.T, dtype=np.float32).T
+        return self._by_concepts(np.ascontiguousarray(spread))
+
+    def collaborative(self) -> FloatArray:
+        model = self.ctx.collaborative
+        if model is None:
+            raise ValueError("the collaborative signal needs a SignalContext built with collaborative != 'none'")
+        users = np.arange(len(self.profiles), dtype=np.int32)
+        histories = [np.asarray(p.history.items, dtype=np.int32) for p in self.profiles]
+        return self._columns(model.score(users, histories))
+
+    def transition(self) -> FloatArray:
+        rows: list[npt.NDArray[np.int64]] = []
+        cols: list[npt.NDArray[np.int64]] = []
+        vals: list[FloatArray] = []
+        for b, p in enumerate(self.profiles):
+            recent = np.asarray(p.history.items[-self.ctx.n_recent :], dtype=np.int64)
+            rows.append(np.full(len(recent), b, dtype=np.int64))
+            cols.append(recent)
+            vals.append(np.power(self.ctx.recency, np.arange(len(recent))[::-1]).astype(np.float32))
+        weights = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(len(self.profiles), self.ctx.n_items),
+        )
+        return self._columns((weights @ self.ctx.transition).toarray())
+
+    def popularity(self) -> FloatArray:
+        pop = self.ctx.log_popularity if self.items is None else self.ctx.log_popularity[self.items]
+        return np.repeat(pop[None, :], len(self.profiles), axis=0).astype(np.float32, copy=False)
+
+    def dislike(self) -> FloatArray:
+        rows: list[FloatArray] = []
+        owners: list[int] = []
+        for b, p in enumerate(self.profiles):
+            for item in p.dislikes[-self.ctx.max_dislikes :]:
+                rows.append(self.ctx.item_vectors[item])
+                owners.append(b)
+        nearest = self._segment_max(rows, owners, None)
+        users = np.stack([self.ctx.concept_vector(p.disliked_concepts, sign="abs") for p in self.profiles])
+        return nearest + self._by_concepts(users)
+
+
+_COMPUTE: dict[str, Callable[[_Batch], FloatArray]] = {
+    "interest": _Batch.interest,
+    "short_term": _Batch.short_term,
+    "concept": _Batch.concept,
+    "graph": _Batch.graph,
+    "collaborative": _Batch.collaborative,
+    "transition": _Batch.transition,
+    "popularity": _Batch.popularity,
+    "dislike": _Batch.dislike,
+}
+
+
+def compute_signals(
+    profiles: Sequence[InterestProfile],
+    ctx: SignalContext,
+    *,
+    items: npt.ArrayLike | None = None,
+    names: Sequence[str] | None = None,
+    standardised: bool = True,
+    batch_size: int = 256,
+) -> dict[str, FloatArray]:
+    """Each named signal as a ``(len(profiles), n)`` float32 matrix (``n`` = ``len(items)`` or all items).
+
+    ``names`` defaults to every signal ``ctx`` can compute (:attr:`SignalContext.names`);
+    profiles are processed ``batch_size`` at a time.
+    """
+    wanted = tuple(ctx.names if names is None else names)
+    unknown = [n for n in wanted if n not in SIGNALS]
+    if unknown:
+        raise ValueError(f"unknown signals {unknown}; known: {list(SIGNALS)}")
+    unavailable = [n for n in wanted if n not in ctx.names]
+    if unavailable:
+        raise ValueError(f"signals {unavailable} are not available in this SignalContext (available: {ctx.names})")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    cols: IntArray | None = None
+    if items is not None:
+        cols = np.asarray(items, dtype=np.int32).ravel()
+        if len(cols) and (cols.min() < 0 or cols.max() >= ctx.n_items):
+            raise ValueError(f"items must lie in [0, {ctx.n_items})")
+    n = ctx.n_items if cols is None else len(cols)
+    for p in profiles:
+        h = p.history.items
+        if len(h) and (int(h.min()) < 0 or int(h.max()) >= ctx.n_items):
+            raise ValueError(f"profile {p.user_id!r}: history items outside [0, {ctx.n_items})")
+        if any(not 0 <= i < ctx.n_items for i in p.dislikes):
+            raise ValueError(f"profile {p.user_id!r}: disliked items outside [0, {ctx.n_items})")
+    vectors = ctx.item_vectors if cols is None else np.ascontiguousarray(ctx.item_vectors[cols])
+    concept_rows = sp.csr_matrix(ctx.item_concepts.matrix, dtype=np.float32)
+    if cols is not None:
+        concept_rows = concept_rows[cols]
+    out = {name: np.empty((len(profiles), n), dtype=np.float32) for name in wanted}
+    for start in range(0, len(profiles), batch_size):
+        stop = min(start + batch_size, len(profiles))
+        batch = _Batch(profiles[start:stop], ctx, cols, vectors, concept_rows)
+        for name in wanted:
+            block = _COMPUTE[name](batch)
+            out[name][start:stop] = standardise(block) if standardised else block
+    return out

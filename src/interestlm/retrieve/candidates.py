@@ -1,0 +1,105 @@
+"""Candidate generation for one profile: the union of several retrieval sources, seen items removed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from interestlm.retrieve.collaborative import Cooccurrence, Popularity
+from interestlm.retrieve.concepts import ConceptIndex
+from interestlm.retrieve.vector import VectorIndex
+from interestlm.schema import IntArray, InterestProfile
+
+
+def interleave(lists: Iterable[npt.NDArray[np.integer]], n: int) -> IntArray:
+    """Round-robin merge of ranked lists (first of each, then second of each, ...), first copy kept, ``n`` at most."""
+    ranked = [np.asarray(x, dtype=np.int64).ravel() for x in lists]
+    ranked = [x[x >= 0] for x in ranked if len(x)]
+    if not ranked or n <= 0:
+        return np.zeros(0, np.int32)
+    width = max(len(x) for x in ranked)
+    grid = np.full((len(ranked), width), -1, dtype=np.int64)
+    for row, x in enumerate(ranked):
+        grid[row, : len(x)] = x
+    flat = grid.T.ravel()
+    flat = flat[flat >= 0]
+    _, first = np.unique(flat, return_index=True)
+    return flat[np.sort(first)][:n].astype(np.int32)
+
+
+def active_interests(profile: InterestProfile) -> list[tuple[int, float]]:
+    """``(position, weight)`` of the profile's interests after the user's weight overrides (0 drops one)."""
+    overrides = dict(profile.edits.interest_weights)
+    out = []
+    for pos, interest in enumerate(profile.interests):
+        weight = float(overrides.get(pos, interest.weight))
+        if weight > 0:
+            out.append((pos, weight))
+    return out
+
+
+def retrieve_candidates(
+    profile: InterestProfile,
+    *,
+    index: VectorIndex,
+    n_candidates: int,
+    concept_index: ConceptIndex | None = None,
+    cooccurrence: Cooccurrence | None = None,
+    popularity: Popularity | None = None,
+    exclude: Iterable[int] | None = None,
+    n_recent: int = 5,
+) -> IntArray:
+    """Up to ``n_candidates`` items for ``profile``, none of them seen, disliked or in ``exclude``.
+
+    Sources, merged round-robin so each contributes its best items first: a vector search per
+    interest cluster (user weight overrides honoured) and for the short-term vector; the concept
+    index queried with the profile's positive and pinned concepts (muted ones left out); items
+    co-occurring with and following the ``n_recent`` latest history items; popularity (the only
+    source for a user without history). Popularity also fills up when the others run short.
+    """
+    if n_candidates < 1:
+        raise ValueError(f"n_candidates must be >= 1, got {n_candidates}")
+    seen = {int(i) for i in profile.history.items.tolist()} | {int(i) for i in profile.dislikes}
+    if exclude is not None:
+        seen |= {int(i) for i in exclude}
+    sources: list[npt.NDArray[np.integer]] = []
+
+    queries = [profile.interests[pos].vector for pos, _ in active_interests(profile)]
+    if profile.short_term.size and np.any(profile.short_term):
+        queries.append(profile.short_term)
+    if queries:
+        q = np.asarray(np.stack(queries), dtype=np.float32)
+        _, found = index.search(q, n_candidates, exclude=[seen] * len(q))
+        sources.extend(found)
+
+    if concept_index is not None:
+        muted = set(profile.edits.muted)
+        weights = {name: w for name, w in profile.concepts if w > 0 and name not in muted}
+        for name in profile.edits.pinned:
+            weights[name] = max(weights.get(name, 0.0), 1.0)
+        if weights:
+            sources.append(concept_index.search_names(weights, n_candidates, exclude=seen)[1])
+
+    recent = profile.history.items[-n_recent:] if n_recent > 0 else profile.history.items[:0]
+    if cooccurrence is not None and len(recent):
+        # Later items weigh more: the next item follows the latest ones most closely.
+        recency = np.power(0.8, np.arange(len(recent))[::-1]).astype(np.float32)
+        sources.append(cooccurrence.next_items(recent, n_candidates, weights=recency, exclude=seen)[1])
+        sources.append(cooccurrence.neighbours(recent, n_candidates, weights=recency, exclude=seen)[1])
+
+    popular = popularity.top(n_candidates, exclude=seen)[1] if popularity is not None else None
+    if popular is not None:
+        sources.append(popular)
+    merged = interleave(sources, n_candidates)
+    if popular is not None and len(merged) < n_candidates:
+        merged = _fill(merged, popular, n_candidates)
+    return merged
+
+
+def _fill(merged: IntArray, extra: npt.NDArray[np.integer], n: int) -> IntArray:
+    """``merged`` followed by the items of ``extra`` it lacks, ``n`` at most."""
+    rest = np.asarray(extra, dtype=np.int32)
+    rest = rest[~np.isin(rest, merged)]
+    return np.concatenate([merged, rest])[:n].astype(np.int32)
