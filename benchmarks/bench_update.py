@@ -13,7 +13,7 @@ milliseconds with numeric libraries held to one thread; CPU milliseconds of the 
 recorded too, because the machine may be shared (its load average is in the JSON). Agreement of
 update() with a rebuild is measured twice: after the random events above, and by replaying each
 user's last ``--replay`` real ratings onto a profile built without them ("replay"). Writes
-``benchmarks/results/bench_update.json`` with hardware and versions.
+``benchmarks/results/speed/bench_update.json`` with hardware and versions.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def main() -> int:
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "interestlm-bench-vectors")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--replay", type=int, default=5, help="real events replayed per user for the agreement check")
-    parser.add_argument("--out", type=Path, default=RESULTS / "bench_update.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "speed" / "bench_update.json")
     args = parser.parse_args()
 
     with threadpool_limits(1):

@@ -11,12 +11,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ("pop", "itemknn", "ease", "als", "bpr", "sasrec")
+ORDER = ("pop", "itemknn", "ease", "als", "bpr", "sasrec", "interest")
 COLUMNS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "mrr@10", "coverage@10")
 
 
 def table() -> str:
-    rows = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(RESULTS.glob("*.json"))]
+    # Evaluation results only: speed benchmarks live in results/speed/.
+    rows = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(RESULTS.glob("*__*.json"))]
     rows.sort(key=lambda r: (r["dataset"], ORDER.index(r["model"]) if r["model"] in ORDER else 99, r["model"]))
     head = ["dataset", "model", "test users", *COLUMNS, "fit s", "eval s", "device"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
