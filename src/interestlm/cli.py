@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from interestlm.data.errors import DataError
+from interestlm.schema import UnknownIdError
 
 #: Models the ``demo`` runs on the shipped sample (SASRec kept short so the demo takes minutes).
-DEMO_MODELS = ("pop", "itemknn", "ease", "als", "sasrec")
+DEMO_MODELS = ("interest", "pop", "itemknn", "ease", "als", "sasrec")
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -47,9 +48,43 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--progress", action="store_true", help="progress bars while ranking")
     _add_data_args(e)
 
+    f = sub.add_parser("fit", help="fit the interest-profile recommender and save it as an artifacts directory")
+    f.add_argument("--dataset", required=True, help="dataset name or path")
+    f.add_argument("--out", type=Path, required=True, help="artifacts directory to write")
+    f.add_argument("--config", type=Path, default=None, help="TOML file with a [recommender] table")
+    f.add_argument("--progress", action="store_true", help="progress bars while encoding")
+    _add_data_args(f)
+
+    for name, text in (
+        ("profile", "print a user's layered interest profile (JSON)"),
+        ("recommend", "top-K recommendations for a user, with explanations"),
+        ("explain", "why an item suits a user"),
+    ):
+        q = sub.add_parser(name, help=text)
+        source = q.add_mutually_exclusive_group(required=True)
+        source.add_argument("--artifacts", type=Path, help="a directory written by `interestlm fit`")
+        source.add_argument("--dataset", help="dataset name or path (fits first)")
+        q.add_argument("--user", required=True, help="user id")
+        q.add_argument("-k", "--k", type=int, default=10, help="list length")
+        q.add_argument("--item", default=None, help="item id (explain)")
+        q.add_argument("--diversity", type=float, default=None, help="MMR diversity in [0, 1] (recommend)")
+        q.add_argument("--config", type=Path, default=None, help="TOML file with a [recommender] table (--dataset)")
+        q.add_argument("--json", type=Path, default=None, help="write the JSON here too")
+        _add_data_args(q)
+
     m = sub.add_parser("demo", help="run the main job on the sample shipped in the package")
     m.add_argument("--output", type=Path, default=Path("demo-output"))
     m.add_argument("--model", nargs="+", default=list(DEMO_MODELS))
+
+    v = sub.add_parser("serve", help="the HTTP service (FastAPI) over an artifacts directory")
+    v.add_argument("artifacts_dir", type=Path, metavar="ARTIFACTS_DIR", help="a directory written by `interestlm fit`")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--api-keys", type=Path, default=None, help="file with one API key per line (Bearer tokens)")
+    v.add_argument("--store", type=Path, default=None, help="SQLite event log (default: ARTIFACTS_DIR.store.sqlite3)")
+    v.add_argument("--read-auth", action="store_true", help="require an API key for reads too")
+    v.add_argument("--serve-config", type=Path, default=None, help="TOML file with a [serve] table")
+    v.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return parser
 
 
@@ -109,31 +144,138 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit(dataset: Any, config_path: Path | None, *, progress: bool = False) -> Any:
+    from interestlm.config import load_config, recommender_config
+    from interestlm.recommender import Recommender
+
+    config = recommender_config(load_config(config_path) if config_path else {})
+    return Recommender(config, progress=progress or config.progress).fit(dataset)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """``interestlm fit --dataset PATH --out DIR``: fit and save an inspectable artifacts directory."""
+    dataset = _load(args.dataset, args)
+    recommender = _fit(dataset, args.config, progress=args.progress)
+    recommender.save(args.out)
+    print(recommender.fusion_.table())
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _recommender(args: argparse.Namespace) -> Any:
+    from interestlm.recommender import Recommender
+
+    if args.artifacts is not None:
+        return Recommender.load(args.artifacts)
+    return _fit(_load(args.dataset, args), args.config)
+
+
+def _emit(payload: dict[str, Any], path: Path | None) -> None:
+    print(json.dumps(payload, indent=2, ensure_ascii=False))
+    if path is not None:
+        _write_json(payload, path)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """``interestlm profile``: the user's profile JSON."""
+    _emit(_recommender(args).profile_json(args.user), args.json)
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """``interestlm recommend``: ``{"user_id", "recommendations": [{"item_id", "score", "explanation"}]}``."""
+    rec = _recommender(args)
+    _emit(rec.recommendations_json(args.user, args.k, diversity=args.diversity), args.json)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """``interestlm explain --item ID``: the grounded explanation as JSON."""
+    if args.item is None:
+        raise ValueError("explain needs --item ID")
+    rec = _recommender(args)
+    _emit(rec.explanation_json(args.user, args.item), args.json)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """``interestlm demo``: describe and evaluate baselines on the shipped MovieLens sample."""
+    """``interestlm demo``: the whole flow on the shipped MovieLens sample.
+
+    Fit the interest-profile recommender, print one user's profile and top-10 with explanations,
+    save the artifacts, then evaluate it beside the baselines (full ranking, leave-one-out).
+    """
     from interestlm.data.describe import describe
     from interestlm.data.registry import load_dataset
     from interestlm.evaluate.report import print_table, write_report
     from interestlm.evaluate.runner import EvaluationConfig, run_evaluation
+    from interestlm.recommender import Recommender
 
     dataset = load_dataset("ml-latest-small-sample")
     print(describe(dataset).format())
+    args.output.mkdir(parents=True, exist_ok=True)
+    recommender = Recommender().fit(dataset)
+    print("\nLearned signal weights:\n" + recommender.fusion_.table())
+    user = str(dataset.interactions.user_ids[0])
+    profile = recommender.profile_json(user)
+    recs = recommender.recommendations_json(user, 10)
+    print(f"\nProfile of user {user}:")
+    print(json.dumps(profile, indent=2, ensure_ascii=False)[:4000])
+    print(f"\nTop-10 for user {user}:")
+    for rank, r in enumerate(recs["recommendations"], start=1):
+        print(f"{rank:2d}. {r['title']}  ({r['score']:.3f})\n    {r['explanation']}")
+    _write_json({"profile": profile, **recs}, args.output / "user.json")
+    recommender.save(args.output / "artifacts")
     config = EvaluationConfig(split="loo", models={"sasrec": {"epochs": 20, "eval_every": 2, "patience": 3}})
     results = run_evaluation(dataset, args.model, config)
     print_table(results)
-    args.output.mkdir(parents=True, exist_ok=True)
     write_results(results, args.output / "results.json")
     report = write_report(results, args.output / "report.md")
-    print(f"wrote {args.output / 'results.json'} and {report}")
+    out = args.output
+    print(f"wrote {out / 'user.json'}, {out / 'artifacts'}, {out / 'results.json'} and {report}")
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``interestlm serve ARTIFACTS_DIR --host 127.0.0.1 --port 8000 [--api-keys FILE]``."""
+    import logging
+
+    import uvicorn
+
+    from interestlm.serve import ServeSettings, create_app
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = ServeSettings.load(
+        args.serve_config, api_keys_file=args.api_keys, store_path=args.store, read_auth=args.read_auth or None
+    )
+    app = create_app(args.artifacts_dir, settings=settings)
+    # uvicorn's access log would print raw paths (user and item ids): the app logs route templates instead.
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level=args.log_level)
+    return 0
+
+
+def _write_json(payload: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``interestlm`` command."""
     args = build_parser().parse_args(argv)
-    handlers = {"describe": cmd_describe, "evaluate": cmd_evaluate, "demo": cmd_demo}
+    handlers = {
+        "describe": cmd_describe,
+        "evaluate": cmd_evaluate,
+        "fit": cmd_fit,
+        "profile": cmd_profile,
+        "recommend": cmd_recommend,
+        "explain": cmd_explain,
+        "demo": cmd_demo,
+        "serve": cmd_serve,
+    }
     try:
         return handlers[args.command](args)
+    except UnknownIdError as exc:
+        print(f"interestlm {args.command}: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
     except (DataError, ValueError, FileNotFoundError) as exc:
         print(f"interestlm {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -31,7 +31,7 @@ from interestlm.evaluate.split import Split, leave_one_out, temporal_split
 _VERSIONED = ("interestlm", "numpy", "scipy", "scikit-learn", "torch", "implicit", "pandas", "pyarrow")
 
 #: Models with randomness: they take the run's seed unless their config sets one.
-_SEEDED_MODELS = ("sasrec", "als", "bpr")
+_SEEDED_MODELS = ("sasrec", "als", "bpr", "interest")
 
 #: Dataset names whose sequences are long (MovieLens): SASRec looks further back there.
 _LONG_SEQUENCE_DATASETS = ("ml-", "movielens")
@@ -132,6 +132,10 @@ def evaluate_model(
         "config": {k: v for k, v in model_config.items()},
         "seed": config.seed,
     }
+    report = getattr(model, "report", None)
+    if callable(report):
+        # Models that can say more about themselves (learned fusion weights, grounding rate).
+        result["model_report"] = report()
     history = getattr(model, "history_", None)
     if history:
         # Iterative models: how long training ran and where early stopping found the best.

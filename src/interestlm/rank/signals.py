@@ -23,7 +23,7 @@ row becomes 0) so that learned weights are comparable across signals.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -54,6 +54,42 @@ SIGNALS: tuple[str, ...] = (
 EASE_MAX_ITEMS = 20_000
 
 Collaborative = Literal["auto", "ease", "itemknn", "none"]
+
+
+def _propagation(graph: ConceptGraph, n_concepts: int) -> sp.csr_matrix:
+    """Concept-to-concept adjacency over the item concepts; knowledge-graph entity nodes (appended
+    after them) are folded in as two-hop links, so ``concept -> entity -> concept`` still counts."""
+    adj = sp.csr_matrix(graph.adjacency, dtype=np.float32)
+    direct = adj[:n_concepts, :n_concepts]
+    if graph.n_concepts == n_concepts:
+        return direct
+    via = adj[:n_concepts, n_concepts:]
+    two_hop = (via @ via.T).tocsr()
+    two_hop.setdiag(0)
+    two_hop.eliminate_zeros()
+    two_hop.data = np.minimum(two_hop.data, 1.0).astype(np.float32)
+    return direct.maximum(0.5 * two_hop).tocsr()
+
+
+class _PaddedModel:
+    """A fitted model's scores with zero columns for items added after it was fitted."""
+
+    def __init__(self, model: Model, n_fitted: int, n_items: int) -> None:
+        self.model = model
+        self.n_fitted = n_fitted
+        self.n_items = n_items
+
+    def fit(self, train: TrainData, *, valid: object = None) -> _PaddedModel:
+        """Never refitted: the wrapped model already is."""
+        return self
+
+    def score(self, users: npt.NDArray[np.int32], histories: list[npt.NDArray[np.int32]]) -> FloatArray:
+        """Wrapped scores, new items scored 0 (history items the model never saw are dropped)."""
+        known = [np.asarray(h)[np.asarray(h) < self.n_fitted].astype(np.int32) for h in histories]
+        base = np.asarray(self.model.score(users, known), dtype=np.float32)
+        out = np.zeros((base.shape[0], self.n_items), dtype=np.float32)
+        out[:, : base.shape[1]] = base
+        return out
 
 
 def _train_data(sequences: Sequence[npt.NDArray[np.integer]], n_items: int) -> TrainData:
@@ -140,7 +176,7 @@ class SignalContext:
             raise ValueError("item_vectors contain NaN or infinite values")
         if item_concepts.n_items != n_items:
             raise ValueError(f"item_concepts has {item_concepts.n_items} item rows, expected n_items={n_items}")
-        if graph is not None and graph.n_concepts != item_concepts.n_concepts:
+        if graph is not None and graph.n_concepts < item_concepts.n_concepts:
             raise ValueError(
                 f"graph has {graph.n_concepts} concepts, item_concepts has {item_concepts.n_concepts}: "
                 "they must share one concept index space"
@@ -160,7 +196,7 @@ class SignalContext:
             item_vectors=vectors,
             item_concepts=item_concepts,
             concept_index=item_concepts.index_of(),
-            propagation=sp.csr_matrix(graph.adjacency, dtype=np.float32) if graph is not None else None,
+            propagation=_propagation(graph, item_concepts.n_concepts) if graph is not None else None,
             collaborative=model,
             transition=cooc.transition_,
             log_popularity=np.log1p(cooc.counts_).astype(np.float32),
@@ -168,6 +204,35 @@ class SignalContext:
             n_recent=n_recent,
             recency=recency,
             max_dislikes=max_dislikes,
+        )
+
+    def with_items(self, vectors: npt.ArrayLike, concept_rows: sp.csr_matrix) -> SignalContext:
+        """The context with new items appended (text vectors and concept rows; no interactions yet).
+
+        Collaborative, transition and popularity signals give new items zero evidence; the content
+        signals (interest, short-term, concept, graph) score them at once.
+        """
+        new = np.ascontiguousarray(vectors, dtype=np.float32)
+        if new.ndim != 2 or new.shape[1] != self.item_vectors.shape[1]:
+            raise ValueError(f"new item vectors must have shape (n, {self.item_vectors.shape[1]}), got {new.shape}")
+        n_items = self.n_items + new.shape[0]
+        concepts = ItemConcepts(
+            names=self.item_concepts.names,
+            kinds=self.item_concepts.kinds,
+            matrix=sp.vstack([self.item_concepts.matrix, concept_rows]).tocsr().astype(np.float32),
+            vectors=self.item_concepts.vectors,
+        )
+        transition = self.transition.copy().tocsr()
+        transition.resize((n_items, n_items))
+        model = self.collaborative
+        inner, n_fitted = (model.model, model.n_fitted) if isinstance(model, _PaddedModel) else (model, self.n_items)
+        return replace(
+            self,
+            item_vectors=np.vstack([self.item_vectors, new]),
+            item_concepts=concepts,
+            collaborative=_PaddedModel(inner, n_fitted, n_items) if inner is not None else None,
+            transition=transition,
+            log_popularity=np.concatenate([self.log_popularity, np.zeros(new.shape[0], np.float32)]),
         )
 
     def concept_vector(

@@ -13,6 +13,7 @@ ease      EASE closed-form linear autoencoder (Steck 2019)       :mod:`.ease`
 als       implicit-feedback ALS (``implicit``)                   :mod:`.mf`
 bpr       Bayesian personalised ranking (``implicit``)           :mod:`.mf`
 sasrec    ID-only SASRec (torch; imported only when asked for)   :mod:`.sasrec`
+interest  the interest-profile recommender (fused signals)       :mod:`interestlm.recommender`
 ========  =====================================================  ==========================
 """
 
@@ -47,6 +48,14 @@ def _sasrec(**config: Any) -> Model:
     return SASRec(**config)
 
 
+def _interest(**config: Any) -> Model:
+    # The product itself, evaluated beside the baselines; its config is the [recommender] table.
+    from interestlm.config import recommender_config
+    from interestlm.recommender import Recommender
+
+    return Recommender(recommender_config({"recommender": config}))
+
+
 #: Baseline factories by name; each takes the model's keyword config.
 BASELINES: dict[str, Callable[..., Model]] = {
     "pop": MostPopular,
@@ -55,6 +64,7 @@ BASELINES: dict[str, Callable[..., Model]] = {
     "als": _als,
     "bpr": _bpr,
     "sasrec": _sasrec,
+    "interest": _interest,
 }
 
 
