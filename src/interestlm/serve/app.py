@@ -1,0 +1,336 @@
+"""The FastAPI application: ``create_app(artifacts_dir | recommender, settings=...)``.
+
+Routes are versioned under ``/v1``; ``/healthz``, ``/metrics``, ``/docs`` and the web page
+``/ui/users/{user_id}`` sit beside them. Handlers are plain ``def`` functions, so the
+recommender's numpy work runs in the worker threads and never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from interestlm.schema import UnknownIdError
+from interestlm.serve.auth import ApiKeys
+from interestlm.serve.metrics import CONTENT_TYPE, Metrics
+from interestlm.serve.schemas import (
+    MAX_K,
+    AnonymousRequest,
+    ErrorOut,
+    EventsIn,
+    EventsOut,
+    HealthOut,
+    ItemsIn,
+    ItemsOut,
+    ProfileEditIn,
+    RecommendationsOut,
+    SimilarOut,
+)
+from interestlm.serve.service import Service, ServiceUnavailable, artifacts_fingerprint
+from interestlm.serve.settings import ServeSettings
+from interestlm.serve.store import Store
+
+if TYPE_CHECKING:
+    from interestlm.recommender import Recommender
+
+STATIC = Path(__file__).parent / "static"
+
+log = logging.getLogger("interestlm.serve")
+access_log = logging.getLogger("interestlm.serve.access")
+
+_UI_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+UserId = Annotated[str, PathParam(min_length=1, max_length=256, description="user id (a string)")]
+ItemId = Annotated[str, PathParam(min_length=1, max_length=256, description="item id (a string)")]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "missing or invalid API key"},
+    403: {"model": ErrorOut, "description": "writes are off: the server has no API keys configured"},
+    404: {"model": ErrorOut, "description": "unknown user or item id"},
+    413: {"model": ErrorOut, "description": "request body too large"},
+    422: {"model": ErrorOut, "description": "invalid input"},
+    503: {"model": ErrorOut, "description": "writes are off until restart (the event log could not be written)"},
+}
+
+
+def default_store_path(artifacts_dir: Path) -> Path:
+    """``ARTIFACTS_DIR.store.sqlite3`` beside the artifacts (the artifacts directory itself stays as fitted)."""
+    resolved = Path(artifacts_dir).resolve()
+    return resolved.with_name(resolved.name + ".store.sqlite3")
+
+
+def create_app(source: Path | str | Recommender, *, settings: ServeSettings | None = None) -> FastAPI:
+    """The service for an artifacts directory (or an already fitted ``Recommender``).
+
+    The operation log in ``settings.store_path`` is replayed onto the recommender before the
+    app is returned, so the first request already sees every acknowledged write. A store path
+    is required when a recommender object is given.
+    """
+    from interestlm.recommender import Recommender
+
+    settings = settings or ServeSettings()
+    recommender: Recommender
+    fingerprint: str | None = None
+    if isinstance(source, str | Path):
+        directory = Path(source)
+        recommender = Recommender.load(directory)
+        fingerprint = artifacts_fingerprint(directory)
+        store_path = settings.store_path or default_store_path(directory)
+    else:
+        recommender = source
+        if settings.store_path is None:
+            raise ValueError("create_app(recommender) needs settings.store_path (where the event log lives)")
+        store_path = settings.store_path
+    keys = ApiKeys(settings.keys())  # a missing or malformed key file fails before anything is opened
+    store = Store(store_path, synchronous=settings.synchronous)
+    metrics = Metrics()
+    try:
+        service = Service(recommender, store, metrics, fingerprint=fingerprint)
+        service.replay()
+    except BaseException:
+        store.close()
+        raise
+    log.info(
+        "serving %d items, %d users; event log %s; %d API keys",
+        service.n_items(),
+        service.n_users(),
+        store.path,
+        len(keys),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = FastAPI(
+        title="interestlm",
+        version="1",
+        summary="Readable user-interest profiles: recommend, explain, take feedback, edit profiles.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    _install_errors(app)
+
+    def require_key(request: Request) -> None:
+        keys.check(request)
+
+    def read_key(request: Request) -> None:
+        if settings.read_auth:
+            keys.check(request)
+
+    read = [Depends(read_key)]
+    write = [Depends(require_key)]
+    v1 = APIRouter(prefix="/v1", responses=_ERRORS)
+
+    @v1.get("/users/{user_id}/recommendations", response_model=RecommendationsOut, dependencies=read)
+    def user_recommendations(
+        user_id: UserId,
+        k: Annotated[int, Query(ge=1, le=MAX_K, description="list length")] = 10,
+        diversity: Annotated[float | None, Query(ge=0.0, le=1.0, description="MMR diversity")] = None,
+        explain: Annotated[bool, Query(description="one-sentence explanations")] = True,
+    ) -> dict[str, Any]:
+        """Top-K items for a known user, with scores and explanations."""
+        return service.recommendations(user_id, k, diversity=diversity, explain=explain)
+
+    @v1.post("/recommendations", response_model=RecommendationsOut, dependencies=read)
+    def anonymous_recommendations(body: AnonymousRequest) -> dict[str, Any]:
+        """Top-K for an anonymous or new user from an inline history and/or a free-text taste description."""
+        return service.anonymous(body)
+
+    @v1.get("/users/{user_id}/profile", dependencies=read)
+    def get_profile(user_id: UserId) -> dict[str, Any]:
+        """The layered profile: interests, likes/dislikes, short-term, concepts, explore, summary, edits."""
+        return service.profile(user_id)
+
+    @v1.patch("/users/{user_id}/profile", dependencies=write)
+    def patch_profile(user_id: UserId, body: ProfileEditIn) -> dict[str, Any]:
+        """Pin / mute concepts, reweight or remove interests; the next recommendations obey. Returns the profile."""
+        return service.edit(user_id, body)
+
+    @v1.post("/users/{user_id}/events", response_model=EventsOut, dependencies=write)
+    def post_events(user_id: UserId, body: EventsIn) -> dict[str, Any]:
+        """Feedback, one event or ``{"events": [...]}``; durable and reflected on return (new ids start a profile)."""
+        return service.add_events(user_id, body.events)
+
+    @v1.post("/items", response_model=ItemsOut, dependencies=write)
+    def post_items(body: ItemsIn) -> dict[str, Any]:
+        """Add or update items; they are encoded, indexed and recommendable on return."""
+        return service.upsert_items(body.items)
+
+    @v1.get("/items/{item_id}/similar", response_model=SimilarOut, dependencies=read)
+    def similar_items(
+        item_id: ItemId, k: Annotated[int, Query(ge=1, le=MAX_K, description="list length")] = 10
+    ) -> dict[str, Any]:
+        """The items nearest to ``item_id``."""
+        return service.similar(item_id, k)
+
+    app.include_router(v1)
+
+    @app.get("/healthz", response_model=HealthOut)
+    def healthz() -> Any:
+        """Liveness and what is loaded; 503 when writes are off after a failed log commit."""
+        body = {"status": "ok", "n_items": service.n_items(), "n_users": service.n_users(), "log_seq": store.last_seq()}
+        if service.broken:
+            return JSONResponse({"detail": service.broken}, status_code=503)
+        return body
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def prometheus() -> Response:
+        """Prometheus text: request counts, latency histograms, events accepted, catalog size."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.get("/ui/users/{user_id}", response_class=HTMLResponse, include_in_schema=False)
+    def ui_user(user_id: UserId) -> Response:
+        """The web page (static HTML; the script reads the user id from the address)."""
+        try:
+            service.profile(user_id)
+        except UnknownIdError:
+            return HTMLResponse("<!doctype html><title>unknown user</title><p>Unknown user.</p>", 404, _UI_HEADERS)
+        return FileResponse(STATIC / "user.html", media_type="text/html", headers=_UI_HEADERS)
+
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")
+    # The last added is the outermost: Observe sees every response, 413s from BodyLimit included.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Observe, metrics=metrics)
+    return app
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(UnknownIdError)
+    async def unknown_id(request: Request, exc: UnknownIdError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.args[0]) if exc.args else "unknown id"}, status_code=404)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The offending input is not echoed back: messages name the field and the rule only.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")} for e in exc.errors()
+        ]
+        summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+        return JSONResponse({"detail": f"invalid request: {summary}", "errors": errors}, status_code=422)
+
+    @app.exception_handler(ValueError)
+    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(ServiceUnavailable)
+    async def unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+
+class BodyLimit:
+    """413 for request bodies over ``max_bytes`` (declared length or streamed), before the app reads them."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                await _reply(send, 400, "invalid Content-Length header")
+                return
+            if too_big:
+                await _reply(send, 413, f"request body larger than {self.max_bytes} bytes")
+                return
+            await self.app(scope, receive, send)
+            return
+        # No declared length (chunked): buffer up to the limit, then replay the body to the app.
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await _reply(send, 413, f"request body larger than {self.max_bytes} bytes")
+                return
+            chunks.append(body)
+            more = bool(message.get("more_body", False))
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _reply(send: Send, status: int, detail: str) -> None:
+    body = ('{"detail": "' + detail.replace('"', "'") + '"}').encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Observe:
+    """Request counts, latency histogram and one access-log line per request, by route *template*.
+
+    Neither the raw path (user and item ids), the query string nor any body is logged.
+    """
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status, responded = 500, False
+
+        async def observed(message: Message) -> None:
+            nonlocal status, responded
+            if message["type"] == "http.response.start":
+                status, responded = int(message["status"]), True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        except Exception as exc:
+            # Handled here rather than by the server's default handler, which would log the exception
+            # message, and messages may quote ids or text from the request: the type and stack only.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            stack = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("unhandled %s on %s %s\n%s", type(exc).__name__, scope.get("method"), route, stack)
+            status = 500
+            if not responded:
+                await _reply(send, 500, "internal error")
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = str(scope.get("method", ""))
+            self.metrics.requests.inc(method=method, route=route, status=str(status))
+            self.metrics.latency.observe(elapsed, method=method, route=route)
+            access_log.info("%s %s %d %.1fms", method, route, status, elapsed * 1000)

@@ -1,0 +1,225 @@
+"""Wire schemas of the ``/v1`` API (pydantic, strict: unknown fields and wrong types are 422).
+
+Ids are strings on the wire; bodies are bounded (list lengths, text sizes) so one request
+cannot make the server do unbounded work.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+
+MAX_EVENTS = 1000
+MAX_ITEMS = 1000
+MAX_HISTORY = 1000
+MAX_TEXT = 10_000
+MAX_K = 200
+MAX_CONCEPTS = 100
+
+Id = StrictStr
+EventKind = Literal["view", "click", "like", "dislike", "rate", "review"]
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EventIn(BaseModel):
+    """One piece of feedback: ``rate`` needs ``value``, ``review`` needs ``text``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    item_id: Id = Field(min_length=1, max_length=256)
+    kind: EventKind
+    value: float | None = Field(default=None, description="the rating (rate)")
+    text: str | None = Field(default=None, max_length=MAX_TEXT, description="the review text (review)")
+    timestamp: int | None = Field(default=None, ge=0, description="seconds since the epoch; default: now")
+
+    @model_validator(mode="after")
+    def _needs(self) -> EventIn:
+        if self.kind == "rate" and self.value is None:
+            raise ValueError("a 'rate' event needs a numeric 'value'")
+        if self.kind == "review" and not self.text:
+            raise ValueError("a 'review' event needs a non-empty 'text'")
+        return self
+
+
+class EventsIn(BaseModel):
+    """A batch ``{"events": [...]}``; a single event object is accepted too and read as a batch of one."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"description": "Either one event object or {'events': [event, ...]}."},
+    )
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "events" not in data:
+            return {"events": [data]}
+        return data
+
+
+class EventsOut(BaseModel):
+    """What was accepted: the count, and the log position of the last one (durable on return)."""
+
+    user_id: str
+    accepted: int
+    seq: int
+
+
+class ItemRef(BaseModel):
+    """An item as shown to people."""
+
+    item_id: str
+    title: str
+
+
+class RecommendationOut(BaseModel):
+    """One recommended item, its fused score and (with ``explain``) why."""
+
+    item_id: str
+    title: str
+    score: float
+    explanation: str | None = None
+    interest: str | None = None
+    concepts: list[str] = Field(default_factory=list)
+    evidence: list[ItemRef] = Field(default_factory=list)
+    path: list[str] = Field(default_factory=list)
+
+
+class RecommendationsOut(BaseModel):
+    """``{"user_id", "recommendations": [...]}`` (``user_id`` null for an anonymous request)."""
+
+    user_id: str | None
+    recommendations: list[RecommendationOut]
+
+
+class AnonymousRequest(BaseModel):
+    """Recommendations for someone without a stored profile: an inline history and/or a taste text."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    history: list[Id] = Field(default_factory=list, max_length=MAX_HISTORY, description="item ids, oldest first")
+    text: str | None = Field(default=None, max_length=MAX_TEXT, description="free-text description of the taste")
+    user_id: Id | None = Field(default=None, max_length=256, description="echoed back; nothing is stored")
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    diversity: float | None = Field(default=None, ge=0.0, le=1.0)
+    explain: bool = True
+
+    @model_validator(mode="after")
+    def _something(self) -> AnonymousRequest:
+        if not self.history and not self.text:
+            raise ValueError("give a non-empty 'history' (item ids) and/or 'text' (a description of the taste)")
+        return self
+
+
+class InterestWeightIn(BaseModel):
+    """A new weight for the interest at ``index`` (its position in the profile; 0 removes it)."""
+
+    model_config = _STRICT
+
+    index: int = Field(ge=0)
+    weight: float = Field(ge=0.0, le=1000.0, allow_inf_nan=False)
+
+
+_ConceptList = list[StrictStr]
+
+
+class ProfileEditIn(BaseModel):
+    """Pin / mute concepts (by name), and reweight or remove interest clusters (by index)."""
+
+    model_config = _STRICT
+
+    pin: _ConceptList = Field(default_factory=list, max_length=MAX_CONCEPTS)
+    unpin: _ConceptList = Field(default_factory=list, max_length=MAX_CONCEPTS)
+    mute: _ConceptList = Field(default_factory=list, max_length=MAX_CONCEPTS)
+    unmute: _ConceptList = Field(default_factory=list, max_length=MAX_CONCEPTS)
+    interests: list[InterestWeightIn] = Field(default_factory=list, max_length=MAX_CONCEPTS)
+    remove_interests: list[int] = Field(default_factory=list, max_length=MAX_CONCEPTS)
+
+    @model_validator(mode="after")
+    def _something(self) -> ProfileEditIn:
+        if not any((self.pin, self.unpin, self.mute, self.unmute, self.interests, self.remove_interests)):
+            raise ValueError("an edit needs at least one of pin, unpin, mute, unmute, interests, remove_interests")
+        for name in (*self.pin, *self.unpin, *self.mute, *self.unmute):
+            if not name.strip() or len(name) > 200:
+                raise ValueError(f"concept names are 1 to 200 characters, got {name[:50]!r}")
+        if any(i < 0 for i in self.remove_interests):
+            raise ValueError("remove_interests holds interest indices (>= 0)")
+        both = {n.strip().lower() for n in self.pin} & {n.strip().lower() for n in self.mute}
+        if both:
+            raise ValueError(f"a concept cannot be pinned and muted at once: {sorted(both)}")
+        return self
+
+    def weights(self) -> dict[int, float]:
+        """Interest weight overrides, removals as weight 0."""
+        out = {w.index: w.weight for w in self.interests}
+        out.update({i: 0.0 for i in self.remove_interests})
+        return out
+
+
+class ItemIn(BaseModel):
+    """An item to add (new id) or update (known id)."""
+
+    model_config = _STRICT
+
+    item_id: Id = Field(min_length=1, max_length=256)
+    title: str = Field(min_length=1, max_length=1000)
+    text: str = Field(default="", max_length=MAX_TEXT)
+    categories: list[StrictStr] = Field(default_factory=list, max_length=50)
+
+
+class ItemsIn(BaseModel):
+    """``{"items": [...]}``."""
+
+    model_config = _STRICT
+
+    items: list[ItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ItemsIn:
+        ids = [i.item_id for i in self.items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("item ids must be unique within one request")
+        return self
+
+
+class ItemsOut(BaseModel):
+    """The upserted ids and the catalog size after the call."""
+
+    item_ids: list[str]
+    n_items: int
+    seq: int
+
+
+class SimilarItem(BaseModel):
+    """A neighbour of an item."""
+
+    item_id: str
+    title: str
+    score: float
+
+
+class SimilarOut(BaseModel):
+    """``{"item_id", "similar": [...]}``."""
+
+    item_id: str
+    similar: list[SimilarItem]
+
+
+class HealthOut(BaseModel):
+    """Liveness plus what is loaded."""
+
+    status: Literal["ok"]
+    n_items: int
+    n_users: int
+    log_seq: int
+
+
+class ErrorOut(BaseModel):
+    """Every error body: ``{"detail": "..."}`` (422 adds ``errors``)."""
+
+    detail: str
+    errors: list[dict[str, Any]] | None = None

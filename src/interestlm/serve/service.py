@@ -1,0 +1,317 @@
+"""The recommender behind the HTTP routes: serialised writes, shared reads, the log, replay.
+
+Writes follow *apply, then commit, then reply*, under an exclusive lock: the real recommender
+code validates the write (bad concept names, unknown ids raise before anything is stored), no
+reader can see a write before it is committed, and a write is acknowledged only once durable.
+If the log commit itself fails after the in-memory state changed, the service stops taking
+writes (503) until a restart replays the log, so memory and log never silently diverge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from interestlm.schema import Event, InterestProfile, UnknownIdError
+from interestlm.serve.metrics import Metrics
+from interestlm.serve.schemas import AnonymousRequest, EventIn, ItemIn, ProfileEditIn
+from interestlm.serve.store import LogEntry, Store
+
+if TYPE_CHECKING:
+    from interestlm.recommender import Recommendation, Recommender
+
+log = logging.getLogger("interestlm.serve")
+
+
+class ServiceUnavailable(RuntimeError):
+    """The service refuses writes until restarted (the log and memory may disagree)."""
+
+
+class RWLock:
+    """Many readers or one writer; a waiting writer blocks new readers (no writer starvation)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting_writers = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        """Hold a shared lock."""
+        with self._cond:
+            while self._writer or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """Hold the exclusive lock."""
+        with self._cond:
+            self._waiting_writers += 1
+            try:
+                while self._writer or self._readers:
+                    self._cond.wait()
+            finally:
+                self._waiting_writers -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+def artifacts_fingerprint(directory: Path) -> str:
+    """A digest of ``manifest.json``: the log belongs to exactly these artifacts."""
+    return hashlib.sha256((directory / "manifest.json").read_bytes()).hexdigest()
+
+
+class Service:
+    """A fitted recommender, its operation log and the metrics, behind one lock."""
+
+    def __init__(
+        self, recommender: Recommender, store: Store, metrics: Metrics, *, fingerprint: str | None = None
+    ) -> None:
+        self.rec = recommender
+        self.store = store
+        self.metrics = metrics
+        self.lock = RWLock()
+        self.broken: str | None = None
+        self.replay_failures = 0
+        self._check_fingerprint(fingerprint)
+        metrics.gauge("interestlm_items", "items in the catalog", lambda: float(self.n_items()))
+        metrics.gauge("interestlm_users", "users with a profile or history", lambda: float(self.n_users()))
+        metrics.gauge(
+            "interestlm_log_seq", "newest position of the operation log", lambda: float(self.store.last_seq())
+        )
+
+    def _check_fingerprint(self, fingerprint: str | None) -> None:
+        if fingerprint is None:
+            return
+        stored = self.store.get_meta("artifacts")
+        if stored is None:
+            self.store.set_meta("artifacts", fingerprint)
+        elif stored != fingerprint:
+            raise ValueError(
+                f"{self.store.path}: this event store belongs to other artifacts (manifest digest {stored[:12]}..., "
+                f"loaded {fingerprint[:12]}...); use a new --store for new artifacts"
+            )
+
+    # ------------------------------------------------------------------ start-up
+    def replay(self) -> int:
+        """Apply every logged write, in order, to the freshly loaded recommender; returns rows applied."""
+        applied = 0
+        started = time.perf_counter()
+        with self.lock.write():
+            for entry in self.store.entries():
+                try:
+                    self._apply_entry(entry)
+                except (UnknownIdError, ValueError) as exc:
+                    # An entry the current code rejects is reported, not fatal: the rest still replays.
+                    self.replay_failures += 1
+                    log.error(
+                        "replay: log row %d (%s) could not be applied: %s", entry.seq, entry.op, type(exc).__name__
+                    )
+                    continue
+                applied += 1
+        self.metrics.replayed.inc(applied)
+        if applied or self.replay_failures:
+            log.info(
+                "replayed %d log rows in %.2f s (%d failed)",
+                applied,
+                time.perf_counter() - started,
+                self.replay_failures,
+            )
+        return applied
+
+    def _apply_entry(self, entry: LogEntry) -> None:
+        body = entry.body
+        if entry.op in ("event", "edit") and not entry.user_id:
+            raise ValueError(f"log row {entry.seq}: an {entry.op} row without a user id")
+        if entry.op == "event":
+            self._apply_events(str(entry.user_id), [self._event(body)])
+        elif entry.op == "edit":
+            self._apply_edit(str(entry.user_id), body)
+        elif entry.op == "items":
+            self.rec.add_items(body["items"])
+        else:
+            raise ValueError(f"unknown log op {entry.op!r}")
+
+    # ------------------------------------------------------------------ reads
+    def n_items(self) -> int:
+        """Catalog size."""
+        return len(self.rec.catalog_.item_ids)
+
+    def n_users(self) -> int:
+        """Known users."""
+        return len(self.rec.user_index_)
+
+    def recommendations(self, user_id: str, k: int, *, diversity: float | None, explain: bool) -> dict[str, Any]:
+        """Top-``k`` for a known user as wire JSON."""
+        with self.lock.read():
+            recs = self.rec.recommend(user_id, k, diversity=diversity, explain=explain)
+            return {"user_id": user_id, "recommendations": [self._rec_json(r) for r in recs]}
+
+    def anonymous(self, req: AnonymousRequest) -> dict[str, Any]:
+        """Top-``k`` for an inline history and/or a taste text; nothing is stored."""
+        with self.lock.read():
+            profile = self._anonymous_profile(req)
+            recs = self.rec.rank_profiles([profile], req.k, diversity=req.diversity)[0]
+            if req.explain:
+                recs = [replace(r, explanation=self.rec.explain_profile(profile, r.item)) for r in recs]
+            return {"user_id": req.user_id, "recommendations": [self._rec_json(r) for r in recs]}
+
+    def _anonymous_profile(self, req: AnonymousRequest) -> InterestProfile:
+        user_id = req.user_id or "anonymous"
+        if not req.history:
+            return self.rec.profile_from_text(req.text or "", user_id=user_id)
+        profile = self.rec.profile_from_history(req.history, user_id=user_id)
+        if not req.text:
+            return profile
+        described = self.rec.profile_from_text(req.text, user_id=user_id)
+        # The history gives the interests; the text steers the short-term direction with equal weight.
+        blend = profile.short_term.astype(np.float32) + described.short_term.astype(np.float32)
+        norm = float(np.linalg.norm(blend))
+        short = blend / norm if norm > 0 else described.short_term
+        return replace(profile, short_term=short.astype(np.float32), extra={**profile.extra, "query": req.text})
+
+    def profile(self, user_id: str) -> dict[str, Any]:
+        """The layered profile JSON of a known user."""
+        with self.lock.read():
+            return self.rec.profile_json(user_id)
+
+    def similar(self, item_id: str, k: int) -> dict[str, Any]:
+        """Nearest items of ``item_id``."""
+        with self.lock.read():
+            pairs = self.rec.similar_items(item_id, k)
+            titles = self.rec.catalog_.titles
+            return {
+                "item_id": item_id,
+                "similar": [
+                    {"item_id": str(i), "title": titles[self.rec.item_index(str(i))], "score": float(s)}
+                    for i, s in pairs
+                ],
+            }
+
+    def _rec_json(self, rec: Recommendation) -> dict[str, Any]:
+        catalog = self.rec.catalog_
+        out: dict[str, Any] = {"item_id": rec.item_id, "title": catalog.titles[rec.item], "score": float(rec.score)}
+        e = rec.explanation
+        if e is not None:
+            out.update(
+                explanation=e.text,
+                interest=e.interest_label or None,
+                concepts=list(e.concepts),
+                evidence=[{"item_id": str(catalog.item_ids[i]), "title": catalog.titles[i]} for i in e.evidence],
+                path=list(e.path),
+            )
+        return out
+
+    # ------------------------------------------------------------------ writes
+    def _writable(self) -> None:
+        if self.broken is not None:
+            raise ServiceUnavailable(f"writes are off until restart: {self.broken}")
+
+    def _commit(self, op: str, user_id: str | None, bodies: Sequence[dict[str, Any]]) -> list[int]:
+        try:
+            return self.store.append(op, user_id, bodies)
+        except Exception as exc:
+            self.broken = f"the event log could not be written ({type(exc).__name__})"
+            log.critical("log commit failed after apply; refusing writes until restart: %s", type(exc).__name__)
+            raise ServiceUnavailable(self.broken) from exc
+
+    def add_events(self, user_id: str, events: Sequence[EventIn]) -> dict[str, Any]:
+        """Apply feedback (a new user id starts an empty profile) and log it; durable on return."""
+        now = int(time.time())
+        bodies = [
+            {"item_id": e.item_id, "kind": e.kind, "value": e.value, "text": e.text, "timestamp": e.timestamp or now}
+            for e in events
+        ]
+        with self.lock.write():
+            self._writable()
+            parsed = [self._event(b) for b in bodies]  # unknown ids and bad kinds fail here, before any change
+            self._apply_events(user_id, parsed)
+            seqs = self._commit("event", user_id, bodies)
+        for e in events:
+            self.metrics.events.inc(kind=e.kind)
+        return {"user_id": user_id, "accepted": len(seqs), "seq": seqs[-1]}
+
+    def _event(self, body: dict[str, Any]) -> Event:
+        return Event(
+            item=int(self.rec.item_index(body["item_id"])),
+            kind=body["kind"],
+            timestamp=int(body["timestamp"]),
+            value=None if body.get("value") is None else float(body["value"]),
+            text=body.get("text"),
+        )
+
+    def _apply_events(self, user_id: str, events: Sequence[Event]) -> int:
+        self.rec.ensure_user(user_id)
+        done = 0
+        try:
+            for event in events:
+                self.rec.update(user_id, event)
+                done += 1
+        except Exception as exc:
+            if done:
+                # Part of a batch is in memory but none of it is logged: only a restart makes them agree again.
+                self.broken = f"a batch of events failed half-way ({type(exc).__name__})"
+            raise
+        return done
+
+    def edit(self, user_id: str, edit: ProfileEditIn) -> dict[str, Any]:
+        """Apply and log a profile edit; returns the edited profile JSON."""
+        body = {
+            "pin": edit.pin,
+            "unpin": edit.unpin,
+            "mute": edit.mute,
+            "unmute": edit.unmute,
+            "interest_weights": {str(i): w for i, w in sorted(edit.weights().items())},
+        }
+        with self.lock.write():
+            self._writable()
+            self._apply_edit(user_id, body)
+            self._commit("edit", user_id, [body])
+            out = self.rec.profile_json(user_id)
+        self.metrics.edits.inc()
+        return out
+
+    def _apply_edit(self, user_id: str, body: dict[str, Any]) -> None:
+        weights = {int(i): float(w) for i, w in body.get("interest_weights", {}).items()}
+        self.rec.edit(
+            user_id,
+            pin=tuple(body.get("pin", ())),
+            mute=tuple(body.get("mute", ())),
+            unpin=tuple(body.get("unpin", ())),
+            unmute=tuple(body.get("unmute", ())),
+            interest_weights=weights or None,
+        )
+
+    def upsert_items(self, items: Sequence[ItemIn]) -> dict[str, Any]:
+        """Add or update items (encoded and indexed at once) and log them."""
+        body = {"items": [i.model_dump() for i in items]}
+        with self.lock.write():
+            self._writable()
+            self.rec.add_items(body["items"])
+            seq = self._commit("items", None, [body])[0]
+            n_items = self.n_items()
+        self.metrics.items.inc(len(items))
+        return {"item_ids": [i.item_id for i in items], "n_items": n_items, "seq": seq}

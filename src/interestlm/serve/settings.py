@@ -1,0 +1,107 @@
+"""Service settings: the one place of the library that reads environment variables and a settings file.
+
+Precedence, lowest to highest: defaults, the ``[serve]`` table of a TOML file, ``INTERESTLM_*``
+environment variables, explicit overrides (the command line).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+#: Environment variable -> settings field.
+ENV_VARS: dict[str, str] = {
+    "INTERESTLM_API_KEYS": "api_keys",
+    "INTERESTLM_API_KEYS_FILE": "api_keys_file",
+    "INTERESTLM_STORE": "store_path",
+    "INTERESTLM_READ_AUTH": "read_auth",
+    "INTERESTLM_MAX_BODY_BYTES": "max_body_bytes",
+    "INTERESTLM_SYNCHRONOUS": "synchronous",
+}
+
+
+class ServeSettings(BaseModel):
+    """How the HTTP service runs: keys, store, limits. Immutable once built."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_keys: tuple[str, ...] = Field(default=(), repr=False, description="accepted bearer tokens")
+    api_keys_file: Path | None = Field(default=None, description="file with one API key per line")
+    read_auth: bool = Field(default=False, description="require a key for read endpoints too")
+    store_path: Path | None = Field(
+        default=None, description="SQLite file of the event log (default: store.sqlite3 in the artifacts directory)"
+    )
+    max_body_bytes: int = Field(default=1_000_000, gt=0, description="larger request bodies get 413")
+    synchronous: str = Field(default="FULL", description="SQLite synchronous pragma: FULL survives power loss")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(k.strip() for k in value.split(",") if k.strip())
+        return value
+
+    @field_validator("synchronous")
+    @classmethod
+    def _check_synchronous(cls, value: str) -> str:
+        if value.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("synchronous must be FULL, NORMAL or EXTRA (OFF would break acknowledged = durable)")
+        return value.upper()
+
+    def keys(self) -> frozenset[str]:
+        """Every accepted API key: the inline ones plus those in ``api_keys_file``."""
+        keys = set(self.api_keys)
+        if self.api_keys_file is not None:
+            keys.update(read_api_keys(self.api_keys_file))
+        return frozenset(keys)
+
+    @classmethod
+    def load(
+        cls,
+        path: Path | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> ServeSettings:
+        """Defaults < ``[serve]`` in the TOML file ``path`` < ``INTERESTLM_*`` variables < ``overrides``."""
+        values: dict[str, Any] = {}
+        if path is not None:
+            try:
+                table = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("serve", {})
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{path}: not valid TOML: {exc}") from None
+            if not isinstance(table, dict):
+                raise ValueError(f"{path}: [serve] must be a table")
+            values.update(table)
+        env = os.environ if environ is None else environ
+        for var, name in ENV_VARS.items():
+            if env.get(var):
+                values[name] = env[var]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"invalid serve settings: {problems}") from None
+
+
+def read_api_keys(path: Path) -> list[str]:
+    """Keys from a file, one per line; blank lines and ``#`` comments are ignored."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"API keys file {path} does not exist") from None
+    keys = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if any(c.isspace() for c in line) or len(line) < 8:
+            raise ValueError(f"{path}, line {lineno}: an API key is one token of at least 8 characters")
+        keys.append(line)
+    return keys

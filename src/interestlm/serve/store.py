@@ -1,0 +1,168 @@
+"""The embedded store: an append-only operation log in SQLite (WAL mode).
+
+Every write the service accepts (feedback events, which also create new users; profile edits; items) is one
+row of ``log``, committed before the reply: acknowledged means durable. The log is the source
+of truth; on start-up the service replays it, in ``seq`` order, onto the freshly loaded
+artifacts, which rebuilds every profile exactly as it was served. (A profile snapshot would
+save replay time but would have to be kept consistent with added items and artifacts; replay
+is measured in ``benchmarks/bench_serve.py`` and is fast enough at this scale.)
+
+``meta`` records which artifacts the log belongs to, so a log is never replayed onto another
+model. The view ``events`` shows the feedback rows as columns for people reading the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Kinds of log row.
+OPS: tuple[str, ...] = ("event", "edit", "items")
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    op TEXT NOT NULL CHECK (op IN ({", ".join(repr(o) for o in OPS)})),
+    user_id TEXT,
+    body TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_user ON log (user_id, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS log_no_update BEFORE UPDATE ON log
+    BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS log_no_delete BEFORE DELETE ON log
+    BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+CREATE VIEW IF NOT EXISTS events AS
+    SELECT seq, user_id,
+           json_extract(body, '$.item_id') AS item_id,
+           json_extract(body, '$.kind') AS kind,
+           json_extract(body, '$.value') AS value,
+           json_extract(body, '$.timestamp') AS timestamp,
+           received_at
+    FROM log WHERE op = 'event';
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogEntry:
+    """One accepted write, as stored."""
+
+    seq: int
+    op: str
+    user_id: str | None
+    body: dict[str, Any]
+    received_at: float
+
+
+class Store:
+    """SQLite store of the operation log; safe to share between threads (one connection, a lock)."""
+
+    def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) below.
+        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise ValueError(f"{self.path}: SQLite could not switch to WAL mode (got {mode!r})")
+            self._conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise ValueError(f"{self.path}: not a usable SQLite store: {exc}") from None
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        elif version != SCHEMA_VERSION:
+            self.close()
+            raise ValueError(f"{self.path}: store schema version {version}, this release reads {SCHEMA_VERSION}")
+
+    def append(self, op: str, user_id: str | None, bodies: Sequence[dict[str, Any]]) -> list[int]:
+        """Append rows in one transaction, committed (and synced) before returning their ``seq``."""
+        if op not in OPS:
+            raise ValueError(f"log op {op!r} is not one of {OPS}")
+        now = time.time()
+        rows = [(op, user_id, json.dumps(b, ensure_ascii=False, separators=(",", ":")), now) for b in bodies]
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                seqs = []
+                for row in rows:
+                    cur.execute("INSERT INTO log (op, user_id, body, received_at) VALUES (?, ?, ?, ?)", row)
+                    seqs.append(int(cur.lastrowid or 0))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return seqs
+
+    def entries(self, *, after: int = 0, user_id: str | None = None) -> Iterator[LogEntry]:
+        """Rows with ``seq > after`` in order (optionally of one user), read in pages."""
+        last = after
+        while True:
+            with self._lock:
+                if user_id is None:
+                    page = self._conn.execute(
+                        "SELECT seq, op, user_id, body, received_at FROM log WHERE seq > ? ORDER BY seq LIMIT 5000",
+                        (last,),
+                    ).fetchall()
+                else:
+                    page = self._conn.execute(
+                        "SELECT seq, op, user_id, body, received_at FROM log WHERE user_id = ? AND seq > ? "
+                        "ORDER BY seq LIMIT 5000",
+                        (user_id, last),
+                    ).fetchall()
+            if not page:
+                return
+            for seq, op, uid, body, received in page:
+                yield LogEntry(
+                    seq=int(seq), op=str(op), user_id=uid, body=json.loads(body), received_at=float(received)
+                )
+            last = int(page[-1][0])
+
+    def count(self, op: str | None = None) -> int:
+        """Number of log rows (of one op)."""
+        with self._lock:
+            if op is None:
+                row = self._conn.execute("SELECT COUNT(*) FROM log").fetchone()
+            else:
+                row = self._conn.execute("SELECT COUNT(*) FROM log WHERE op = ?", (op,)).fetchone()
+        return int(row[0])
+
+    def last_seq(self) -> int:
+        """The newest ``seq`` (0 for an empty log)."""
+        with self._lock:
+            row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM log").fetchone()
+        return int(row[0])
+
+    def get_meta(self, key: str) -> str | None:
+        """A value of the ``meta`` table, or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a ``meta`` value (committed)."""
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        """Checkpoint the WAL and close the connection."""
+        with self._lock:
+            # A checkpoint is an optimisation; the next open replays the WAL anyway.
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn.close()
