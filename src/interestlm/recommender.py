@@ -38,7 +38,7 @@ from interestlm.profiles import (
 )
 from interestlm.rank import Fusion, FusionLearner, SignalContext, compute_signals, edit_mask, mmr
 from interestlm.rank.fusion import Imputer
-from interestlm.rank.signals import Collaborative
+from interestlm.rank.signals import SIGNALS, Collaborative
 from interestlm.retrieve import FaissIndex
 from interestlm.schema import ConceptGraph, Event, History, InterestProfile, ItemConcepts, UnknownIdError
 from interestlm.text import item_texts, review_snippets
@@ -57,16 +57,7 @@ class RecommenderConfig:
     graph: GraphConfig = field(default_factory=GraphConfig)
     profiles: ProfileConfig = field(default_factory=ProfileConfig)
     collaborative: str = "auto"
-    signals: tuple[str, ...] = (
-        "interest",
-        "short_term",
-        "concept",
-        "graph",
-        "collaborative",
-        "transition",
-        "popularity",
-        "dislike",
-    )
+    signals: tuple[str, ...] = SIGNALS
     fusion_l2: float = 1e-3
     fusion_users: int = 3000
     fusion_candidates: int = 200
