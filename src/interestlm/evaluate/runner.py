@@ -22,7 +22,7 @@ import numpy as np
 
 from interestlm.data.tables import Dataset
 from interestlm.evaluate.baselines import make_model
-from interestlm.evaluate.metrics import beyond_accuracy, item_user_counts, ranking_metrics
+from interestlm.evaluate.metrics import beyond_accuracy, intra_list_diversity, item_user_counts, ranking_metrics
 from interestlm.evaluate.protocol import EvalTask, Model
 from interestlm.evaluate.ranking import rank_task
 from interestlm.evaluate.split import Split, leave_one_out, temporal_split
@@ -98,9 +98,13 @@ def _task_metrics(model: Model, task: EvalTask, split: Split, config: Evaluation
     train = split.train
     popularity = item_user_counts(train.interactions.user, train.interactions.item, train.n_items)
     n_train_users = len(np.unique(train.interactions.user))
+    # One item representation for every model (text-free baselines included): an item's column of
+    # training interactions, so intra-list diversity is comparable across models.
+    item_profiles = train.matrix().T.tocsr()
     for k in config.ks:
         extra = beyond_accuracy(topk, k, n_items=train.n_items, item_popularity=popularity, n_users=n_train_users)
         out.update({f"{name}@{k}": value for name, value in extra.items()})
+        out[f"ild@{k}"] = intra_list_diversity(topk, item_profiles, k)
     return out
 
 
