@@ -274,7 +274,7 @@ def _bound(sign: int) -> tuple[float | None, float | None]:
 
 #: Signals that only exist for items with training interactions; for a cold item (no
 #: interactions, e.g. added after fitting) they are imputed from the content signals.
-INTERACTION_SIGNALS: tuple[str, ...] = ("collaborative", "transition")
+INTERACTION_SIGNALS: tuple[str, ...] = ("collaborative", "transition", "popularity")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -299,7 +299,7 @@ class Imputer:
         seed: int = 0,
     ) -> Imputer:
         """Least-squares coefficients (with intercept) over the warm item columns of ``signals``."""
-        content = [n for n in signals if n not in INTERACTION_SIGNALS and n != "popularity"]
+        content = [n for n in signals if n not in INTERACTION_SIGNALS]
         targets = [n for n in INTERACTION_SIGNALS if n in signals]
         if not content or not targets or not warm.any():
             return cls(coefficients={})
