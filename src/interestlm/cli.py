@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--store", type=Path, default=None, help="SQLite event log (default: ARTIFACTS_DIR.store.sqlite3)")
     v.add_argument("--read-auth", action="store_true", help="require an API key for reads too")
     v.add_argument("--serve-config", type=Path, default=None, help="TOML file with a [serve] table")
+    v.add_argument("--warm", action="store_true", default=None, help="compute every user's top-10 at start-up")
+    v.add_argument("--cache-size", type=int, default=None, help="cached recommendation lists (0: no cache)")
     v.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return parser
 
@@ -245,7 +247,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ServeSettings.load(
-        args.serve_config, api_keys_file=args.api_keys, store_path=args.store, read_auth=args.read_auth or None
+        args.serve_config,
+        api_keys_file=args.api_keys,
+        store_path=args.store,
+        read_auth=args.read_auth or None,
+        warm=args.warm,
+        cache_size=args.cache_size,
     )
     app = create_app(args.artifacts_dir, settings=settings)
     # uvicorn's access log would print raw paths (user and item ids): the app logs route templates instead.

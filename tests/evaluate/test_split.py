@@ -168,6 +168,8 @@ def test_temporal_planted() -> None:
     # Items 2 and 5 have no training rows; item 0 has.
     assert task_table(slices["cold_items"]) == {0: ([0, 1], [2], {0, 1}), 2: ([], [5], set())}
     assert task_table(slices["warm_items"]) == {4: ([], [0], set())}
+    # The new-arrivals shelf: the same rows, with every warm item (0, 1, 3) also excluded.
+    assert task_table(slices["cold_items_only"]) == {0: ([0, 1], [2], {0, 1, 3}), 2: ([], [5], {0, 1, 3})}
     assert slices["hist_0"].users.tolist() == [2, 4]
     assert slices["hist_1-4"].users.tolist() == [0]
     assert all(task.name.startswith("test/") for task in slices.values())

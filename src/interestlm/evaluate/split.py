@@ -63,7 +63,10 @@ class Split:
 
         ``cold_users``/``warm_users``: test users without/with training rows.
         ``cold_items``/``warm_items``: targets restricted to items without/with training rows
-        (rows left without a target are dropped). ``hist_*``: rows by history length.
+        (rows left without a target are dropped). ``cold_items_only``: the ``cold_items`` rows
+        ranked among items without training rows only (every warm item excluded): the "new
+        arrivals" shelf, where ID-only models can do no better than chance.
+        ``hist_*``: rows by history length.
         Empty slices are kept (with zero rows) so every split reports the same names.
         """
         test = self.test
@@ -78,6 +81,7 @@ class Split:
             "cold_items": _restrict_targets(test, cold_item),
             "warm_items": _restrict_targets(test, ~cold_item),
         }
+        out["cold_items_only"] = _exclude_items(out["cold_items"], ~cold_item)
         lengths = np.fromiter((len(h) for h in test.histories), dtype=np.int64, count=len(test))
         for name, low, high in HISTORY_BUCKETS:
             out[name] = test.subset((lengths >= low) & (lengths < high))
@@ -89,6 +93,18 @@ def _pieces(values: npt.NDArray[np.int32], counts: npt.NDArray[np.integer]) -> l
     # Plain slicing: np.split costs a few microseconds per piece, too slow for 10^5 users.
     bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
     return [values[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def _exclude_items(task: EvalTask, drop_item: npt.NDArray[np.bool_]) -> EvalTask:
+    """``task`` with the ``drop_item`` items also excluded from every row's ranking."""
+    cols = np.flatnonzero(drop_item).astype(np.int32)
+    n_rows, n_items = task.exclude.shape
+    dropped = sp.csr_matrix(
+        (np.ones(n_rows * len(cols), dtype=bool), np.tile(cols, n_rows), np.arange(n_rows + 1) * len(cols)),
+        shape=(n_rows, n_items),
+    )
+    exclude = (task.exclude.astype(bool) + dropped).astype(bool).tocsr()
+    return replace(task, exclude=exclude)
 
 
 def _restrict_targets(task: EvalTask, keep_item: npt.NDArray[np.bool_]) -> EvalTask:

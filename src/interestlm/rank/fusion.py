@@ -105,6 +105,9 @@ SIGNAL_SIGNS: dict[str, int] = {
     "graph": 1,
     "collaborative": 1,
     "transition": 1,
+    # Only a boost: a negative weight would bury items added after fitting, which must surface
+    # when their text matches a user (their imputed signals already carry the average case).
+    "new_item": 1,
     "dislike": -1,
 }
 
@@ -276,6 +279,10 @@ def _bound(sign: int) -> tuple[float | None, float | None]:
 #: interactions, e.g. added after fitting) they are imputed from the content signals.
 INTERACTION_SIGNALS: tuple[str, ...] = ("collaborative", "transition", "popularity")
 
+#: Signals that are neither predicted nor used as predictors: ``new_item`` is constant over
+#: the warm items the imputer is fitted on.
+NOT_PREDICTORS: tuple[str, ...] = ("new_item",)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Imputer:
@@ -299,7 +306,7 @@ class Imputer:
         seed: int = 0,
     ) -> Imputer:
         """Least-squares coefficients (with intercept) over the warm item columns of ``signals``."""
-        content = [n for n in signals if n not in INTERACTION_SIGNALS]
+        content = [n for n in signals if n not in INTERACTION_SIGNALS and n not in NOT_PREDICTORS]
         targets = [n for n in INTERACTION_SIGNALS if n in signals]
         if not content or not targets or not warm.any():
             return cls(coefficients={})

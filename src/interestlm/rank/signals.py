@@ -12,6 +12,9 @@ collaborative  a baseline fitted on the training matrix, given the profile's his
                (EASE up to 20k items, else item-kNN; ``collaborative="none"`` leaves it out)
 transition     recency-weighted sum of next-item transition rows of the latest history items
 popularity     ``log(1 + training count)``
+new_item       1 for items without training interactions, else 0: their interaction signals are
+               imputed (a conditional mean, so never top-ranked); held-out data decides how much
+               more often new items are chosen than that predicts
 dislike        max cosine to the user's disliked items + disliked-concept match (a penalty:
                its learned weight should come out negative)
 =============  ================================================================================
@@ -47,6 +50,7 @@ SIGNALS: tuple[str, ...] = (
     "collaborative",
     "transition",
     "popularity",
+    "new_item",
     "dislike",
 )
 
@@ -368,6 +372,11 @@ class _Batch:
         pop = self.ctx.log_popularity if self.items is None else self.ctx.log_popularity[self.items]
         return np.repeat(pop[None, :], len(self.profiles), axis=0).astype(np.float32, copy=False)
 
+    def new_item(self) -> FloatArray:
+        pop = self.ctx.log_popularity if self.items is None else self.ctx.log_popularity[self.items]
+        fresh = (pop <= 0).astype(np.float32)
+        return np.repeat(fresh[None, :], len(self.profiles), axis=0)
+
     def dislike(self) -> FloatArray:
         rows: list[FloatArray] = []
         owners: list[int] = []
@@ -388,6 +397,7 @@ _COMPUTE: dict[str, Callable[[_Batch], FloatArray]] = {
     "collaborative": _Batch.collaborative,
     "transition": _Batch.transition,
     "popularity": _Batch.popularity,
+    "new_item": _Batch.new_item,
     "dislike": _Batch.dislike,
 }
 

@@ -102,8 +102,12 @@ def create_app(source: Path | str | Recommender, *, settings: ServeSettings | No
     store = Store(store_path, synchronous=settings.synchronous)
     metrics = Metrics()
     try:
-        service = Service(recommender, store, metrics, fingerprint=fingerprint)
+        service = Service(recommender, store, metrics, fingerprint=fingerprint, cache_size=settings.cache_size)
         service.replay()
+        if settings.warm:
+            started = time.perf_counter()
+            n = service.warm()
+            log.info("warmed the recommendation cache for %d users in %.1f s", n, time.perf_counter() - started)
     except BaseException:
         store.close()
         raise

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -84,16 +85,91 @@ def artifacts_fingerprint(directory: Path) -> str:
     return hashlib.sha256((directory / "manifest.json").read_bytes()).hexdigest()
 
 
+#: (user id, k, diversity, explain): the arguments a cached recommendation list depends on.
+CacheKey = tuple[str, int, float | None, bool]
+
+
+class RecommendationCache:
+    """Per-user top-K lists, valid until that user's profile or the catalogue changes.
+
+    Ranking one user costs tens of milliseconds (every item scored by every signal, then the
+    explanations), far above the latency a page view can wait for, while a user's list only
+    changes when their profile does (events, edits) or items are added. Every entry remembers the
+    generations it was computed at; a write bumps the user's (or the catalogue's) generation, so a
+    stale entry is never served: the next read recomputes it. Bounded (least recently used out).
+    """
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        if max_entries < 0:
+            raise ValueError(f"max_entries must be >= 0, got {max_entries}")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[CacheKey, tuple[int, int, dict[str, Any]]] = OrderedDict()
+        self._user_gen: dict[str, int] = {}
+        self._catalog_gen = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: CacheKey) -> dict[str, Any] | None:
+        """The cached payload for ``key`` if it is still current, else ``None``."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != self._catalog_gen or entry[1] != self._user_gen.get(key[0], 0):
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry[2]
+
+    def generations(self, user_id: str) -> tuple[int, int]:
+        """The (catalogue, user) generations to store a payload computed now under."""
+        with self._lock:
+            return self._catalog_gen, self._user_gen.get(user_id, 0)
+
+    def put(self, key: CacheKey, generations: tuple[int, int], payload: dict[str, Any]) -> None:
+        """Keep ``payload`` for ``key`` unless a write happened since ``generations`` were read."""
+        if not self.max_entries:
+            return
+        with self._lock:
+            if generations != (self._catalog_gen, self._user_gen.get(key[0], 0)):
+                return
+            self._entries[key] = (generations[0], generations[1], payload)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def user_changed(self, user_id: str) -> None:
+        """Invalidate every list of ``user_id``."""
+        with self._lock:
+            self._user_gen[user_id] = self._user_gen.get(user_id, 0) + 1
+
+    def catalog_changed(self) -> None:
+        """Invalidate every list (items were added or changed)."""
+        with self._lock:
+            self._catalog_gen += 1
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class Service:
     """A fitted recommender, its operation log and the metrics, behind one lock."""
 
     def __init__(
-        self, recommender: Recommender, store: Store, metrics: Metrics, *, fingerprint: str | None = None
+        self,
+        recommender: Recommender,
+        store: Store,
+        metrics: Metrics,
+        *,
+        fingerprint: str | None = None,
+        cache_size: int = 50_000,
     ) -> None:
         self.rec = recommender
         self.store = store
         self.metrics = metrics
         self.lock = RWLock()
+        self.cache = RecommendationCache(cache_size)
         self.broken: str | None = None
         self.replay_failures = 0
         self._check_fingerprint(fingerprint)
@@ -102,6 +178,10 @@ class Service:
         metrics.gauge(
             "interestlm_log_seq", "newest position of the operation log", lambda: float(self.store.last_seq())
         )
+        metrics.gauge(
+            "interestlm_cache_hits", "recommendation lists served from the cache", lambda: float(self.cache.hits)
+        )
+        metrics.gauge("interestlm_cache_misses", "recommendation lists computed", lambda: float(self.cache.misses))
 
     def _check_fingerprint(self, fingerprint: str | None) -> None:
         if fingerprint is None:
@@ -151,6 +231,7 @@ class Service:
         elif entry.op == "edit":
             self._apply_edit(str(entry.user_id), body)
         elif entry.op == "items":
+            self.cache.catalog_changed()
             self.rec.add_items(body["items"])
         else:
             raise ValueError(f"unknown log op {entry.op!r}")
@@ -165,10 +246,25 @@ class Service:
         return len(self.rec.user_index_)
 
     def recommendations(self, user_id: str, k: int, *, diversity: float | None, explain: bool) -> dict[str, Any]:
-        """Top-``k`` for a known user as wire JSON."""
+        """Top-``k`` for a known user as wire JSON (served from the cache while the profile is unchanged)."""
+        key: CacheKey = (user_id, k, diversity, explain)
         with self.lock.read():
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached
+            generations = self.cache.generations(user_id)
             recs = self.rec.recommend(user_id, k, diversity=diversity, explain=explain)
-            return {"user_id": user_id, "recommendations": [self._rec_json(r) for r in recs]}
+            payload = {"user_id": user_id, "recommendations": [self._rec_json(r) for r in recs]}
+        self.cache.put(key, generations, payload)
+        return payload
+
+    def warm(self, k: int = 10, *, explain: bool = True) -> int:
+        """Compute and cache every known user's default list (start-up); returns users done."""
+        done = 0
+        for user_id in list(self.rec.user_index_):
+            self.recommendations(str(user_id), k, diversity=None, explain=explain)
+            done += 1
+        return done
 
     def anonymous(self, req: AnonymousRequest) -> dict[str, Any]:
         """Top-``k`` for an inline history and/or a taste text; nothing is stored."""
@@ -265,6 +361,7 @@ class Service:
 
     def _apply_events(self, user_id: str, events: Sequence[Event]) -> int:
         self.rec.ensure_user(user_id)
+        self.cache.user_changed(user_id)
         done = 0
         try:
             for event in events:
@@ -295,6 +392,7 @@ class Service:
         return out
 
     def _apply_edit(self, user_id: str, body: dict[str, Any]) -> None:
+        self.cache.user_changed(user_id)
         weights = {int(i): float(w) for i, w in body.get("interest_weights", {}).items()}
         self.rec.edit(
             user_id,
@@ -310,6 +408,7 @@ class Service:
         body = {"items": [i.model_dump() for i in items]}
         with self.lock.write():
             self._writable()
+            self.cache.catalog_changed()
             self.rec.add_items(body["items"])
             seq = self._commit("items", None, [body])[0]
             n_items = self.n_items()

@@ -22,6 +22,8 @@ ENV_VARS: dict[str, str] = {
     "INTERESTLM_READ_AUTH": "read_auth",
     "INTERESTLM_MAX_BODY_BYTES": "max_body_bytes",
     "INTERESTLM_SYNCHRONOUS": "synchronous",
+    "INTERESTLM_CACHE_SIZE": "cache_size",
+    "INTERESTLM_WARM": "warm",
 }
 
 
@@ -38,6 +40,10 @@ class ServeSettings(BaseModel):
     )
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="larger request bodies get 413")
     synchronous: str = Field(default="FULL", description="SQLite synchronous pragma: FULL survives power loss")
+    cache_size: int = Field(
+        default=50_000, ge=0, description="recommendation lists kept until their user or the catalogue changes (0: off)"
+    )
+    warm: bool = Field(default=False, description="compute every known user's top-10 at start-up")
 
     @field_validator("api_keys", mode="before")
     @classmethod

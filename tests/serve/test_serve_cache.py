@@ -1,0 +1,76 @@
+"""The recommendation cache: never serves a list older than the last write that could change it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from serve_helpers import LiveServer
+
+from interestlm.serve.service import RecommendationCache
+
+
+def test_a_cached_list_is_served_until_its_user_or_the_catalogue_changes() -> None:
+    cache = RecommendationCache(10)
+    key = ("u1", 10, None, True)
+    other = ("u2", 10, None, True)
+    assert cache.get(key) is None
+    cache.put(key, cache.generations("u1"), {"v": 1})
+    cache.put(other, cache.generations("u2"), {"v": 2})
+    assert cache.get(key) == {"v": 1} and cache.hits == 1
+    cache.user_changed("u1")
+    assert cache.get(key) is None, "an event or edit of u1 invalidates u1's lists"
+    assert cache.get(other) == {"v": 2}, "... and only u1's"
+    cache.catalog_changed()
+    assert cache.get(other) is None, "new items invalidate every list"
+    assert cache.misses == 3
+
+
+def test_a_list_computed_before_a_write_is_not_stored_after_it() -> None:
+    cache = RecommendationCache(10)
+    key = ("u1", 5, 0.2, False)
+    before = cache.generations("u1")
+    cache.user_changed("u1")  # a write lands while the (old) list is being computed
+    cache.put(key, before, {"stale": True})
+    assert cache.get(key) is None and len(cache) == 0
+    cache.put(key, cache.generations("u1"), {"stale": False})
+    assert cache.get(key) == {"stale": False}
+
+
+def test_the_cache_is_bounded_least_recently_used_first_and_can_be_off() -> None:
+    cache = RecommendationCache(2)
+    keys = [(f"u{i}", 10, None, True) for i in range(3)]
+    cache.put(keys[0], cache.generations("u0"), {"i": 0})
+    cache.put(keys[1], cache.generations("u1"), {"i": 1})
+    assert cache.get(keys[0]) == {"i": 0}  # u0 is now the most recently used
+    cache.put(keys[2], cache.generations("u2"), {"i": 2})
+    assert len(cache) == 2 and cache.get(keys[1]) is None and cache.get(keys[0]) == {"i": 0}
+    off = RecommendationCache(0)
+    off.put(keys[0], off.generations("u0"), {"i": 0})
+    assert off.get(keys[0]) is None
+    with pytest.raises(ValueError, match="max_entries"):
+        RecommendationCache(-1)
+
+
+def _gauge(text: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", text, flags=re.MULTILINE)
+    assert match, f"{name} missing from /metrics"
+    return float(match.group(1))
+
+
+def test_repeated_reads_hit_the_cache_and_an_edit_still_shows_at_once(server: LiveServer) -> None:
+    user = "u-cache"
+    with server.client() as c:
+        assert c.post(f"/v1/users/{user}/events", json={"item_id": "jazz-001", "kind": "like"}).status_code == 200
+        url = f"/v1/users/{user}/recommendations"
+        first = c.get(url, params={"k": 5}).json()
+        hits = _gauge(c.get("/metrics").text, "interestlm_cache_hits")
+        again = c.get(url, params={"k": 5}).json()
+        assert again == first
+        assert _gauge(c.get("/metrics").text, "interestlm_cache_hits") == hits + 1
+        muted = first["recommendations"][0]["concepts"]
+        assert muted, "the top item shares a concept with the liked one"
+        r = c.patch(f"/v1/users/{user}/profile", json={"mute": [muted[0]]})
+        assert r.status_code == 200, r.text
+        after = c.get(url, params={"k": 5}).json()["recommendations"]
+        assert first["recommendations"][0]["item_id"] not in {x["item_id"] for x in after}
