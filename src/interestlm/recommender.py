@@ -27,7 +27,7 @@ from interestlm.config import config_to_dict, dumps_toml, recommender_config
 from interestlm.data.tables import Catalog, Dataset, FloatArray, IntArray, Interactions
 from interestlm.encode import Encoder, make_encoder
 from interestlm.evaluate.protocol import EvalTask, TrainData
-from interestlm.explain import Explanation, explain_item, grounding_rate
+from interestlm.explain import Explanation, explain_many, grounding_rate
 from interestlm.profiles import (
     ProfileBuilder,
     ProfileConfig,
@@ -259,7 +259,8 @@ class Recommender:
         profile = self.profile(user_id)
         recs = self.rank_profiles([profile], k, diversity=diversity)[0]
         if explain:
-            recs = [replace(r, explanation=self.explain_profile(profile, r.item)) for r in recs]
+            explanations = self.explain_items(profile, [r.item for r in recs])
+            recs = [replace(r, explanation=e) for r, e in zip(recs, explanations, strict=True)]
         return recs
 
     def explain(self, user_id: str, item_id: str) -> Explanation:
@@ -271,9 +272,13 @@ class Recommender:
 
     def explain_profile(self, profile: InterestProfile, item: int) -> Explanation:
         """Grounded explanation of ``item`` for any profile (known, inline or text-built user)."""
-        return explain_item(
+        return self.explain_items(profile, [item])[0]
+
+    def explain_items(self, profile: InterestProfile, items: Sequence[int]) -> list[Explanation]:
+        """Grounded explanations of several items for one profile (the per-user work done once)."""
+        return explain_many(
             profile,
-            item,
+            items,
             item_vectors=self.item_vectors_,
             item_concepts=self.item_concepts_,
             graph=self.graph_,

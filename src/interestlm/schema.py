@@ -114,6 +114,18 @@ class ConceptGraph:
         """Number of nodes."""
         return len(self.names)
 
+    def name_index(self) -> dict[str, int]:
+        """Node index by normalised name (lower case, single spaces); built once per node count."""
+        cached = self.__dict__.get("_name_index")
+        if cached is None or cached[0] != len(self.names):
+            # Explanations look names up for every recommended item; rebuilding this per call cost
+            # more than the rest of the explanation. Keyed by length: nodes are only ever appended.
+            index = {" ".join(n.lower().split()): c for c, n in enumerate(self.names)}
+            cached = (len(self.names), index)
+            self.__dict__["_name_index"] = cached
+        out: dict[str, int] = cached[1]
+        return out
+
     def neighbours(self, concept: int, k: int = 10) -> list[tuple[int, float]]:
         """The ``k`` strongest neighbours of ``concept`` in ``adjacency``, heaviest first."""
         row = self.adjacency.getrow(concept)

@@ -96,7 +96,7 @@ def _graph_path(
 ) -> tuple[str, ...]:
     """Shortest path (fewest hops in ``graph.adjacency``) from one of the user's top concepts to one of
     the item's; one breadth-first search from all sources at once, so big graphs cost one pass."""
-    index = {_norm_name(n): c for c, n in enumerate(graph.names)}
+    index = graph.name_index()
     sources = list(dict.fromkeys(index[n] for n in user_concepts if n in index))[:_PATH_ENDS]
     targets = set(list(dict.fromkeys(index[n] for n in item_concept_names if n in index))[:_PATH_ENDS])
     if not sources or not targets or targets & set(sources):

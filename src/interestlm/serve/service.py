@@ -272,7 +272,8 @@ class Service:
             profile = self._anonymous_profile(req)
             recs = self.rec.rank_profiles([profile], req.k, diversity=req.diversity)[0]
             if req.explain:
-                recs = [replace(r, explanation=self.rec.explain_profile(profile, r.item)) for r in recs]
+                explanations = self.rec.explain_items(profile, [r.item for r in recs])
+                recs = [replace(r, explanation=e) for r, e in zip(recs, explanations, strict=True)]
             return {"user_id": req.user_id, "recommendations": [self._rec_json(r) for r in recs]}
 
     def _anonymous_profile(self, req: AnonymousRequest) -> InterestProfile:
