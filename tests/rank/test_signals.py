@@ -193,3 +193,16 @@ def test_bad_input(ctx: SignalContext, world: Any, profile_factory: Factory) -> 
             n_items=60,
             collaborative="svd",  # type: ignore[arg-type]
         )
+
+
+def test_new_item_is_a_raw_indicator_of_items_without_interactions(
+    ctx: SignalContext, world: Any, profile_factory: Factory
+) -> None:
+    grown = ctx.with_items(world.vectors[:1], ctx.item_concepts.matrix[:1])
+    profiles = [profile_factory([0, 1]), profile_factory()]
+    fresh = compute_signals(profiles, grown, names=["new_item"])["new_item"]
+    # Not z-scored: one new item among 61 would otherwise score sqrt(60) ~ 7.7 and swamp the rest.
+    expected = np.zeros(61, dtype=np.float32)
+    expected[60] = 1.0
+    for row in fresh:
+        np.testing.assert_array_equal(row, expected)

@@ -19,8 +19,10 @@ dislike        max cosine to the user's disliked items + disliked-concept match 
                its learned weight should come out negative)
 =============  ================================================================================
 
-By default every signal is standardised per user (z-score over the scored items; a constant
-row becomes 0) so that learned weights are comparable across signals.
+By default every signal but ``new_item`` is standardised per user (z-score over the scored items;
+a constant row becomes 0) so that learned weights are comparable across signals. ``new_item``
+stays 0/1: z-scoring a rare indicator would give its few ones huge values (one new item among
+10,000 would score 100).
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ SIGNALS: tuple[str, ...] = (
     "new_item",
     "dislike",
 )
+
+#: Signals that are never standardised (indicators).
+RAW_SIGNALS: frozenset[str] = frozenset({"new_item"})
 
 #: Above this many items the collaborative signal uses item-kNN (EASE's dense inverse is too big).
 EASE_MAX_ITEMS = 20_000
@@ -447,5 +452,5 @@ def compute_signals(
         batch = _Batch(profiles[start:stop], ctx, cols, vectors, concept_rows)
         for name in wanted:
             block = _COMPUTE[name](batch)
-            out[name][start:stop] = standardise(block) if standardised else block
+            out[name][start:stop] = standardise(block) if standardised and name not in RAW_SIGNALS else block
     return out
