@@ -11,8 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ("pop", "itemknn", "ease", "als", "bpr", "sasrec", "interest")
-COLUMNS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "mrr@10", "coverage@10")
+ORDER = ("pop", "itemknn", "ease", "als", "bpr", "sasrec", "seqrec", "interest")
+COLUMNS = ("recall@10", "hr@10", "ndcg@10", "recall@20", "ndcg@20", "mrr@10", "coverage@10", "ild@10")
 
 
 def table() -> str:
@@ -27,6 +27,18 @@ def table() -> str:
         cells += [f"{m[c]:.4f}" if c in m else "–" for c in COLUMNS]
         cells += [f"{r['seconds']['fit']:.1f}", f"{r['seconds']['evaluate']:.1f}", r.get("device", "cpu")]
         lines.append("| " + " | ".join(cells) + " |")
+    weights = [
+        (r["dataset"], r["model_report"]["fusion_weights"])
+        for r in rows
+        if "fusion_weights" in r.get("model_report", {})
+    ]
+    if weights:
+        names = list(dict.fromkeys(n for _, w in weights for n in w))
+        lines += ["", "Learned fusion weights of `interest` (signals z-scored per user; `new_item` is 0/1):", ""]
+        lines.append("| dataset | " + " | ".join(names) + " |")
+        lines.append("|" + "---|" * (len(names) + 1))
+        for dataset, w in weights:
+            lines.append(f"| {dataset} | " + " | ".join(f"{w[n]:+.3f}" if n in w else "–" for n in names) + " |")
     if rows:
         hw = rows[0].get("hardware", {})
         lines.append("")
