@@ -15,12 +15,12 @@ def test_a_cached_list_is_served_until_its_user_or_the_catalogue_changes() -> No
     key = ("u1", 10, None, True)
     other = ("u2", 10, None, True)
     assert cache.get(key) is None
-    cache.put(key, cache.generations("u1"), {"v": 1})
-    cache.put(other, cache.generations("u2"), {"v": 2})
-    assert cache.get(key) == {"v": 1} and cache.hits == 1
+    cache.put(key, cache.generations("u1"), b"1")
+    cache.put(other, cache.generations("u2"), b"2")
+    assert cache.get(key) == b"1" and cache.hits == 1
     cache.user_changed("u1")
     assert cache.get(key) is None, "an event or edit of u1 invalidates u1's lists"
-    assert cache.get(other) == {"v": 2}, "... and only u1's"
+    assert cache.get(other) == b"2", "... and only u1's"
     cache.catalog_changed()
     assert cache.get(other) is None, "new items invalidate every list"
     assert cache.misses == 3
@@ -31,22 +31,22 @@ def test_a_list_computed_before_a_write_is_not_stored_after_it() -> None:
     key = ("u1", 5, 0.2, False)
     before = cache.generations("u1")
     cache.user_changed("u1")  # a write lands while the (old) list is being computed
-    cache.put(key, before, {"stale": True})
+    cache.put(key, before, b"stale")
     assert cache.get(key) is None and len(cache) == 0
-    cache.put(key, cache.generations("u1"), {"stale": False})
-    assert cache.get(key) == {"stale": False}
+    cache.put(key, cache.generations("u1"), b"fresh")
+    assert cache.get(key) == b"fresh"
 
 
 def test_the_cache_is_bounded_least_recently_used_first_and_can_be_off() -> None:
     cache = RecommendationCache(2)
     keys = [(f"u{i}", 10, None, True) for i in range(3)]
-    cache.put(keys[0], cache.generations("u0"), {"i": 0})
-    cache.put(keys[1], cache.generations("u1"), {"i": 1})
-    assert cache.get(keys[0]) == {"i": 0}  # u0 is now the most recently used
-    cache.put(keys[2], cache.generations("u2"), {"i": 2})
-    assert len(cache) == 2 and cache.get(keys[1]) is None and cache.get(keys[0]) == {"i": 0}
+    cache.put(keys[0], cache.generations("u0"), b"0")
+    cache.put(keys[1], cache.generations("u1"), b"1")
+    assert cache.get(keys[0]) == b"0"  # u0 is now the most recently used
+    cache.put(keys[2], cache.generations("u2"), b"2")
+    assert len(cache) == 2 and cache.get(keys[1]) is None and cache.get(keys[0]) == b"0"
     off = RecommendationCache(0)
-    off.put(keys[0], off.generations("u0"), {"i": 0})
+    off.put(keys[0], off.generations("u0"), b"0")
     assert off.get(keys[0]) is None
     with pytest.raises(ValueError, match="max_entries"):
         RecommendationCache(-1)

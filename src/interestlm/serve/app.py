@@ -151,9 +151,10 @@ def create_app(source: Path | str | Recommender, *, settings: ServeSettings | No
         k: Annotated[int, Query(ge=1, le=MAX_K, description="list length")] = 10,
         diversity: Annotated[float | None, Query(ge=0.0, le=1.0, description="MMR diversity")] = None,
         explain: Annotated[bool, Query(description="one-sentence explanations")] = True,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Top-K items for a known user, with scores and explanations."""
-        return service.recommendations(user_id, k, diversity=diversity, explain=explain)
+        body = service.recommendations(user_id, k, diversity=diversity, explain=explain)
+        return Response(content=body, media_type="application/json")
 
     @v1.post("/recommendations", response_model=RecommendationsOut, dependencies=read)
     def anonymous_recommendations(body: AnonymousRequest) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from interestlm.schema import Event, InterestProfile, UnknownIdError
 from interestlm.serve.metrics import Metrics
-from interestlm.serve.schemas import AnonymousRequest, EventIn, ItemIn, ProfileEditIn
+from interestlm.serve.schemas import AnonymousRequest, EventIn, ItemIn, ProfileEditIn, RecommendationsOut
 from interestlm.serve.store import LogEntry, Store
 
 if TYPE_CHECKING:
@@ -103,14 +103,14 @@ class RecommendationCache:
         if max_entries < 0:
             raise ValueError(f"max_entries must be >= 0, got {max_entries}")
         self.max_entries = max_entries
-        self._entries: OrderedDict[CacheKey, tuple[int, int, dict[str, Any]]] = OrderedDict()
+        self._entries: OrderedDict[CacheKey, tuple[int, int, bytes]] = OrderedDict()
         self._user_gen: dict[str, int] = {}
         self._catalog_gen = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: CacheKey) -> dict[str, Any] | None:
+    def get(self, key: CacheKey) -> bytes | None:
         """The cached payload for ``key`` if it is still current, else ``None``."""
         with self._lock:
             entry = self._entries.get(key)
@@ -126,7 +126,7 @@ class RecommendationCache:
         with self._lock:
             return self._catalog_gen, self._user_gen.get(user_id, 0)
 
-    def put(self, key: CacheKey, generations: tuple[int, int], payload: dict[str, Any]) -> None:
+    def put(self, key: CacheKey, generations: tuple[int, int], payload: bytes) -> None:
         """Keep ``payload`` for ``key`` unless a write happened since ``generations`` were read."""
         if not self.max_entries:
             return
@@ -245,8 +245,12 @@ class Service:
         """Known users."""
         return len(self.rec.user_index_)
 
-    def recommendations(self, user_id: str, k: int, *, diversity: float | None, explain: bool) -> dict[str, Any]:
-        """Top-``k`` for a known user as wire JSON (served from the cache while the profile is unchanged)."""
+    def recommendations(self, user_id: str, k: int, *, diversity: float | None, explain: bool) -> bytes:
+        """Top-``k`` for a known user as wire JSON bytes, served from the cache while the profile is unchanged.
+
+        The cache holds the encoded body (validated once against :class:`RecommendationsOut`), so a
+        hit costs neither ranking nor validation nor JSON encoding.
+        """
         key: CacheKey = (user_id, k, diversity, explain)
         with self.lock.read():
             cached = self.cache.get(key)
@@ -255,8 +259,9 @@ class Service:
             generations = self.cache.generations(user_id)
             recs = self.rec.recommend(user_id, k, diversity=diversity, explain=explain)
             payload = {"user_id": user_id, "recommendations": [self._rec_json(r) for r in recs]}
-        self.cache.put(key, generations, payload)
-        return payload
+        body = RecommendationsOut.model_validate(payload).model_dump_json().encode()
+        self.cache.put(key, generations, body)
+        return body
 
     def warm(self, k: int = 10, *, explain: bool = True) -> int:
         """Compute and cache every known user's default list (start-up); returns users done."""
