@@ -103,7 +103,7 @@ class ProfileConfig:
     second_hop_weight: float = 0.5
     #: Live "rate"/"review" events: (value - user's mean rating, or rating_midpoint when the user
     #: has none) / rating_scale; a review's text polarity gets text_weight of the blend.
-    rating_scale: float = 2.0
+    rating_scale: float = 1.0
     rating_midpoint: float = 3.0
     text_weight: float = 0.5
 
