@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--port", type=int, default=8000)
     v.add_argument("--api-keys", type=Path, default=None, help="file with one API key per line (Bearer tokens)")
     v.add_argument("--store", type=Path, default=None, help="SQLite event log (default: ARTIFACTS_DIR.store.sqlite3)")
+    v.add_argument(
+        "--store-url", default=None, help="postgresql://... : keep the event log in PostgreSQL instead of SQLite"
+    )
     v.add_argument("--read-auth", action="store_true", help="require an API key for reads too")
     v.add_argument("--serve-config", type=Path, default=None, help="TOML file with a [serve] table")
     v.add_argument("--warm", action="store_true", default=None, help="compute every user's top-10 at start-up")
@@ -250,6 +253,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.serve_config,
         api_keys_file=args.api_keys,
         store_path=args.store,
+        store_url=args.store_url,
         read_auth=args.read_auth or None,
         warm=args.warm,
         cache_size=args.cache_size,

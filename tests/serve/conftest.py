@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_helpers import KEY, LiveServer, live
+from serve_helpers import KEY, LiveServer, PostgresServer, live, postgres_bindir
 
 from interestlm.data.tables import Dataset
 from interestlm.testing.planted import planted_topics, planted_user_topics
@@ -47,3 +48,18 @@ def server(artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     settings = ServeSettings(api_keys=(KEY,), store_path=store, synchronous="NORMAL")
     with live(create_app(artifacts, settings=settings)) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real local PostgreSQL server; under CI it must exist (``.ci/run`` installs it)."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL (initdb, pg_ctl) is not installed; .ci/run installs the Debian package")
+        pytest.skip("PostgreSQL is not installed (the Debian package 'postgresql' provides it)")
+    server = PostgresServer(bindir).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -215,3 +215,60 @@ class WebDriver:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+def postgres_bindir() -> Path | None:
+    """The folder holding initdb and pg_ctl (Debian keeps them off PATH), or None."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    return candidates[0].parent if candidates else None
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster on a Unix socket in a temporary folder (a real server, no mock).
+
+    PostgreSQL refuses to run as root, so as root the cluster is owned and run by the ``postgres``
+    system user that the Debian package creates.
+    """
+
+    def __init__(self, bindir: Path) -> None:
+        import tempfile
+
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="interestlm-pg-"))
+        self.data = self.root / "data"
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.root, user="postgres")
+        self.root.chmod(0o700)
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> PostgresServer:
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "interestlm", "--no-sync")
+        options = f"-k {self.root} -c listen_addresses='' -p 5432"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options, "-w", "start")
+        return self
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://interestlm@/{database}?host={self.root}&port=5432"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -40,7 +40,7 @@ from interestlm.serve.schemas import (
 )
 from interestlm.serve.service import Service, ServiceUnavailable, artifacts_fingerprint
 from interestlm.serve.settings import ServeSettings
-from interestlm.serve.store import Store
+from interestlm.serve.store import LogStore, Store
 
 if TYPE_CHECKING:
     from interestlm.recommender import Recommender
@@ -88,6 +88,7 @@ def create_app(source: Path | str | Recommender, *, settings: ServeSettings | No
     settings = settings or ServeSettings()
     recommender: Recommender
     fingerprint: str | None = None
+    store_path: Path | None
     if isinstance(source, str | Path):
         directory = Path(source)
         recommender = Recommender.load(directory)
@@ -95,11 +96,20 @@ def create_app(source: Path | str | Recommender, *, settings: ServeSettings | No
         store_path = settings.store_path or default_store_path(directory)
     else:
         recommender = source
-        if settings.store_path is None:
-            raise ValueError("create_app(recommender) needs settings.store_path (where the event log lives)")
+        if settings.store_path is None and settings.store_url is None:
+            raise ValueError(
+                "create_app(recommender) needs settings.store_path or settings.store_url (where the event log lives)"
+            )
         store_path = settings.store_path
     keys = ApiKeys(settings.keys())  # a missing or malformed key file fails before anything is opened
-    store = Store(store_path, synchronous=settings.synchronous)
+    store: LogStore
+    if settings.store_url is not None:
+        from interestlm.serve.pgstore import PostgresStore
+
+        store = PostgresStore(settings.store_url)
+    else:
+        assert store_path is not None
+        store = Store(store_path, synchronous=settings.synchronous)
     metrics = Metrics()
     try:
         service = Service(recommender, store, metrics, fingerprint=fingerprint, cache_size=settings.cache_size)

@@ -25,7 +25,7 @@ import numpy as np
 from interestlm.schema import Event, InterestProfile, UnknownIdError
 from interestlm.serve.metrics import Metrics
 from interestlm.serve.schemas import AnonymousRequest, EventIn, ItemIn, ProfileEditIn, RecommendationsOut
-from interestlm.serve.store import LogEntry, Store
+from interestlm.serve.store import LogEntry, LogStore
 
 if TYPE_CHECKING:
     from interestlm.recommender import Recommendation, Recommender
@@ -159,7 +159,7 @@ class Service:
     def __init__(
         self,
         recommender: Recommender,
-        store: Store,
+        store: LogStore,
         metrics: Metrics,
         *,
         fingerprint: str | None = None,

@@ -19,6 +19,7 @@ ENV_VARS: dict[str, str] = {
     "INTERESTLM_API_KEYS": "api_keys",
     "INTERESTLM_API_KEYS_FILE": "api_keys_file",
     "INTERESTLM_STORE": "store_path",
+    "INTERESTLM_STORE_URL": "store_url",
     "INTERESTLM_READ_AUTH": "read_auth",
     "INTERESTLM_MAX_BODY_BYTES": "max_body_bytes",
     "INTERESTLM_SYNCHRONOUS": "synchronous",
@@ -38,6 +39,11 @@ class ServeSettings(BaseModel):
     store_path: Path | None = Field(
         default=None, description="SQLite file of the event log (default: store.sqlite3 in the artifacts directory)"
     )
+    store_url: str | None = Field(
+        default=None,
+        repr=False,
+        description="postgresql://user:password@host/db: keep the event log in PostgreSQL instead of SQLite",
+    )
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="larger request bodies get 413")
     synchronous: str = Field(default="FULL", description="SQLite synchronous pragma: FULL survives power loss")
     cache_size: int = Field(
@@ -50,6 +56,13 @@ class ServeSettings(BaseModel):
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(k.strip() for k in value.split(",") if k.strip())
+        return value
+
+    @field_validator("store_url")
+    @classmethod
+    def _check_store_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("store_url must be a postgresql:// URL (a SQLite store is set with store_path)")
         return value
 
     @field_validator("synchronous")

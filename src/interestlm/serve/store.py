@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 #: Kinds of log row.
 OPS: tuple[str, ...] = ("event", "edit", "items")
@@ -62,6 +62,40 @@ class LogEntry:
     user_id: str | None
     body: dict[str, Any]
     received_at: float
+
+
+class LogStore(Protocol):
+    """What the service needs of an operation log (SQLite :class:`Store`, or ``PostgresStore``)."""
+
+    path: Any
+
+    def append(self, op: str, user_id: str | None, bodies: Sequence[dict[str, Any]]) -> list[int]:
+        """Append rows in one transaction, durable before returning their ``seq``."""
+        ...
+
+    def entries(self, *, after: int = 0, user_id: str | None = None) -> Iterator[LogEntry]:
+        """Rows with ``seq > after`` in order."""
+        ...
+
+    def count(self, op: str | None = None) -> int:
+        """Number of log rows (of one op)."""
+        ...
+
+    def last_seq(self) -> int:
+        """The newest ``seq`` (0 for an empty log)."""
+        ...
+
+    def get_meta(self, key: str) -> str | None:
+        """A value of the meta table, or None."""
+        ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a meta value (committed)."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
 
 
 class Store:
