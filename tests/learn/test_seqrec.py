@@ -151,3 +151,13 @@ def test_bad_config_is_rejected(bad: dict[str, object], match: str) -> None:
 def test_unknown_saved_fields_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown SeqRecConfig fields: nope"):
         SeqRecConfig.from_json({"nope": 1})
+
+
+def test_intent_and_item_vectors_factor_the_scores(fitted: SeqRec) -> None:
+    histories = [np.array([2, 3, 4], dtype=np.int32), np.array([40], dtype=np.int32), np.zeros(0, dtype=np.int32)]
+    scores = fitted.score(np.arange(3, dtype=np.int32), histories)
+    intent, items = fitted.intent(histories), fitted.item_vectors()
+    assert intent.shape == (3, FAST.hidden) and items.shape == (N_TOPICS * PER_TOPIC, FAST.hidden)
+    np.testing.assert_allclose(intent @ items.T, scores, rtol=1e-4, atol=1e-4)
+    # A cold item still has a (content) vector; an ID-only model would leave it at zero.
+    assert np.abs(items[_cold_items()]).sum(axis=1).min() > 0

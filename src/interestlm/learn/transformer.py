@@ -405,6 +405,13 @@ class SequentialModel(ABC, Generic[C]):
             if len(h) and (int(np.min(h)) < 0 or int(np.max(h)) >= self.n_items_):
                 raise ValueError(f"{name}.score: history {j} holds an item index outside [0, {self.n_items_})")
 
+    def _last_states(self, histories: list[IntArray], weights: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
+        """``(start row, last hidden states)`` per scoring batch; call in eval and inference mode."""
+        cfg = self.config
+        for start in range(0, len(histories), cfg.score_batch_size):
+            seqs = torch.from_numpy(left_pad(histories[start : start + cfg.score_batch_size], cfg.max_len))
+            yield start, self.net_(seqs.to(self.device_), weights)[:, -1]
+
     def score(self, users: IntArray, histories: list[IntArray]) -> FloatArray:
         """Scores of every catalogue item after each history (its last ``max_len`` items are used).
 
@@ -413,16 +420,40 @@ class SequentialModel(ABC, Generic[C]):
         """
         self._check_fitted()
         self._check_histories(users, histories)
-        cfg = self.config
         out = np.empty((len(histories), self.n_items_), dtype=np.float32)
         was_training = self.net_.training
         self.net_.eval()
-        with torch_threads(cfg.num_threads), torch.inference_mode():
+        with torch_threads(self.config.num_threads), torch.inference_mode():
             weights = self.net_.item_weights()
-            for start in range(0, len(histories), cfg.score_batch_size):
-                seqs = torch.from_numpy(left_pad(histories[start : start + cfg.score_batch_size], cfg.max_len))
-                last = self.net_(seqs.to(self.device_), weights)[:, -1]
-                out[start : start + len(seqs)] = (last @ weights.T).float().cpu().numpy()
+            for start, last in self._last_states(histories, weights):
+                out[start : start + len(last)] = (last @ weights.T).float().cpu().numpy()
+        self.net_.train(was_training)
+        return out
+
+    def intent(self, histories: list[IntArray]) -> FloatArray:
+        """The sequence state after each history, ``(len(histories), hidden)``: a short-term intent vector.
+
+        ``score`` is ``intent(histories) @ item_vectors().T``.
+        """
+        self._check_fitted()
+        self._check_histories(np.zeros(len(histories), dtype=np.int32), histories)
+        out = np.empty((len(histories), self.config.hidden), dtype=np.float32)
+        was_training = self.net_.training
+        self.net_.eval()
+        with torch_threads(self.config.num_threads), torch.inference_mode():
+            weights = self.net_.item_weights()
+            for start, last in self._last_states(histories, weights):
+                out[start : start + len(last)] = last.float().cpu().numpy()
+        self.net_.train(was_training)
+        return out
+
+    def item_vectors(self) -> FloatArray:
+        """Every catalogue item's vector in the model's space, ``(n_items, hidden)``."""
+        self._check_fitted()
+        was_training = self.net_.training
+        self.net_.eval()
+        with torch_threads(self.config.num_threads), torch.inference_mode():
+            out: FloatArray = self.net_.item_weights().float().cpu().numpy()
         self.net_.train(was_training)
         return out
 
