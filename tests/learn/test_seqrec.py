@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from interestlm.data.tables import Catalog, Dataset, Interactions
 from interestlm.evaluate.baselines import make_model
 from interestlm.evaluate.protocol import Model, TrainData
 from interestlm.learn.seqrec import SeqRec, SeqRecConfig, item_content
+from interestlm.learn.transformer import training_windows
 from interestlm.testing.planted import planted_topic_of, planted_topics, planted_user_topics
 
 FAST = SeqRecConfig(
@@ -161,3 +163,19 @@ def test_intent_and_item_vectors_factor_the_scores(fitted: SeqRec) -> None:
     np.testing.assert_allclose(intent @ items.T, scores, rtol=1e-4, atol=1e-4)
     # A cold item still has a (content) vector; an ID-only model would leave it at zero.
     assert np.abs(items[_cold_items()]).sum(axis=1).min() > 0
+
+
+@pytest.mark.parametrize("unseen_negatives", [False, True])
+def test_items_without_training_interactions_are_softmax_negatives_only_when_asked(
+    planted: TrainData, unseen_negatives: bool
+) -> None:
+    model = SeqRec(FAST, epochs=1, unseen_negatives=unseen_negatives).fit(planted)
+    windows = torch.from_numpy(training_windows(planted.sequences(), FAST.max_len))
+    inputs, labels = windows[:, :-1], windows[:, 1:]
+    gen = torch.Generator().manual_seed(0)
+    model.net_.eval()
+    with torch.no_grad():
+        before = float(model._loss(inputs, labels, gen))
+        model.net_.tower.text[torch.from_numpy(_cold_items())] += 1.0  # move only the cold items
+        after = float(model._loss(inputs, labels, gen))
+    assert (before == after) is not unseen_negatives

@@ -54,11 +54,15 @@ class SeqRecConfig(TransformerConfig):
     to the structured concepts; ``category_kind="genre"`` suits MovieLens. ``encoder`` names the
     frozen text encoder (:func:`~interestlm.encode.make_encoder`), cached under ``cache_dir``
     when given. ``reviews_in_text`` appends training-period review snippets to item text.
+    ``unseen_negatives=False`` leaves items without training interactions out of the training
+    softmax: they are never a positive there, so as negatives they would only learn to be ranked
+    low, while they stand for the new items the content tower exists to recommend.
     """
 
     text: bool = True
     concepts: bool = True
     item_id: bool = True
+    unseen_negatives: bool = False
     id_dropout: float = 0.5
     n_experts: int = 4
     adaptor_dropout: float = 0.2
@@ -242,6 +246,11 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         net = _SeqRecNet(train.n_items, self.config, **self.content_shape_)
         net.tower.set_content(content, warm)
         return net
+
+    def _negative_items(self, train: TrainData) -> torch.Tensor | None:
+        if self.config.unseen_negatives:
+            return None
+        return torch.from_numpy(np.bincount(train.interactions.item, minlength=train.n_items) > 0)
 
     def _empty_net(self, meta: dict[str, Any]) -> _SeqRecNet:
         self.content_shape_ = {k: int(meta[k]) for k in ("text_dim", "n_concepts", "concept_nnz")}

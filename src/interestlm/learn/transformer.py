@@ -286,6 +286,10 @@ class SequentialModel(ABC, Generic[C]):
         """Extra JSON metadata :meth:`_empty_net` needs to rebuild the net's shapes."""
         return {}
 
+    def _negative_items(self, train: TrainData) -> torch.Tensor | None:
+        """Boolean mask of the items the training softmax may use as negatives (None: every item)."""
+        return None
+
     # ----------------------------------------------------------------------------- fitting
     def _device(self) -> torch.device:
         if self.config.device == "auto":
@@ -312,6 +316,8 @@ class SequentialModel(ABC, Generic[C]):
         lengths = (windows[:, :-1] > 0).sum(dim=1)
         windows = windows.to(device)
         self.net_ = self._build_net(train).to(device)
+        negatives = self._negative_items(train)
+        self._negatives = negatives.to(device) if negatives is not None else None
         optimizer = torch.optim.AdamW(self.net_.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         amp = device.type == "cuda"
@@ -384,11 +390,16 @@ class SequentialModel(ABC, Generic[C]):
         states = hidden[mask]  # logits only at real positions
         targets = labels[mask] - 1
         if self.config.loss == "ce":
-            return F.cross_entropy((states @ weights.T).float(), targets)
+            logits = (states @ weights.T).float()
+            if self._negatives is not None:
+                logits = logits.masked_fill(~self._negatives, -torch.inf)
+            return F.cross_entropy(logits, targets)
         negatives = torch.randint(0, self.n_items_, (self.config.n_negatives,), generator=gen).to(inputs.device)
         pos = (states * weights[targets]).sum(-1, keepdim=True)
         neg = states @ weights[negatives].T
         neg = neg.masked_fill(negatives.unsqueeze(0) == targets.unsqueeze(1), -torch.inf)
+        if self._negatives is not None:
+            neg = neg.masked_fill(~self._negatives[negatives].unsqueeze(0), -torch.inf)
         logits = torch.cat([pos, neg], dim=1).float()
         return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=inputs.device))
 
