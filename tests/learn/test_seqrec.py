@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from interestlm.data.registry import load_dataset
 from interestlm.data.tables import Catalog, Dataset, Interactions
 from interestlm.evaluate.baselines import make_model
 from interestlm.evaluate.protocol import Model, TrainData
+from interestlm.evaluate.runner import EvaluationConfig, run_evaluation
 from interestlm.learn.seqrec import SeqRec, SeqRecConfig, item_content
 from interestlm.learn.transformer import training_windows
 from interestlm.testing.planted import planted_topic_of, planted_topics, planted_user_topics
@@ -179,3 +181,16 @@ def test_items_without_training_interactions_are_softmax_negatives_only_when_ask
         model.net_.tower.text[torch.from_numpy(_cold_items())] += 1.0  # move only the cold items
         after = float(model._loss(inputs, labels, gen))
     assert (before == after) is not unseen_negatives
+
+
+def test_the_evaluation_runner_fits_and_reports_seqrec() -> None:
+    # What `interestlm evaluate --model seqrec` does, on the shipped MovieLens sample.
+    dataset = load_dataset("ml-latest-small-sample")
+    settings = {"encoder": "hashing", "epochs": 1, "max_len": 20, "hidden": 16, "num_threads": 1}
+    config = EvaluationConfig(ks=(10,), slices=False, models={"seqrec": settings})
+    [result] = run_evaluation(dataset, ["seqrec"], config)
+    assert result["model"] == "seqrec" and result["device"] == "cpu"
+    assert 0.0 <= result["metrics"]["recall@10"] <= 1.0
+    assert result["model_report"]["parts"] == ["text", "concepts", "id"]
+    assert result["training"]["epochs_run"] == 1
+    assert result["config"]["max_len"] == 20  # the run's settings win over the MovieLens default of 200
