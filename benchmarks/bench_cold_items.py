@@ -28,7 +28,7 @@ from interestlm.evaluate.split import Split
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run_baselines import model_settings  # noqa: E402
+from run_baselines import model_settings, resolve  # noqa: E402
 
 
 def hold_out_items(split: Split, share: float, seed: int) -> Split:
@@ -52,16 +52,21 @@ def main() -> int:
     parser.add_argument("--patience", type=int, default=None)
     parser.add_argument("--config", type=Path, default=HERE / "config.toml")
     args = parser.parse_args()
-    settings = model_settings(tomllib.loads(args.config.read_text(encoding="utf-8")), args.dataset)
-    for params in settings.values():
-        params.update({k: v for k, v in (("epochs", args.epochs), ("patience", args.patience)) if v is not None})
+    raw = tomllib.loads(args.config.read_text(encoding="utf-8"))
+    settings = model_settings(raw, args.dataset)
     dataset = load_dataset(args.dataset)
     split = hold_out_items(make_split(dataset, "loo"), args.share, args.seed)
-    config = EvaluationConfig(split="loo", ks=(5, 10, 20), seed=args.seed, models=settings)
     out_dir = HERE / "results" / "cold"
     out_dir.mkdir(parents=True, exist_ok=True)
     for model in args.models:
-        result = evaluate_model(dataset, split, model, config)
+        # A variant ([variants.NAME] in config.toml) runs its base model with its own settings.
+        base, params = resolve(model, raw, settings)
+        for p in (params, *settings.values()):
+            p.update({k: v for k, v in (("epochs", args.epochs), ("patience", args.patience)) if v is not None})
+        config = EvaluationConfig(split="loo", ks=(5, 10, 20), seed=args.seed, models={**settings, base: params})
+        result = evaluate_model(dataset, split, base, config)
+        if base != model:
+            result["model"], result["variant_of"] = model, base
         result["split"] = f"loo, {args.share:.0%} of items held out of training (seed {args.seed})"
         result["notes"] = {k: int(v) for k, v in split.notes.items()}
         (out_dir / f"{args.dataset}__{model}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
