@@ -2,6 +2,9 @@
 
 Usage: python benchmarks/run_baselines.py [--datasets ...] [--models ...] [--force]
 
+A model name may also be a variant from config.toml (``[variants.NAME]``, with ``of = "MODEL"``
+and settings laid over that model's): ablations are run and stored like any other model.
+
 Each (dataset, model) pair writes ``benchmarks/results/<dataset>__<model>.json`` in the shape of
 ``interestlm evaluate --json`` (hardware, versions and the device of each number included), so
 pairs can be run separately and re-run; ``benchmarks/make_table.py`` turns the files into the
@@ -15,6 +18,7 @@ import json
 import sys
 import time
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,7 @@ from interestlm.evaluate.runner import EvaluationConfig, evaluate_model, make_sp
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 DATASETS = ("ml-latest-small", "scientific", "musical-instruments", "beauty", "toys")
-MODELS = ("pop", "itemknn", "ease", "als", "bpr", "sasrec", "interest")
+MODELS = ("pop", "itemknn", "ease", "als", "bpr", "sasrec", "seqrec", "interest")
 
 
 def model_settings(settings: dict[str, Any], dataset: str) -> dict[str, dict[str, Any]]:
@@ -35,6 +39,17 @@ def model_settings(settings: dict[str, Any], dataset: str) -> dict[str, dict[str
     return merged
 
 
+def resolve(name: str, settings: dict[str, Any], merged: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The registered model behind ``name`` and its parameters (a variant's laid over its model's)."""
+    variant = dict(settings.get("variants", {}).get(name, {}))
+    if not variant:
+        return name, merged.get(name, {})
+    base = variant.pop("of", None)
+    if not isinstance(base, str):
+        raise ValueError(f'[variants.{name}] needs of = "MODEL" naming the model it varies')
+    return base, {**merged.get(base, {}), **variant}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
@@ -42,30 +57,36 @@ def main() -> int:
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--config", type=Path, default=HERE / "config.toml")
+    parser.add_argument("--split", choices=("loo", "temporal"), default="loo", help="temporal: results/temporal/")
     parser.add_argument("--force", action="store_true", help="re-run pairs whose result file exists")
     parser.add_argument("--no-slices", action="store_true", help="skip per-slice metrics (halves the ranking time)")
     args = parser.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = RESULTS if args.split == "loo" else RESULTS / args.split
+    results.mkdir(parents=True, exist_ok=True)
     settings = tomllib.loads(args.config.read_text(encoding="utf-8"))
     for name in args.datasets:
         config = EvaluationConfig(
-            split="loo",
+            split=args.split,
             ks=(5, 10, 20),
             seed=args.seed,
             models=model_settings(settings, name),
             progress=False,
             slices=not args.no_slices,
         )
-        todo = [m for m in args.models if args.force or not (RESULTS / f"{name}__{m}.json").exists()]
+        todo = [m for m in args.models if args.force or not (results / f"{name}__{m}.json").exists()]
         if not todo:
             continue
         t0 = time.perf_counter()
         dataset = load_dataset(name, data_root=args.data_root)
-        split = make_split(dataset, "loo")
+        split = make_split(dataset, args.split)
         print(f"{name}: loaded and split in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         for model in todo:
-            result = evaluate_model(dataset, split, model, config)
-            out = RESULTS / f"{name}__{model}.json"
+            base, params = resolve(model, settings, config.models)
+            run_config = replace(config, models={**config.models, base: params})
+            result = evaluate_model(dataset, split, base, run_config)
+            if base != model:
+                result["model"], result["variant_of"] = model, base
+            out = results / f"{name}__{model}.json"
             out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
             m = result["metrics"]
             print(

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="full-ranking evaluation of one or more models")
     e.add_argument("--dataset", required=True, help="dataset name or path")
-    e.add_argument("--model", nargs="+", required=True, help="pop itemknn ease als bpr sasrec")
+    e.add_argument("--model", nargs="+", required=True, help="pop itemknn ease als bpr sasrec seqrec interest")
     e.add_argument("--split", choices=("loo", "temporal"), default=None, help="default: loo")
     e.add_argument("--k", nargs="+", type=int, default=None, help="cut-offs (default: 5 10 20)")
     e.add_argument("--config", type=Path, default=None, help="TOML file: [evaluate] and [models.NAME] sections")

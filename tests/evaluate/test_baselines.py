@@ -230,12 +230,12 @@ def test_bpr_user_vectors_history_versus_train(train: TrainData) -> None:
 
 
 def test_registry_names_and_errors() -> None:
-    assert set(BASELINES) == {"pop", "itemknn", "ease", "als", "bpr", "sasrec", "interest"}
+    assert set(BASELINES) == {"pop", "itemknn", "ease", "als", "bpr", "sasrec", "seqrec", "interest"}
     assert isinstance(make_model("ease", l2=10.0), EASE)
     assert make_model("itemknn", k=7).k == 7  # type: ignore[attr-defined]
     assert isinstance(make_model("als"), ALS)
     assert isinstance(make_model("bpr"), BPR)
-    known = "als, bpr, ease, interest, itemknn, pop, sasrec"
+    known = "als, bpr, ease, interest, itemknn, pop, sasrec, seqrec"
     with pytest.raises(ValueError, match=rf"unknown baseline 'nope'; known: {known}"):
         make_model("nope")
     with pytest.raises(TypeError):

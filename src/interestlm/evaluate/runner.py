@@ -31,7 +31,7 @@ from interestlm.evaluate.split import Split, leave_one_out, temporal_split
 _VERSIONED = ("interestlm", "numpy", "scipy", "scikit-learn", "torch", "implicit", "pandas", "pyarrow")
 
 #: Models with randomness: they take the run's seed unless their config sets one.
-_SEEDED_MODELS = ("sasrec", "als", "bpr", "interest")
+_SEEDED_MODELS = ("sasrec", "seqrec", "als", "bpr", "interest")
 
 #: Dataset names whose sequences are long (MovieLens): SASRec looks further back there.
 _LONG_SEQUENCE_DATASETS = ("ml-", "movielens")
@@ -76,8 +76,8 @@ def hardware() -> dict[str, Any]:
 
 
 def default_model_config(dataset_name: str, model: str) -> dict[str, Any]:
-    """Dataset-dependent defaults: SASRec reads 200 items on MovieLens, 50 elsewhere."""
-    if model == "sasrec":
+    """Dataset-dependent defaults: the sequential models read 200 items on MovieLens, 50 elsewhere."""
+    if model in ("sasrec", "seqrec"):
         long = any(dataset_name.lower().startswith(p) for p in _LONG_SEQUENCE_DATASETS)
         return {"max_len": 200 if long else 50}
     return {}

@@ -13,6 +13,7 @@ ease      EASE closed-form linear autoencoder (Steck 2019)       :mod:`.ease`
 als       implicit-feedback ALS (``implicit``)                   :mod:`.mf`
 bpr       Bayesian personalised ranking (``implicit``)           :mod:`.mf`
 sasrec    ID-only SASRec (torch; imported only when asked for)   :mod:`.sasrec`
+seqrec    text- and concept-aware SASRec (torch, lazy)           :mod:`interestlm.learn.seqrec`
 interest  the interest-profile recommender (fused signals)       :mod:`interestlm.recommender`
 ========  =====================================================  ==========================
 """
@@ -48,6 +49,12 @@ def _sasrec(**config: Any) -> Model:
     return SASRec(**config)
 
 
+def _seqrec(**config: Any) -> Model:
+    from interestlm.learn.seqrec import SeqRec
+
+    return SeqRec(**config)
+
+
 def _interest(**config: Any) -> Model:
     # The product itself, evaluated beside the baselines; its config is the [recommender] table.
     from interestlm.config import recommender_config
@@ -64,6 +71,7 @@ BASELINES: dict[str, Callable[..., Model]] = {
     "als": _als,
     "bpr": _bpr,
     "sasrec": _sasrec,
+    "seqrec": _seqrec,
     "interest": _interest,
 }
 

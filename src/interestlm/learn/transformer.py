@@ -1,0 +1,507 @@
+"""The causal transformer and its training loop, shared by every SASRec-style sequential model.
+
+A :class:`SequenceNet` maps left-padded item sequences to hidden states; an item's score is the
+dot product of a hidden state with the item's output vector (:meth:`SequenceNet.item_weights`),
+which is also the item's input embedding (tied). Subclasses decide where item vectors come from:
+an ID table (ID-only SASRec) or a content tower (:mod:`interestlm.learn.seqrec`).
+
+:class:`SequentialModel` holds everything else that such models share: full-softmax (or sampled
+softmax) cross-entropy at every non-padded position, length-grouped batches of pre-padded
+windows, early stopping on validation NDCG@10, scoring, and save/load as safetensors + JSON.
+
+Sequences are left-padded with index 0 (catalogue item ``i`` is index ``i + 1``). Positions are
+right-aligned (the newest item always has position ``max_len - 1``). Padded keys are masked out
+of attention; each position may always attend to itself, so an all-padding row (an empty
+history) stays finite.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from interestlm.data.tables import FloatArray, IntArray
+from interestlm.evaluate.protocol import EvalTask, TrainData
+from interestlm.evaluate.ranking import evaluate_task
+
+CONFIG_FILE = "config.json"
+STATE_FILE = "model.safetensors"
+META_FILE = "meta.json"
+_POOL_BATCHES = 64
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransformerConfig:
+    """Hyper-parameters of the transformer and its training; defaults suit Amazon-sized data.
+
+    Use ``max_len=200`` for MovieLens. ``patience`` counts evaluations (every ``eval_every``
+    epochs) without a better validation NDCG@10; ``0`` disables early stopping. ``all_windows``
+    also trains on the earlier ``max_len``-item windows of sequences longer than ``max_len + 1``
+    so every transition is used once. ``group_by_length`` sorts windows by length inside random
+    pools of 64 batches (batch order shuffled) so padded columns can be trimmed; on Amazon data,
+    where most sequences are far shorter than ``max_len``, this cuts the encoder's work several
+    times. ``device="auto"`` picks CUDA when available (then training uses mixed precision).
+    ``num_threads`` sets torch's CPU threads while fitting and scoring (restored afterwards).
+    """
+
+    max_len: int = 50
+    hidden: int = 64
+    n_layers: int = 2
+    n_heads: int = 1
+    ffn_hidden: int | None = None
+    dropout: float = 0.5
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 200
+    patience: int = 10
+    eval_every: int = 1
+    loss: Literal["ce", "sampled"] = "ce"
+    n_negatives: int = 256
+    all_windows: bool = True
+    group_by_length: bool = True
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int = 2
+    score_batch_size: int = 1024
+    verbose: bool = False
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        positive = ("max_len", "hidden", "n_layers", "n_heads", "batch_size", "epochs", "eval_every", "n_negatives")
+        for field_name in (*positive, "num_threads", "score_batch_size"):
+            if getattr(self, field_name) < 1:
+                raise ValueError(f"{name}.{field_name} must be >= 1, not {getattr(self, field_name)}")
+        if self.hidden % self.n_heads:
+            raise ValueError(f"{name}.hidden ({self.hidden}) must be divisible by n_heads ({self.n_heads})")
+        if self.ffn_hidden is not None and self.ffn_hidden < 1:
+            raise ValueError(f"{name}.ffn_hidden must be >= 1 or None, not {self.ffn_hidden}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"{name}.dropout must be in [0, 1), not {self.dropout}")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ValueError(f"{name}.lr must be > 0 and weight_decay >= 0")
+        if self.patience < 0:
+            raise ValueError(f"{name}.patience must be >= 0, not {self.patience}")
+        if self.loss not in ("ce", "sampled"):
+            raise ValueError(f"{name}.loss must be 'ce' or 'sampled', not {self.loss!r}")
+        if self.device != "auto":
+            torch.device(self.device)  # raises on a malformed device string
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        """Inverse of :meth:`to_json`; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
+        # JSON has no tuples: turn lists back into the tuples the dataclass fields hold.
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
+class CausalBlock(nn.Module):
+    """Pre-LayerNorm causal self-attention block with a position-wise feed-forward layer."""
+
+    def __init__(self, hidden: int, n_heads: int, ffn_hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.attn_norm = nn.LayerNorm(hidden)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.ffn_norm = nn.LayerNorm(hidden)
+        self.ffn = nn.Sequential(
+            nn.Linear(hidden, ffn_hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_hidden, hidden)
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x`` after attention (under boolean ``mask``, True = may attend) and the feed-forward layer."""
+        b, length, hidden = x.shape
+        q, k, v = self.qkv(self.attn_norm(x)).view(b, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        x = x + self.drop(self.out(attn.transpose(1, 2).reshape(b, length, hidden)))
+        out: torch.Tensor = x + self.drop(self.ffn(self.ffn_norm(x)))
+        return out
+
+
+class CausalEncoder(nn.Module):
+    """Learned right-aligned positions, ``n_layers`` causal blocks and a final LayerNorm."""
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.max_len = cfg.max_len
+        self.pos_emb = nn.Embedding(cfg.max_len, cfg.hidden)
+        self.emb_drop = nn.Dropout(cfg.dropout)
+        ffn = cfg.ffn_hidden or cfg.hidden
+        self.blocks = nn.ModuleList(CausalBlock(cfg.hidden, cfg.n_heads, ffn, cfg.dropout) for _ in range(cfg.n_layers))
+        self.final_norm = nn.LayerNorm(cfg.hidden)
+
+    def forward(self, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Hidden states of input embeddings ``x`` ``(batch, length, hidden)``; ``real`` marks non-padding."""
+        length = x.shape[1]
+        positions = torch.arange(self.max_len - length, self.max_len, device=x.device)
+        x = self.emb_drop(x + self.pos_emb(positions)) * real.unsqueeze(-1)
+        causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
+        eye = torch.eye(length, dtype=torch.bool, device=x.device)
+        # Real queries see only real earlier keys; padded queries see only themselves (no NaN rows).
+        mask = (causal & (real.unsqueeze(1) | eye)).unsqueeze(1)
+        for block in self.blocks:
+            x = block(x, mask)
+        out: torch.Tensor = self.final_norm(x)
+        return out
+
+
+def init_transformer_weights(module: nn.Module) -> None:
+    """Xavier-normal matrices, zero biases (LayerNorm gains stay 1), as in the SASRec reference code."""
+    for name, p in module.named_parameters():
+        if p.dim() > 1:
+            nn.init.xavier_normal_(p)
+        elif name.endswith("bias"):
+            nn.init.zeros_(p)
+
+
+class SequenceNet(nn.Module, ABC):
+    """Item vectors plus a :class:`CausalEncoder` (set as ``self.encoder`` by subclasses)."""
+
+    encoder: CausalEncoder
+
+    @abstractmethod
+    def item_weights(self) -> torch.Tensor:
+        """Vectors of every catalogue item, ``(n_items, hidden)``: output and (tied) input embeddings."""
+
+    @abstractmethod
+    def embed(self, seqs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Input embeddings of left-padded ``seqs`` given the current ``item_weights()``."""
+
+    def forward(self, seqs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Hidden states ``(batch, length, hidden)`` of left-padded ``seqs`` (``length <= max_len``)."""
+        out: torch.Tensor = self.encoder(self.embed(seqs, weights), seqs > 0)
+        return out
+
+
+def left_pad(histories: Sequence[npt.NDArray[np.integer]], max_len: int) -> npt.NDArray[np.int64]:
+    """The last ``max_len`` items of each history, shifted by +1 and left-padded with 0."""
+    out = np.zeros((len(histories), max_len), dtype=np.int64)
+    lengths = np.fromiter((min(len(h), max_len) for h in histories), dtype=np.int64, count=len(histories))
+    if lengths.sum() == 0:
+        return out
+    tails = [np.asarray(h[len(h) - n :], dtype=np.int64) for h, n in zip(histories, lengths, strict=True)]
+    flat = np.concatenate(tails)
+    rows = np.repeat(np.arange(len(histories)), lengths)
+    cols = max_len - lengths[rows] + (np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    out[rows, cols] = flat + 1
+    return out
+
+
+def training_windows(
+    sequences: Sequence[npt.NDArray[np.integer]], max_len: int, *, all_windows: bool = True
+) -> npt.NDArray[np.int64]:
+    """Left-padded ``(n_windows, max_len + 1)`` windows of item indices shifted by +1 (0 = padding).
+
+    Each window gives inputs ``w[:, :-1]`` and next-item labels ``w[:, 1:]``. The newest window of
+    every sequence ends at its last item; with ``all_windows``, earlier windows step back by
+    ``max_len`` so consecutive windows share one item and every transition is a label exactly once.
+    Sequences shorter than two items hold no transition and give no window.
+    """
+    width = max_len + 1
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    keep = lengths >= 2
+    if not keep.any():
+        return np.zeros((0, width), dtype=np.int64)
+    flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) + 1
+    starts = np.cumsum(lengths) - lengths
+    lengths, starts = lengths[keep], starts[keep]
+    # Windows per sequence: ends at n, n - max_len, ... while at least one transition remains.
+    n_windows = np.ceil((lengths - 1) / max_len).astype(np.int64) if all_windows else np.ones_like(lengths)
+    seq_of = np.repeat(np.arange(len(lengths)), n_windows)
+    step = np.arange(len(seq_of)) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
+    ends = starts[seq_of] + lengths[seq_of] - step * max_len  # exclusive end in ``flat``
+    idx = ends[:, None] - width + np.arange(width)[None, :]
+    valid = idx >= starts[seq_of][:, None]
+    return np.where(valid, flat[np.clip(idx, 0, None)], 0)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with torch set to ``n`` CPU threads, restoring the previous count afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+C = TypeVar("C", bound=TransformerConfig)
+
+
+class SequentialModel(ABC, Generic[C]):
+    """Fit / score / save / load of a :class:`SequenceNet`, following the evaluation ``Model`` protocol.
+
+    ``__init__`` stores the config, :meth:`fit` learns and sets the attributes ending in ``_``,
+    :meth:`score` returns ``(len(users), n_items)`` float32 scores. Subclasses build the net
+    (:meth:`_build_net`, :meth:`_empty_net`) and may add JSON metadata (:meth:`_net_meta`).
+    """
+
+    config_type: ClassVar[type[TransformerConfig]] = TransformerConfig
+    config: C
+    net_: SequenceNet
+
+    def __init__(self, config: C | None = None, **overrides: Any) -> None:
+        base = config if config is not None else self.config_type()
+        self.config = replace(base, **overrides) if overrides else base  # type: ignore[assignment]
+
+    # ----------------------------------------------------------------------------- subclass hooks
+    @abstractmethod
+    def _build_net(self, train: TrainData) -> SequenceNet:
+        """A freshly initialised net for ``train`` (called under the fit seed, before training)."""
+
+    @abstractmethod
+    def _empty_net(self, meta: dict[str, Any]) -> SequenceNet:
+        """A net of the shapes recorded in ``meta`` (its weights are then loaded from the state file)."""
+
+    def _net_meta(self) -> dict[str, Any]:
+        """Extra JSON metadata :meth:`_empty_net` needs to rebuild the net's shapes."""
+        return {}
+
+    def _negative_items(self, train: TrainData) -> torch.Tensor | None:
+        """Boolean mask of the items the training softmax may use as negatives (None: every item)."""
+        return None
+
+    # ----------------------------------------------------------------------------- fitting
+    def _device(self) -> torch.device:
+        if self.config.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.config.device)
+
+    def fit(self, train: TrainData, *, valid: EvalTask | None = None) -> Self:
+        """Train on every user's training sequence; early-stop on ``valid`` NDCG@10 when given."""
+        cfg = self.config
+        device = self._device()
+        with torch_threads(cfg.num_threads), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(cfg.seed)
+            self._fit(train, valid, device)
+        return self
+
+    def _fit(self, train: TrainData, valid: EvalTask | None, device: torch.device) -> None:
+        cfg = self.config
+        name = type(self).__name__
+        self.n_items_ = train.n_items
+        self.device_ = device
+        windows = torch.from_numpy(training_windows(train.sequences(), cfg.max_len, all_windows=cfg.all_windows))
+        if len(windows) == 0:
+            raise ValueError(f"{name}.fit: no user has two or more training items, so there is nothing to learn")
+        lengths = (windows[:, :-1] > 0).sum(dim=1)
+        windows = windows.to(device)
+        self.net_ = self._build_net(train).to(device)
+        negatives = self._negative_items(train)
+        self._negatives = negatives.to(device) if negatives is not None else None
+        optimizer = torch.optim.AdamW(self.net_.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+        amp = device.type == "cuda"
+        amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+
+        self.history_: list[dict[str, float]] = []
+        self.best_epoch_ = 0
+        self.best_score_ = -math.inf
+        best_state: dict[str, torch.Tensor] | None = None
+        bad_evals = 0
+        n_batches = math.ceil(len(windows) / cfg.batch_size)
+        bar = tqdm(range(1, cfg.epochs + 1), desc=name, disable=not cfg.progress)
+        for epoch in bar:
+            start = time.perf_counter()
+            self.net_.train()
+            order = self._epoch_order(lengths, gen).to(device)
+            total = torch.zeros((), device=device)
+            for b in range(n_batches):
+                batch = windows[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]]
+                # Left padding: columns that are padding in every row carry nothing; drop them.
+                first = int((batch[:, :-1] > 0).any(dim=0).int().argmax())
+                inputs, labels = batch[:, first:-1], batch[:, first + 1 :]
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                    loss = self._loss(inputs, labels, gen)
+                optimizer.zero_grad(set_to_none=True)
+                torch.autograd.backward(scaler.scale(loss))
+                scaler.step(optimizer)
+                scaler.update()
+                total += loss.detach()
+            record = {"epoch": float(epoch), "loss": float(total) / n_batches, "seconds": time.perf_counter() - start}
+            if valid is not None and len(valid) and epoch % cfg.eval_every == 0:
+                ndcg = evaluate_task(self, valid, ks=(10,))["ndcg@10"]
+                record["valid_ndcg@10"] = ndcg
+                if ndcg > self.best_score_:
+                    self.best_score_, self.best_epoch_, bad_evals = ndcg, epoch, 0
+                    best_state = copy.deepcopy(self.net_.state_dict())
+                else:
+                    bad_evals += 1
+            self.history_.append(record)
+            if cfg.verbose:
+                print(" ".join(f"{k}={v:.4f}" for k, v in record.items()), flush=True)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", ndcg=f"{record.get('valid_ndcg@10', math.nan):.4f}")
+            if cfg.patience and bad_evals >= cfg.patience:
+                break
+        if best_state is not None:
+            self.net_.load_state_dict(best_state)
+        else:
+            self.best_epoch_ = len(self.history_)
+        self.net_.eval()
+
+    def _epoch_order(self, lengths: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """A random order of the windows; with ``group_by_length``, sorted by length within pools."""
+        cfg = self.config
+        order = torch.randperm(len(lengths), generator=gen)
+        if not cfg.group_by_length:
+            return order
+        pool = torch.arange(len(order)) // (cfg.batch_size * _POOL_BATCHES)
+        # Stable sort on (pool, length): random within equal lengths, pools stay in random order.
+        order = order[torch.sort(pool * (cfg.max_len + 1) + lengths[order], stable=True).indices]
+        batches = list(torch.split(order, cfg.batch_size))
+        shuffled = torch.randperm(len(batches), generator=gen).tolist()
+        return torch.cat([batches[i] for i in shuffled])
+
+    def _loss(self, inputs: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        # Item vectors once per batch: a content tower is then run once, not once per position.
+        weights = self.net_.item_weights()
+        hidden = self.net_(inputs, weights)
+        mask = inputs > 0  # left padding: a real input always has a real next item
+        states = hidden[mask]  # logits only at real positions
+        targets = labels[mask] - 1
+        if self.config.loss == "ce":
+            logits = (states @ weights.T).float()
+            if self._negatives is not None:
+                logits = logits.masked_fill(~self._negatives, -torch.inf)
+            return F.cross_entropy(logits, targets)
+        negatives = torch.randint(0, self.n_items_, (self.config.n_negatives,), generator=gen).to(inputs.device)
+        pos = (states * weights[targets]).sum(-1, keepdim=True)
+        neg = states @ weights[negatives].T
+        neg = neg.masked_fill(negatives.unsqueeze(0) == targets.unsqueeze(1), -torch.inf)
+        if self._negatives is not None:
+            neg = neg.masked_fill(~self._negatives[negatives].unsqueeze(0), -torch.inf)
+        logits = torch.cat([pos, neg], dim=1).float()
+        return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=inputs.device))
+
+    # ----------------------------------------------------------------------------- scoring
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "net_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load() first")
+
+    def _check_histories(self, users: IntArray, histories: list[IntArray]) -> None:
+        name = type(self).__name__
+        if len(users) != len(histories):
+            raise ValueError(f"{name}.score: {len(users)} users but {len(histories)} histories")
+        for j, h in enumerate(histories):
+            if len(h) and (int(np.min(h)) < 0 or int(np.max(h)) >= self.n_items_):
+                raise ValueError(f"{name}.score: history {j} holds an item index outside [0, {self.n_items_})")
+
+    def _last_states(self, histories: list[IntArray], weights: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
+        """``(start row, last hidden states)`` per scoring batch; call in eval and inference mode."""
+        cfg = self.config
+        for start in range(0, len(histories), cfg.score_batch_size):
+            seqs = torch.from_numpy(left_pad(histories[start : start + cfg.score_batch_size], cfg.max_len))
+            yield start, self.net_(seqs.to(self.device_), weights)[:, -1]
+
+    def score(self, users: IntArray, histories: list[IntArray]) -> FloatArray:
+        """Scores of every catalogue item after each history (its last ``max_len`` items are used).
+
+        ``users`` is only checked for length: the model has no user parameters. An empty history
+        is scored from padding alone (the same scores for every such user).
+        """
+        self._check_fitted()
+        self._check_histories(users, histories)
+        out = np.empty((len(histories), self.n_items_), dtype=np.float32)
+        was_training = self.net_.training
+        self.net_.eval()
+        with torch_threads(self.config.num_threads), torch.inference_mode():
+            weights = self.net_.item_weights()
+            for start, last in self._last_states(histories, weights):
+                out[start : start + len(last)] = (last @ weights.T).float().cpu().numpy()
+        self.net_.train(was_training)
+        return out
+
+    def intent(self, histories: list[IntArray]) -> FloatArray:
+        """The sequence state after each history, ``(len(histories), hidden)``: a short-term intent vector.
+
+        ``score`` is ``intent(histories) @ item_vectors().T``.
+        """
+        self._check_fitted()
+        self._check_histories(np.zeros(len(histories), dtype=np.int32), histories)
+        out = np.empty((len(histories), self.config.hidden), dtype=np.float32)
+        was_training = self.net_.training
+        self.net_.eval()
+        with torch_threads(self.config.num_threads), torch.inference_mode():
+            weights = self.net_.item_weights()
+            for start, last in self._last_states(histories, weights):
+                out[start : start + len(last)] = last.float().cpu().numpy()
+        self.net_.train(was_training)
+        return out
+
+    def item_vectors(self) -> FloatArray:
+        """Every catalogue item's vector in the model's space, ``(n_items, hidden)``."""
+        self._check_fitted()
+        was_training = self.net_.training
+        self.net_.eval()
+        with torch_threads(self.config.num_threads), torch.inference_mode():
+            out: FloatArray = self.net_.item_weights().float().cpu().numpy()
+        self.net_.train(was_training)
+        return out
+
+    # ----------------------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to directory ``path``: config.json, meta.json, model.safetensors."""
+        self._check_fitted()
+        directory = Path(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_FILE).write_text(json.dumps(self.config.to_json(), indent=2) + "\n")
+        meta = {
+            "n_items": self.n_items_,
+            "best_epoch": self.best_epoch_,
+            "best_score": self.best_score_,
+            "history": self.history_,
+            **self._net_meta(),
+        }
+        (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
+        save_file(state, str(directory / STATE_FILE))
+        return directory
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str | None = None) -> Self:
+        """Read a model written by :meth:`save` (``device`` overrides the saved device setting)."""
+        directory = Path(path)
+        config = cls.config_type.from_json(json.loads((directory / CONFIG_FILE).read_text()))
+        if device is not None:
+            config = replace(config, device=device)
+        meta = json.loads((directory / META_FILE).read_text())
+        model = cls(config)  # type: ignore[arg-type]
+        model.n_items_ = int(meta["n_items"])
+        model.best_epoch_ = int(meta["best_epoch"])
+        model.best_score_ = float(meta["best_score"])
+        model.history_ = list(meta["history"])
+        model.device_ = model._device()
+        net = model._empty_net(meta)
+        net.load_state_dict(load_file(str(directory / STATE_FILE)))
+        model.net_ = net.to(model.device_).eval()
+        return model

@@ -1,0 +1,196 @@
+"""SeqRec on tiny planted data: it must learn sequences, rank unseen items by content, and persist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from interestlm.data.registry import load_dataset
+from interestlm.data.tables import Catalog, Dataset, Interactions
+from interestlm.evaluate.baselines import make_model
+from interestlm.evaluate.protocol import Model, TrainData
+from interestlm.evaluate.runner import EvaluationConfig, run_evaluation
+from interestlm.learn.seqrec import SeqRec, SeqRecConfig, item_content
+from interestlm.learn.transformer import training_windows
+from interestlm.testing.planted import planted_topic_of, planted_topics, planted_user_topics
+
+FAST = SeqRecConfig(
+    encoder="hashing", max_len=12, hidden=32, n_layers=1, n_heads=2, dropout=0.1, lr=5e-3,
+    batch_size=16, epochs=20, num_threads=1,
+)  # fmt: skip
+N_TOPICS = 4
+PER_TOPIC = 20
+COLD_PER_TOPIC = 4  # the last items of each topic never appear in training
+
+
+def _cold_items() -> np.ndarray:
+    return np.array([t * PER_TOPIC + PER_TOPIC - 1 - j for t in range(N_TOPICS) for j in range(COLD_PER_TOPIC)])
+
+
+def _dataset() -> Dataset:
+    return planted_topics(n_topics=N_TOPICS, items_per_topic=PER_TOPIC, n_users=120, history_len=10, seed=3)
+
+
+@pytest.fixture(scope="module")
+def planted() -> TrainData:
+    ds = _dataset()
+    keep = ~np.isin(ds.interactions.item, _cold_items())
+    return TrainData(interactions=ds.interactions.select(keep), catalog=ds.catalog)
+
+
+@pytest.fixture(scope="module")
+def fitted(planted: TrainData) -> SeqRec:
+    return SeqRec(FAST).fit(planted)
+
+
+def _topic_histories(train: TrainData) -> tuple[list[np.ndarray], list[int]]:
+    """Each single-topic user's training history and that topic."""
+    histories, topics = [], []
+    ds = _dataset()
+    for u, seq in enumerate(train.sequences()):
+        user_topics = planted_user_topics(ds, u)
+        if len(user_topics) == 1 and len(seq) >= 3:
+            histories.append(seq)
+            topics.append(user_topics[0])
+    return histories, topics
+
+
+def _best_cold_topic_rate(model: SeqRec, train: TrainData) -> float:
+    """Share of single-topic users whose highest-scored cold item is of their topic."""
+    histories, topics = _topic_histories(train)
+    scores = model.score(np.arange(len(histories), dtype=np.int32), histories)
+    cold = _cold_items()
+    best = cold[scores[:, cold].argmax(axis=1)]
+    ds = _dataset()
+    return float(np.mean([planted_topic_of(ds, int(best[j])) == topics[j] for j in range(len(topics))]))
+
+
+def test_cold_items_of_the_users_topic_rank_first_from_content(fitted: SeqRec, planted: TrainData) -> None:
+    # Chance is 1 / N_TOPICS: content (text + concepts) must put the right topic's unseen items on top.
+    assert _best_cold_topic_rate(fitted, planted) >= 0.8
+    assert fitted.report()["warm_items"] == N_TOPICS * (PER_TOPIC - COLD_PER_TOPIC)
+
+
+def test_id_only_tower_cannot_rank_cold_items(planted: TrainData) -> None:
+    # The control: without content a cold item has no vector at all, so every cold item ties.
+    model = SeqRec(FAST, text=False, concepts=False).fit(planted)
+    histories, _ = _topic_histories(planted)
+    scores = model.score(np.arange(len(histories), dtype=np.int32), histories)
+    np.testing.assert_array_equal(scores[:, _cold_items()], 0.0)
+
+
+def test_learns_a_planted_cycle_through_content_only_vectors() -> None:
+    # Six items with distinct text; every user walks the cycle 0 -> 1 -> ... -> 5 -> 0.
+    rng = np.random.default_rng(0)
+    words = ["violin", "tent", "rocket", "whisk", "guitar", "compass"]
+    catalog = Catalog.build([f"i{i}" for i in range(6)], titles=[f"{w} {w}" for w in words])
+    seqs = [
+        ((s + np.arange(n)) % 6).astype(np.int32)
+        for s, n in zip(rng.integers(0, 6, 60), rng.integers(4, 12, 60), strict=True)
+    ]
+    inter = Interactions.build(
+        user=np.concatenate([np.full(len(s), u, np.int32) for u, s in enumerate(seqs)]),
+        item=np.concatenate(seqs),
+        timestamp=np.concatenate([np.arange(len(s)) for s in seqs]),
+        user_ids=[f"u{u}" for u in range(len(seqs))],
+    )
+    model = SeqRec(FAST, item_id=False, concepts=False, epochs=30).fit(TrainData(interactions=inter, catalog=catalog))
+    histories = [np.array([(s + j) % 6 for j in range(n)], dtype=np.int32) for s in range(6) for n in (1, 3)]
+    scores = model.score(np.arange(len(histories), dtype=np.int32), histories)
+    np.testing.assert_array_equal(scores.argmax(axis=1), [(h[-1] + 1) % 6 for h in histories])
+
+
+def test_save_load_round_trip_gives_identical_scores(fitted: SeqRec, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "seqrec")
+    assert sorted(p.name for p in (tmp_path / "seqrec").iterdir()) == ["config.json", "meta.json", "model.safetensors"]
+    loaded = SeqRec.load(tmp_path / "seqrec")
+    assert loaded.config == fitted.config
+    histories = [np.array([2, 3, 4], dtype=np.int32), np.zeros(0, dtype=np.int32)]
+    users = np.arange(2, dtype=np.int32)
+    np.testing.assert_array_equal(loaded.score(users, histories), fitted.score(users, histories))
+    assert loaded.report() == fitted.report()
+
+
+def test_same_seed_reproduces_and_another_seed_differs(planted: TrainData) -> None:
+    cfg = SeqRecConfig(encoder="hashing", max_len=8, hidden=16, epochs=2, batch_size=32, num_threads=1)
+    histories = [np.array([1, 2, 3], dtype=np.int32), np.zeros(0, dtype=np.int32)]
+    users = np.arange(2, dtype=np.int32)
+    a = SeqRec(cfg).fit(planted).score(users, histories)
+    b = SeqRec(cfg).fit(planted).score(users, histories)
+    c = SeqRec(cfg, seed=1).fit(planted).score(users, histories)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_registry_protocol_and_content(planted: TrainData) -> None:
+    model = make_model("seqrec", encoder="hashing", epochs=1)
+    assert isinstance(model, SeqRec) and isinstance(model, Model)
+    content = item_content(planted.catalog, planted.interactions, FAST)
+    assert content.text_vectors is not None and content.text_vectors.shape[0] == len(planted.catalog)
+    assert content.concepts is not None
+    sums = np.asarray(content.concepts.sum(axis=1)).ravel()
+    np.testing.assert_allclose(sums[sums > 0], 1.0, rtol=1e-5)
+    # Every planted item has a category, and same-topic items share concepts.
+    assert (sums > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ({"text": False, "concepts": False, "item_id": False}, "at least one"),
+        ({"id_dropout": 1.0}, "id_dropout"),
+        ({"n_experts": 0}, "n_experts"),
+        ({"category_kind": "genres"}, "category_kind"),
+        ({"hidden": 10, "n_heads": 3}, "divisible"),
+    ],
+)
+def test_bad_config_is_rejected(bad: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SeqRecConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_unknown_saved_fields_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown SeqRecConfig fields: nope"):
+        SeqRecConfig.from_json({"nope": 1})
+
+
+def test_intent_and_item_vectors_factor_the_scores(fitted: SeqRec) -> None:
+    histories = [np.array([2, 3, 4], dtype=np.int32), np.array([40], dtype=np.int32), np.zeros(0, dtype=np.int32)]
+    scores = fitted.score(np.arange(3, dtype=np.int32), histories)
+    intent, items = fitted.intent(histories), fitted.item_vectors()
+    assert intent.shape == (3, FAST.hidden) and items.shape == (N_TOPICS * PER_TOPIC, FAST.hidden)
+    np.testing.assert_allclose(intent @ items.T, scores, rtol=1e-4, atol=1e-4)
+    # A cold item still has a (content) vector; an ID-only model would leave it at zero.
+    assert np.abs(items[_cold_items()]).sum(axis=1).min() > 0
+
+
+@pytest.mark.parametrize("unseen_negatives", [False, True])
+def test_items_without_training_interactions_are_softmax_negatives_only_when_asked(
+    planted: TrainData, unseen_negatives: bool
+) -> None:
+    model = SeqRec(FAST, epochs=1, unseen_negatives=unseen_negatives).fit(planted)
+    windows = torch.from_numpy(training_windows(planted.sequences(), FAST.max_len))
+    inputs, labels = windows[:, :-1], windows[:, 1:]
+    gen = torch.Generator().manual_seed(0)
+    model.net_.eval()
+    with torch.no_grad():
+        before = float(model._loss(inputs, labels, gen))
+        model.net_.tower.text[torch.from_numpy(_cold_items())] += 1.0  # move only the cold items
+        after = float(model._loss(inputs, labels, gen))
+    assert (before == after) is not unseen_negatives
+
+
+def test_the_evaluation_runner_fits_and_reports_seqrec() -> None:
+    # What `interestlm evaluate --model seqrec` does, on the shipped MovieLens sample.
+    dataset = load_dataset("ml-latest-small-sample")
+    settings = {"encoder": "hashing", "epochs": 1, "max_len": 20, "hidden": 16, "num_threads": 1}
+    config = EvaluationConfig(ks=(10,), slices=False, models={"seqrec": settings})
+    [result] = run_evaluation(dataset, ["seqrec"], config)
+    assert result["model"] == "seqrec" and result["device"] == "cpu"
+    assert 0.0 <= result["metrics"]["recall@10"] <= 1.0
+    assert result["model_report"]["parts"] == ["text", "concepts", "id"]
+    assert result["training"]["epochs_run"] == 1
+    assert result["config"]["max_len"] == 20  # the run's settings win over the MovieLens default of 200
