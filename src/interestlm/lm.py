@@ -555,3 +555,26 @@ class Generator:
         if "error" in box:
             raise box["error"]
         return str(box["text"])
+
+
+_LM_KEYS = {f.name for f in LMConfig.__dataclass_fields__.values()} - {"api_key"} | {"api_key_file"}
+
+
+def lm_config(raw: Mapping[str, Any], **overrides: Any) -> LMConfig:
+    """An :class:`LMConfig` from the ``[lm]`` table of a parsed TOML file plus explicit overrides.
+
+    The key is never written into config files: ``api_key_file`` names a file holding it.
+    Unknown keys are an error (a typo must not silently change nothing).
+    """
+    table = dict(raw.get("lm", {}))
+    unknown = set(table) - _LM_KEYS
+    if unknown:
+        raise ValueError(f"unknown [lm] keys: {sorted(unknown)}; known: {sorted(_LM_KEYS)}")
+    table.update({k: v for k, v in overrides.items() if v is not None})
+    key_file = table.pop("api_key_file", None)
+    if key_file is not None:
+        try:
+            table["api_key"] = Path(key_file).read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            raise FileNotFoundError(f"[lm] api_key_file {key_file} does not exist") from None
+    return LMConfig(**table)
