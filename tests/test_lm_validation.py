@@ -140,3 +140,8 @@ def test_taste_json_must_use_the_topics_shown() -> None:
     }.items():
         with pytest.raises(ValueError, match=reason):
             validate_taste(raw, shown, vocabulary)
+    rules = parse_taste_rules("I love comedy but hate horror", vocabulary)
+    with pytest.raises(ValueError, match="wrong polarity"):
+        validate_taste('{"likes": ["horror"], "dislikes": []}', shown, vocabulary, rules)
+    merged = validate_taste('{"likes": ["sci fi"], "dislikes": []}', shown, vocabulary, rules)
+    assert merged.likes == ("comedy", "sci fi") and merged.dislikes == ("horror",)

@@ -6,7 +6,8 @@
 * :func:`parse_taste_rules` — no model: vocabulary names found in each clause, the clause's sign
   from cue words ("hate", "not", "can't stand" ...); always available, and the fallback;
 * :func:`parse_taste_lm` — a language model sorts candidate topics (names from the vocabulary
-  near the text) into likes and dislikes as JSON; every name must be one of the candidates shown.
+  near the text) into likes and dislikes as JSON; every name must be one of the candidates shown,
+  and none the text spells out may change side; the rules' concepts are kept beside the model's.
 
 :func:`taste_profile` turns either into a cold-start profile: the items nearest to the text that
 carry liked and no disliked concepts seed the interests; the concepts are set from the parse.
@@ -114,8 +115,12 @@ def parse_taste_rules(text: str, vocabulary: ConceptVocabulary) -> Taste:
     return Taste(likes=tuple(liked), dislikes=tuple(disliked), source="template")
 
 
-def validate_taste(raw: str, candidates: Sequence[str], vocabulary: ConceptVocabulary) -> Taste:
-    """Parse the model's JSON; every name must map to a shown candidate (else ValueError)."""
+def validate_taste(
+    raw: str, candidates: Sequence[str], vocabulary: ConceptVocabulary, rules: Taste | None = None
+) -> Taste:
+    """Parse the model's JSON; every name must map to a shown candidate, and no concept the text
+    spells out may change side (``rules``: the cue-word parse); else ValueError. The result keeps
+    every concept of ``rules`` too: words the text spells out are never lost."""
     match = _JSON.search(raw)
     if match is None:
         raise ValueError("no json: the reply holds no JSON object")
@@ -136,10 +141,15 @@ def validate_taste(raw: str, candidates: Sequence[str], vocabulary: ConceptVocab
             if name is None or name not in shown:
                 raise ValueError(f"unknown concept: {value!r} is not one of the topics shown")
             out[side].append(name)
-    dislikes = list(dict.fromkeys(out["dislikes"]))
-    likes = [c for c in dict.fromkeys(out["likes"]) if c not in dislikes]
-    if not likes and not dislikes:
+    if rules is not None:
+        flipped = (set(out["likes"]) & set(rules.dislikes)) | (set(out["dislikes"]) & set(rules.likes))
+        if flipped:
+            raise ValueError(f"wrong polarity: {sorted(flipped)[0]!r} is on the other side in the text")
+    if not out["likes"] and not out["dislikes"]:
         raise ValueError("empty: no likes and no dislikes")
+    before = rules or Taste(likes=(), dislikes=(), source="")
+    dislikes = list(dict.fromkeys([*before.dislikes, *out["dislikes"]]))
+    likes = [c for c in dict.fromkeys([*before.likes, *out["likes"]]) if c not in dislikes]
     return Taste(likes=tuple(likes), dislikes=tuple(dislikes), source="")
 
 
@@ -156,7 +166,7 @@ def parse_taste_lm(
     result = generator.generate(
         load_prompt("taste_concepts"),
         {"topics": ", ".join(candidates), "text": " ".join(text.split())},
-        lambda raw: json.dumps(_taste_json(validate_taste(raw, candidates, vocabulary))),
+        lambda raw: json.dumps(_taste_json(validate_taste(raw, candidates, vocabulary, rules))),
         max_tokens=64,
     )
     if result.text is None:
