@@ -41,8 +41,8 @@ def test_titles_are_matched_the_way_people_write_them() -> None:
 
 def test_prompts_are_versioned_files() -> None:
     prompt = load_prompt("explain")
-    assert prompt.tag == "explain.v1" and "$evidence" in prompt.template
-    assert "- x" in prompt.render({"evidence": "- x"})
+    assert prompt.tag == "explain.v1" and "$reason" in prompt.template
+    assert 'enjoy "Heat" because' in prompt.render({"reason": "r", "title": "Heat"})
     with pytest.raises(KeyError):
         prompt.render({})
     with pytest.raises(ValueError, match="no version 99"):
@@ -84,15 +84,21 @@ def test_explanation_validator_accepts_only_grounded_text() -> None:
     mentions = MentionIndex(TITLES, NAMES)
     evidence = explanation_evidence(_explanation(), titles=TITLES, item_concepts=concepts())
     assert '"Heat" (crime, thriller, heist)' in evidence.lines and '"Ronin", "The Godfather"' in evidence.lines
-    ok = 'Sentence: You liked "Ronin", so "Heat", another heist thriller, should suit you.'
-    assert validate_explanation(ok, evidence, mentions=mentions).startswith('You liked "Ronin"')
+    assert evidence.opening == 'You might enjoy "Heat" because' and evidence.reason == "template"
+    # The reply continues the prompt's unfinished sentence; the opening is put back in front.
+    ok = 'it is another heist thriller, like "Ronin".'
+    assert validate_explanation(ok, evidence, mentions=mentions) == f"{evidence.opening} {ok}"
+    repeated = 'You might enjoy "Heat" because you liked "The Godfather".'
+    assert validate_explanation(repeated, evidence, mentions=mentions) == repeated
     rejects = {
-        'You liked "Alien", so try "Heat".': "unsupported title",  # not in the evidence
-        "Because you liked Toy Story, Heat is for you.": "unsupported title",  # unquoted, still found
-        'Since you liked "Ronin", this horror film fits.': "unsupported concept",
-        'You will enjoy "Heat" a lot, it is a great pick.': "cites nothing",  # names only the item itself
-        'You liked "Blade Runner 3000".': "unsupported title",  # invented title
-        "Ok.": "too short",
+        'it is like "Alien".': "unsupported title",  # not in the evidence
+        "you liked Toy Story.": "unsupported title",  # unquoted, still found
+        'you liked "Ronin" and this horror film fits.': "unsupported concept",
+        "it is a great pick for tonight.": "cites nothing",  # names nothing of the user's
+        'you liked "Blade Runner 3000".': "unsupported title",  # invented title
+        'You might enjoy "Ronin" because it is a heist film.': "wrong item",
+        "I am a helpful assistant.": "wrong item",
+        "ok.": "too short",
     }
     for text, reason in rejects.items():
         with pytest.raises(ValueError, match=reason):
@@ -103,15 +109,18 @@ def test_summary_validator_checks_citations_and_polarity() -> None:
     mentions = MentionIndex(TITLES, NAMES)
     facts = SummaryFacts(interests=(("crime & thriller", 0.6), ("animation", 0.4)), liked=(0, 3), lately="animation",
                          dislikes=("horror",))
-    assert "- liked: \"Heat\", \"Toy Story\"" in facts.lines(TITLES)
-    good = "Mostly into crime and thriller films like Heat, with animation lately; horror is not for them."
+    line = "Mostly into crime & thriller (60%) and animation (40%); lately: animation. Dislikes: horror."
+    assert facts.line() == line
+    good = "This viewer is into crime and thriller films like Heat, with animation lately; horror is not for them."
     assert validate_summary(good, facts, mentions=mentions) == good
+    assert validate_summary("enjoys crime and animation.", facts, mentions=mentions).startswith("This viewer enjoys")
     rejects = {
-        "Loves crime stories and horror.": "wrong polarity",
-        "Does not like crime at all, prefers animation.": "wrong polarity",
-        "Mostly into crime, like The Godfather.": "unsupported title",
-        "Mostly into crime and comedy.": "unsupported concept",
-        "A person with many tastes and opinions.": "no interest",
+        "loves crime stories and horror.": "wrong polarity",
+        "does not like crime at all, prefers animation.": "wrong polarity",
+        "is mostly into crime, like The Godfather.": "unsupported title",
+        "is mostly into crime and comedy.": "unsupported concept",
+        "is a person with many tastes and opinions.": "no interest",
+        "The 2023 season of a show about crime.": "off topic",
     }
     for text, reason in rejects.items():
         with pytest.raises(ValueError, match=reason):
@@ -126,22 +135,19 @@ def test_taste_rules_split_likes_from_dislikes() -> None:
     assert taste.likes == ("comedy", "thriller") and taste.dislikes == ("drama",)
 
 
-def test_taste_json_must_use_the_topics_shown() -> None:
+def test_taste_lines_must_use_the_topics_shown() -> None:
     vocabulary = ConceptVocabulary(concepts())
     shown = ["sci fi", "horror", "comedy"]
-    taste = validate_taste('JSON: {"likes": ["Sci-Fi", "comedies"], "dislikes": ["horror"]} done', shown, vocabulary)
+    # The prompt ends with "Likes:", so the reply starts with the likes themselves.
+    taste = validate_taste(" Sci-Fi and comedies, but not drama\nDislikes: horror", shown, vocabulary)
     assert taste.likes == ("sci fi", "comedy") and taste.dislikes == ("horror",)
-    for raw, reason in {
-        '{"likes": ["drama"], "dislikes": []}': "unknown concept",  # in the vocabulary but not shown
-        '{"likes": ["space opera"]}': "unknown concept",
-        '{"likes": [], "dislikes": []}': "empty",
-        "I like sci fi": "no json",
-        '{"likes": "sci fi"}': "bad json",
-    }.items():
-        with pytest.raises(ValueError, match=reason):
+    negated = validate_taste("Likes: sci fi, but I'm not a fan of comedy", shown, vocabulary)
+    assert negated.likes == ("sci fi",) and negated.dislikes == ("comedy",)
+    for raw in ("drama and thrillers", "space opera", "Likes:\nDislikes:", "I am a helpful assistant."):
+        with pytest.raises(ValueError, match="empty"):
             validate_taste(raw, shown, vocabulary)
     rules = parse_taste_rules("I love comedy but hate horror", vocabulary)
     with pytest.raises(ValueError, match="wrong polarity"):
-        validate_taste('{"likes": ["horror"], "dislikes": []}', shown, vocabulary, rules)
-    merged = validate_taste('{"likes": ["sci fi"], "dislikes": []}', shown, vocabulary, rules)
+        validate_taste("horror", shown, vocabulary, rules)
+    merged = validate_taste("sci fi", shown, vocabulary, rules)
     assert merged.likes == ("comedy", "sci fi") and merged.dislikes == ("horror",)

@@ -112,7 +112,7 @@ class LocalLM:
 
     kind = "local"
 
-    def __init__(self, model_path: Path | str | None = None, *, n_threads: int = 2, n_ctx: int = 2048) -> None:
+    def __init__(self, model_path: Path | str | None = None, *, n_threads: int = 1, n_ctx: int = 2048) -> None:
         self.model_path = Path(model_path) if model_path is not None else bundled_model_path()
         if not self.model_path.is_file():
             raise LMUnavailableError(f"local model file {self.model_path} does not exist")
@@ -263,7 +263,7 @@ class LMConfig:
     timeout: float = 30.0
     retries: int = 2
     model_path: str | None = None
-    n_threads: int = 2
+    n_threads: int = 1
 
 
 def make_lm(config: LMConfig | str = "auto") -> LanguageModel:

@@ -23,8 +23,14 @@ _ITEM_CONCEPTS = 3
 
 @dataclass(frozen=True, kw_only=True)
 class ExplanationEvidence:
-    """What an explanation sentence may cite: items (indices) and normalised concept names."""
+    """What an explanation sentence may cite: items (indices) and normalised concept names.
 
+    ``reason`` is the template sentence (rendered from the same evidence), which the prompt asks
+    the model to put in its own words; ``opening`` is the unfinished sentence it continues.
+    """
+
+    reason: str
+    opening: str
     lines: str
     items: frozenset[int]
     concepts: frozenset[str]
@@ -52,6 +58,8 @@ def explanation_evidence(
         lines.append("- topic link: " + " -> ".join(explanation.path))
     user_concepts = {normalise(c) for c in (*explanation.concepts, *label_parts, *explanation.path)}
     return ExplanationEvidence(
+        reason=explanation.text,
+        opening=f'You might enjoy "{display_title(titles[item])}" because',
         lines="\n".join(lines),
         items=frozenset({item, *explanation.evidence}),
         concepts=frozenset(user_concepts | {normalise(c) for c in about}),
@@ -62,8 +70,10 @@ def explanation_evidence(
 
 def validate_explanation(raw: str, evidence: ExplanationEvidence, *, mentions: MentionIndex) -> str:
     """The cleaned sentence, or ValueError naming why it cannot be shown."""
-    text = clean_reply(raw, max_sentences=2)
-    if len(text) < 15:
+    text = clean_reply(raw, max_sentences=2, opening=evidence.opening)
+    if not normalise(text).startswith(normalise(evidence.opening)):
+        raise ValueError("wrong item: does not continue the sentence about the recommended item")
+    if len(text) < len(evidence.opening) + 10:
         raise ValueError("too short: fewer than 15 characters")
     if len(text) > _MAX_CHARS:
         raise ValueError(f"too long: more than {_MAX_CHARS} characters")
@@ -92,7 +102,7 @@ def lm_explanation(
         return explanation
     result = generator.generate(
         load_prompt("explain"),
-        {"evidence": evidence.lines},
+        {"reason": evidence.reason, "title": display_title(titles[explanation.item])},
         lambda raw: validate_explanation(raw, evidence, mentions=mentions),
         max_tokens=72,
         budget=budget,

@@ -6,7 +6,7 @@
 * :func:`parse_taste_rules` — no model: vocabulary names found in each clause, the clause's sign
   from cue words ("hate", "not", "can't stand" ...); always available, and the fallback;
 * :func:`parse_taste_lm` — a language model sorts candidate topics (names from the vocabulary
-  near the text) into likes and dislikes as JSON; every name must be one of the candidates shown,
+  near the text) into a ``Likes:`` and a ``Dislikes:`` line; every name must be one of the candidates shown,
   and none the text spells out may change side; the rules' concepts are kept beside the model's.
 
 :func:`taste_profile` turns either into a cold-start profile: the items nearest to the text that
@@ -16,7 +16,6 @@ carry liked and no disliked concepts seed the interests; the concepts are set fr
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -31,9 +30,8 @@ from interestlm.schema import FloatArray, InterestProfile, ItemConcepts
 
 #: Phrases that make a clause negative although no single cue word does.
 _NEGATIVE_PHRASES = ("can t stand", "cannot stand", "not a fan", "not into", "sick of", "tired of", "turned off")
-_JSON = re.compile(r"\{.*?\}", re.DOTALL)
 _MAX_NGRAM = 3
-_N_CANDIDATES = 24
+_N_CANDIDATES = 12
 _SEED_ITEMS = 8
 
 
@@ -118,35 +116,33 @@ def parse_taste_rules(text: str, vocabulary: ConceptVocabulary) -> Taste:
 def validate_taste(
     raw: str, candidates: Sequence[str], vocabulary: ConceptVocabulary, rules: Taste | None = None
 ) -> Taste:
-    """Parse the model's JSON; every name must map to a shown candidate, and no concept the text
-    spells out may change side (``rules``: the cue-word parse); else ValueError. The result keeps
-    every concept of ``rules`` too: words the text spells out are never lost."""
-    match = _JSON.search(raw)
-    if match is None:
-        raise ValueError("no json: the reply holds no JSON object")
-    try:
-        data = json.loads(match.group(0))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"bad json: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError("bad json: not an object")
+    """Read the model's two lines (``Likes: ...`` / ``Dislikes: ...``; the first label is in the
+    prompt). Only topics shown count; no concept the text spells out may change side (``rules``:
+    the cue-word parse); else ValueError. The result keeps every concept of ``rules`` too: words
+    the text spells out are never lost."""
+    text = raw.strip()
+    if not text.lower().startswith("likes"):
+        text = "Likes: " + text
     shown = set(candidates)
     out: dict[str, list[str]] = {"likes": [], "dislikes": []}
-    for side in out:
-        values = data.get(side, [])
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ValueError(f"bad json: {side} must be a list of strings")
-        for value in values:
-            name = vocabulary.find(value)
-            if name is None or name not in shown:
-                raise ValueError(f"unknown concept: {value!r} is not one of the topics shown")
-            out[side].append(name)
+    for line in text.splitlines():
+        label, _, body = line.partition(":")
+        side = {"likes": "likes", "like": "likes", "dislikes": "dislikes", "dislike": "dislikes"}.get(
+            normalise_name(label)
+        )
+        if side is None or not body.strip():
+            continue
+        for clause in clauses(body.replace("-", " ")):
+            found = [c for c in vocabulary.in_text(clause) if c in shown]
+            # "Likes: sci fi, but not comedy": a negated clause on the likes line is a dislike.
+            target = "dislikes" if side == "likes" and _negative(clause) else side
+            out[target].extend(found)
     if rules is not None:
         flipped = (set(out["likes"]) & set(rules.dislikes)) | (set(out["dislikes"]) & set(rules.likes))
         if flipped:
             raise ValueError(f"wrong polarity: {sorted(flipped)[0]!r} is on the other side in the text")
     if not out["likes"] and not out["dislikes"]:
-        raise ValueError("empty: no likes and no dislikes")
+        raise ValueError("empty: names none of the topics shown")
     before = rules or Taste(likes=(), dislikes=(), source="")
     dislikes = list(dict.fromkeys([*before.dislikes, *out["dislikes"]]))
     likes = [c for c in dict.fromkeys([*before.likes, *out["likes"]]) if c not in dislikes]
@@ -164,7 +160,7 @@ def parse_taste_lm(
     candidates = list(dict.fromkeys([*rules.likes, *rules.dislikes, *vocabulary.nearest(query, _N_CANDIDATES)]))
     candidates = candidates[: max(_N_CANDIDATES, len(rules.likes) + len(rules.dislikes))]
     result = generator.generate(
-        load_prompt("taste_concepts"),
+        load_prompt("taste"),
         {"topics": ", ".join(candidates), "text": " ".join(text.split())},
         lambda raw: json.dumps(_taste_json(validate_taste(raw, candidates, vocabulary, rules))),
         max_tokens=64,

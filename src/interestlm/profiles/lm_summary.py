@@ -35,11 +35,17 @@ NEGATIVE_CUES = frozenset(
 )
 _CLAUSE = re.compile(r"[.;:!?]|,|\bbut\b|\bthough\b|\bwhile\b|\bwhereas\b|\bhowever\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+#: The unfinished sentence the summary prompt ends with.
+SUMMARY_OPENING = "This viewer"
 
 
 @dataclass(frozen=True, kw_only=True)
 class SummaryFacts:
-    """What a summary may say: interests (name, share), liked item indices, the recent interest, dislikes."""
+    """What a summary may say: interests (name, share), the recent interest, disliked concepts.
+
+    ``liked`` (item indices) may be named but are not put in the prompt: a small model turns
+    titles into invented plots.
+    """
 
     interests: tuple[tuple[str, float], ...]
     liked: tuple[int, ...]
@@ -53,16 +59,19 @@ class SummaryFacts:
         names.update(self.dislikes)
         return {normalise(n) for n in names if normalise(n)}
 
-    def lines(self, titles: Sequence[str]) -> str:
-        """The facts as the prompt's bullet list."""
-        out = ["- main interests: " + ", ".join(f"{n} ({round(100 * s)}%)" for n, s in self.interests)]
-        if self.liked:
-            out.append("- liked: " + ", ".join(f'"{display_title(titles[i])}"' for i in self.liked))
+    def line(self) -> str:
+        """The facts in the template's words, e.g. "Mostly into jazz (60%) and blues (40%); lately: blues."."""
+        text = "Mostly into " + _and([f"{n} ({round(100 * s)}%)" for n, s in self.interests])
         if self.lately:
-            out.append(f"- lately: {self.lately}")
+            text += f"; lately: {self.lately}"
+        text += "."
         if self.dislikes:
-            out.append("- dislikes: " + ", ".join(self.dislikes))
-        return "\n".join(out)
+            text += " Dislikes: " + _and(list(self.dislikes)) + "."
+        return text
+
+
+def _and(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def summary_facts(profile: InterestProfile) -> SummaryFacts:
@@ -89,12 +98,18 @@ def summary_facts(profile: InterestProfile) -> SummaryFacts:
     )
 
 
-def clean_reply(raw: str, *, max_sentences: int) -> str:
-    """The first paragraph of a reply, without a leading label or wrapping quotes, cut to whole sentences."""
+def clean_reply(raw: str, *, max_sentences: int, opening: str = "") -> str:
+    """The first paragraph of a reply, without a leading label or wrapping quotes, cut to whole sentences.
+
+    The prompts end in an unfinished sentence (``opening``); a reply that continues it gets the
+    opening put in front (it starts in lower case), one that repeats it is kept as it is.
+    """
     text = raw.strip().split("\n\n")[0].replace("\n", " ").strip()
     text = re.sub(r"^(description|sentence|summary|answer)\s*:\s*", "", text, flags=re.IGNORECASE).strip()
     if len(text) >= 2 and text[0] == text[-1] == '"' and text.count('"') == 2:
         text = text[1:-1].strip()
+    if opening and not normalise(text).startswith(normalise(opening)) and text[:1].islower():
+        text = f"{opening} {text}"
     sentences = [s for s in _SENTENCE_END.split(text) if s]
     return " ".join(sentences[:max_sentences]).strip()
 
@@ -137,7 +152,9 @@ def _forms(mentions: MentionIndex, item: int) -> set[str]:
 
 def validate_summary(raw: str, facts: SummaryFacts, *, mentions: MentionIndex) -> str:
     """The cleaned summary, or ValueError naming why it cannot be shown."""
-    text = clean_reply(raw, max_sentences=2)
+    text = clean_reply(raw, max_sentences=2, opening=SUMMARY_OPENING)
+    if not normalise(text).startswith(normalise(SUMMARY_OPENING)):
+        raise ValueError("off topic: does not describe the viewer")
     if len(text) < 20:
         raise ValueError("too short: fewer than 20 characters")
     if len(text) > _MAX_CHARS:
@@ -169,7 +186,7 @@ def lm_summary(
     prompt = load_prompt("summary")
     result = generator.generate(
         prompt,
-        {"facts": facts.lines(titles)},
+        {"facts": facts.line()},
         lambda raw: validate_summary(raw, facts, mentions=mentions),
         max_tokens=80,
     )
