@@ -290,3 +290,19 @@ def test_cli_recommends_for_a_user_described_in_words(local: LocalLM, tmp_path: 
     assert taste["source"] in ("template", f"local:{local.model_id}")
     assert len(body["recommendations"]) == 3
     assert all(r["explanation_source"] in ("template", f"local:{local.model_id}") for r in body["recommendations"])
+
+
+def test_local_model_adds_vocabulary_concepts_to_thin_items(local: LocalLM, sample: Recommender) -> None:
+    from interestlm.concepts.lm import add_item_concepts, lm_item_concepts, thin_items
+
+    ic = sample.item_concepts_
+    thin = thin_items(ic, min_concepts=3)[:6]
+    assert len(thin) > 0 and ic.vectors is not None
+    generator = Generator(local)
+    found = lm_item_concepts(thin, generator, item_concepts=ic, item_vectors=sample.item_vectors_,
+                             texts=sample.item_texts_)
+    assert generator.stats.calls == len(thin) and generator.stats.accepted == len(found)
+    richer = add_item_concepts(ic, found)
+    for item, names in found.items():
+        assert 1 <= len(names) <= 3
+        assert {ic.names[c] for c, _ in richer.of_item(item)} >= set(names)

@@ -151,3 +151,18 @@ def test_taste_lines_must_use_the_topics_shown() -> None:
         validate_taste("horror", shown, vocabulary, rules)
     merged = validate_taste("sci fi", shown, vocabulary, rules)
     assert merged.likes == ("comedy", "sci fi") and merged.dislikes == ("horror",)
+
+
+def test_thin_item_concepts_come_only_from_the_topics_shown() -> None:
+    from interestlm.concepts.lm import add_item_concepts, thin_items, validate_choice
+
+    ic = concepts()
+    assert thin_items(ic).tolist() == [5]  # "Up" has one concept
+    shown = ["comedy", "animation", "sci fi", "drama"]
+    assert validate_choice("Animation, comedies? no: comedy", shown, k=3) == ["comedy", "animation"]
+    for raw, reason in {"horror and heist": "empty", "comedy, animation, sci fi, drama": "no choice"}.items():
+        with pytest.raises(ValueError, match=reason):
+            validate_choice(raw, shown, k=1)
+    richer = add_item_concepts(ic, {5: ("comedy",)})
+    assert richer.of_item(5) == [(NAMES.index("animation"), 1.0), (NAMES.index("comedy"), 0.5)]
+    assert thin_items(richer).size == 0 and ic.of_item(5) == [(NAMES.index("animation"), 1.0)]
