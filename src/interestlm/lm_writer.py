@@ -143,4 +143,5 @@ class LMWriter:
             item_concepts=self.rec.item_concepts_,
             user_id=user_id,
             text=text,
+            popularity=self.rec.context_.log_popularity,
         )

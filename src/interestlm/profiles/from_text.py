@@ -32,6 +32,15 @@ from interestlm.schema import FloatArray, InterestProfile, ItemConcepts
 _NEGATIVE_PHRASES = ("can t stand", "cannot stand", "not a fan", "not into", "sick of", "tired of", "turned off")
 _MAX_NGRAM = 3
 _N_CANDIDATES = 12
+#: Words of taste talk that are never the topic, though some catalogs have them as tags or
+#: keyphrases ("I can't *stand* horror", "comedy any *day*", "I *watch* dramas").
+FILLER_WORDS = frozenset(
+    {
+        "watch", "watching", "day", "days", "thing", "things", "stand", "really", "give", "fan", "love", "loves",
+        "like", "likes", "hate", "hates", "avoid", "mostly", "sort", "sorts", "kind", "kinds", "all", "please",
+        "film", "films", "movie", "movies", "good", "great", "lot", "much", "stuff", "enjoy", "into", "im",
+    }
+)
 _SEED_ITEMS = 8
 
 
@@ -60,7 +69,7 @@ class ConceptVocabulary:
         self.names = list(item_concepts.names)
         self._lookup: dict[str, str] = {}
         for c, name in enumerate(self.names):
-            if item_concepts.kinds[c] in OPAQUE_KINDS:
+            if item_concepts.kinds[c] in OPAQUE_KINDS or name in FILLER_WORDS:
                 continue
             for form in (name, _singular(name), " ".join(_singular(w) for w in name.split())):
                 self._lookup.setdefault(form, name)
@@ -185,8 +194,12 @@ def taste_profile(
     user_id: str = "anonymous",
     text: str = "",
     n_seed: int = _SEED_ITEMS,
+    popularity: FloatArray | None = None,
 ) -> InterestProfile:
     """A cold-start profile: seed items near the text with liked (and no disliked) concepts.
+
+    With ``popularity`` (e.g. log counts), well-known items are preferred as seeds among equally
+    fitting ones: their neighbours in the collaborative signals are the reliable ones.
 
     The profile's signed concepts are the parse itself (+1 liked, -1 disliked) ahead of the
     seeds' concepts at half weight, its short-term vector is the text's vector, and
@@ -202,8 +215,11 @@ def taste_profile(
     matrix = item_concepts.matrix
     like_match = np.asarray(matrix @ liked).ravel()
     dislike_match = np.asarray(matrix @ disliked).ravel()
-    # Liked concepts dominate the seed choice; the text's meaning breaks ties among them.
-    score = item_vectors @ query + like_match - 2.0 * (dislike_match > 0)
+    # Liked concepts dominate the seed choice; the text's meaning and popularity break ties.
+    top = float(like_match.max()) if like_match.size else 0.0
+    score = (like_match / top if top > 0 else like_match) + 0.5 * (item_vectors @ query) - 2.0 * (dislike_match > 0)
+    if popularity is not None and float(np.max(popularity)) > 0:
+        score = score + 0.5 * np.asarray(popularity, np.float32) / float(np.max(popularity))
     seeds = np.argsort(-score, kind="stable")[:n_seed].astype(np.int32)
     profile = builder.build(user_id, history_from_items(seeds))
     chosen = {*taste.likes, *taste.dislikes}
