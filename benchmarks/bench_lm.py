@@ -37,7 +37,7 @@ from interestlm.explain import Explanation
 from interestlm.lm import Generator, LMCache, LocalLM, TemplateLM
 from interestlm.lm_writer import LMWriter
 from interestlm.recommender import Recommender, RecommenderConfig
-from interestlm.text.mentions import display_title, normalise, quoted_spans
+from interestlm.text.mentions import display_title, normalise, quoted_spans, title_forms
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "lm"
@@ -80,9 +80,9 @@ def audit(e: Explanation, rec: Recommender, writer: LMWriter) -> bool:
     titles = rec.catalog_.titles
     allowed_items = {e.item, *e.evidence}
     found = writer.mentions.items(e.text)
-    quoted_ok = all(
-        any(normalise(q) == normalise(display_title(titles[i])) for i in allowed_items) for q in quoted_spans(e.text)
-    )
+    # A quoted span must be one of the evidence titles, written any usual way (with or without year).
+    allowed_forms = set().union(*(title_forms(titles[i]) for i in allowed_items))
+    quoted_ok = all(normalise(q) in allowed_forms for q in quoted_spans(e.text))
     allowed_concepts = {normalise(c) for c in (*e.concepts, *e.interest_label.split(" & "), *e.path)}
     allowed_concepts |= {normalise(rec.item_concepts_.names[c]) for c, _ in rec.item_concepts_.of_item(e.item)[:3]}
     in_titles = " ".join(normalise(display_title(titles[i])) for i in allowed_items)
