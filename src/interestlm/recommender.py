@@ -43,6 +43,9 @@ from interestlm.retrieve import FaissIndex
 from interestlm.schema import ConceptGraph, Event, History, InterestProfile, ItemConcepts, UnknownIdError
 from interestlm.text import item_texts, review_snippets
 
+#: How far a pinned concept lifts its items, in standard deviations of the user's fused scores.
+PIN_SPREAD = 2.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class RecommenderConfig:
@@ -262,7 +265,11 @@ class Recommender:
         for row, profile in enumerate(profiles):
             if profile.edits.muted or profile.edits.pinned:
                 mask, boost = edit_mask(self.item_concepts_, muted=profile.edits.muted, pinned=profile.edits.pinned)
-                scores[row] += boost
+                # The fused scale depends on the learned weights, so a pin lifts its items by
+                # PIN_SPREAD standard deviations of this user's scores (a fixed +1 sank below the
+                # top-10 when the weights were large).
+                spread = float(np.std(scores[row])) or 1.0
+                scores[row] += np.float32(PIN_SPREAD * spread) * boost
                 scores[row, mask] = -np.inf
         return scores
 
