@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from interestlm.serve.store import OPS, SCHEMA_VERSION, LogEntry
+from interestlm.serve.store import OPS, SCHEMA_VERSION, LogEntry, paged_entries
 
 if TYPE_CHECKING:
     import psycopg
@@ -110,28 +110,22 @@ class PostgresStore:
 
     def entries(self, *, after: int = 0, user_id: str | None = None) -> Iterator[LogEntry]:
         """Rows with ``seq > after`` in order (optionally of one user), read in pages."""
-        last = after
-        while True:
+
+        def page(last: int) -> list[tuple[Any, ...]]:
             with self._lock:
                 if user_id is None:
-                    page = self._conn.execute(
+                    return self._conn.execute(
                         "SELECT seq, op, user_id, body, received_at FROM interestlm_log WHERE seq > %s "
                         "ORDER BY seq LIMIT 5000",
                         (last,),
                     ).fetchall()
-                else:
-                    page = self._conn.execute(
-                        "SELECT seq, op, user_id, body, received_at FROM interestlm_log "
-                        "WHERE user_id = %s AND seq > %s ORDER BY seq LIMIT 5000",
-                        (user_id, last),
-                    ).fetchall()
-            if not page:
-                return
-            for seq, op, uid, body, received in page:
-                yield LogEntry(
-                    seq=int(seq), op=str(op), user_id=uid, body=json.loads(body), received_at=float(received)
-                )
-            last = int(page[-1][0])
+                return self._conn.execute(
+                    "SELECT seq, op, user_id, body, received_at FROM interestlm_log "
+                    "WHERE user_id = %s AND seq > %s ORDER BY seq LIMIT 5000",
+                    (user_id, last),
+                ).fetchall()
+
+        return paged_entries(page, after)
 
     def _scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         with self._lock:

@@ -18,7 +18,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -62,6 +62,19 @@ class LogEntry:
     user_id: str | None
     body: dict[str, Any]
     received_at: float
+
+
+def paged_entries(page: Callable[[int], Sequence[tuple[Any, ...]]], after: int) -> Iterator[LogEntry]:
+    """Log entries from ``page(last_seq)`` (rows ``(seq, op, user_id, body, received_at)`` after
+    ``last_seq``, in order), page after page until one comes back empty."""
+    last = after
+    while True:
+        rows = page(last)
+        if not rows:
+            return
+        for seq, op, uid, body, received in rows:
+            yield LogEntry(seq=int(seq), op=str(op), user_id=uid, body=json.loads(body), received_at=float(received))
+        last = int(rows[-1][0])
 
 
 class LogStore(Protocol):
@@ -145,27 +158,21 @@ class Store:
 
     def entries(self, *, after: int = 0, user_id: str | None = None) -> Iterator[LogEntry]:
         """Rows with ``seq > after`` in order (optionally of one user), read in pages."""
-        last = after
-        while True:
+
+        def page(last: int) -> list[tuple[Any, ...]]:
             with self._lock:
                 if user_id is None:
-                    page = self._conn.execute(
+                    return self._conn.execute(
                         "SELECT seq, op, user_id, body, received_at FROM log WHERE seq > ? ORDER BY seq LIMIT 5000",
                         (last,),
                     ).fetchall()
-                else:
-                    page = self._conn.execute(
-                        "SELECT seq, op, user_id, body, received_at FROM log WHERE user_id = ? AND seq > ? "
-                        "ORDER BY seq LIMIT 5000",
-                        (user_id, last),
-                    ).fetchall()
-            if not page:
-                return
-            for seq, op, uid, body, received in page:
-                yield LogEntry(
-                    seq=int(seq), op=str(op), user_id=uid, body=json.loads(body), received_at=float(received)
-                )
-            last = int(page[-1][0])
+                return self._conn.execute(
+                    "SELECT seq, op, user_id, body, received_at FROM log WHERE user_id = ? AND seq > ? "
+                    "ORDER BY seq LIMIT 5000",
+                    (user_id, last),
+                ).fetchall()
+
+        return paged_entries(page, after)
 
     def count(self, op: str | None = None) -> int:
         """Number of log rows (of one op)."""
