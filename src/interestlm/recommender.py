@@ -177,9 +177,8 @@ class Recommender:
         if exclude is None:
             exclude = _seen_matrix(histories, len(self.catalog_))
         profiles = self.builder_.build_many([str(self.user_ids_[u]) for u in users], histories)
-        computed = compute_signals(profiles, context)
-        signals = {name: computed[name] for name in self.config.signals if name in computed}
-        cold: npt.NDArray[np.bool_] = context.log_popularity <= 0
+        signals = self._raw_signals(profiles, context)
+        cold = _cold_items(context)
         self.imputer_ = Imputer.fit(signals, ~cold, seed=cfg.seed)
         signals = self.imputer_.apply(signals, cold)
         learner = FusionLearner(l2=cfg.fusion_l2, n_candidates=cfg.fusion_candidates, seed=cfg.seed)
@@ -189,15 +188,14 @@ class Recommender:
         """Each user's training history without its last item (users with one item keep it)."""
         return [_prefix(h, len(h) - 1) if len(h) >= 2 else h for h in self.histories_]
 
-    def _signals(self, profiles: Sequence[InterestProfile], *, impute: bool = True) -> dict[str, FloatArray]:
-        computed = compute_signals(profiles, self.context_)
-        signals = {name: computed[name] for name in self.config.signals if name in computed}
-        return self.imputer_.apply(signals, self._cold_items()) if impute else signals
+    def _raw_signals(self, profiles: Sequence[InterestProfile], context: SignalContext) -> dict[str, FloatArray]:
+        """The configured signals from ``context``, before cold items are imputed."""
+        computed = compute_signals(profiles, context)
+        return {name: computed[name] for name in self.config.signals if name in computed}
 
-    def _cold_items(self) -> npt.NDArray[np.bool_]:
-        """Items without training interactions (including items added after fitting)."""
-        cold: npt.NDArray[np.bool_] = self.context_.log_popularity <= 0
-        return cold
+    def _signals(self, profiles: Sequence[InterestProfile]) -> dict[str, FloatArray]:
+        signals = self._raw_signals(profiles, self.context_)
+        return self.imputer_.apply(signals, _cold_items(self.context_))
 
     # ------------------------------------------------------------------ profiles
     def profile(self, user_id: str) -> InterestProfile:
@@ -550,6 +548,12 @@ class Recommender:
             return self.user_index_[user_id]
         except KeyError:
             raise UnknownIdError(f"unknown user id {user_id!r}") from None
+
+
+def _cold_items(context: SignalContext) -> npt.NDArray[np.bool_]:
+    """Items without training interactions in ``context`` (including items added after fitting)."""
+    cold: npt.NDArray[np.bool_] = context.log_popularity <= 0
+    return cold
 
 
 def _concat_catalogs(a: Catalog, b: Catalog) -> Catalog:

@@ -11,14 +11,12 @@ Needs ``psycopg`` (``pip install 'psycopg[binary]'``); imported only when a Post
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from interestlm.serve.store import OPS, SCHEMA_VERSION, LogEntry, paged_entries
+from interestlm.serve.store import OPS, LogEntry, check_schema_version, log_rows, paged_entries
 
 if TYPE_CHECKING:
     import psycopg
@@ -82,19 +80,11 @@ class PostgresStore:
             self._conn.execute("SELECT pg_advisory_xact_lock(7311)")
             for statement in _SCHEMA:
                 self._conn.execute(statement)
-        version = self.get_meta("schema_version")
-        if version is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
-        elif version != SCHEMA_VERSION:
-            self.close()
-            raise ValueError(f"{self.path}: store schema version {version}, this release reads {SCHEMA_VERSION}")
+        check_schema_version(self)
 
     def append(self, op: str, user_id: str | None, bodies: Sequence[dict[str, Any]]) -> list[int]:
         """Append rows in one transaction, committed before returning their ``seq``."""
-        if op not in OPS:
-            raise ValueError(f"log op {op!r} is not one of {OPS}")
-        now = time.time()
-        rows = [(op, user_id, json.dumps(b, ensure_ascii=False, separators=(",", ":")), now) for b in bodies]
+        rows = log_rows(op, user_id, bodies)
         with self._lock, self._conn.transaction():
             self._conn.execute("LOCK TABLE interestlm_log IN EXCLUSIVE MODE")
             seqs = []

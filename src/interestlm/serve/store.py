@@ -64,6 +64,24 @@ class LogEntry:
     received_at: float
 
 
+def check_schema_version(store: LogStore) -> None:
+    """Stamp a new store with :data:`SCHEMA_VERSION`; close and refuse a store of another version."""
+    version = store.get_meta("schema_version")
+    if version is None:
+        store.set_meta("schema_version", SCHEMA_VERSION)
+    elif version != SCHEMA_VERSION:
+        store.close()
+        raise ValueError(f"{store.path}: store schema version {version}, this release reads {SCHEMA_VERSION}")
+
+
+def log_rows(op: str, user_id: str | None, bodies: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """``(op, user_id, body JSON, received_at)`` rows for an append; unknown ops are refused."""
+    if op not in OPS:
+        raise ValueError(f"log op {op!r} is not one of {OPS}")
+    now = time.time()
+    return [(op, user_id, json.dumps(b, ensure_ascii=False, separators=(",", ":")), now) for b in bodies]
+
+
 def paged_entries(page: Callable[[int], Sequence[tuple[Any, ...]]], after: int) -> Iterator[LogEntry]:
     """Log entries from ``page(last_seq)`` (rows ``(seq, op, user_id, body, received_at)`` after
     ``last_seq``, in order), page after page until one comes back empty."""
@@ -129,19 +147,11 @@ class Store:
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise ValueError(f"{self.path}: not a usable SQLite store: {exc}") from None
-        version = self.get_meta("schema_version")
-        if version is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
-        elif version != SCHEMA_VERSION:
-            self.close()
-            raise ValueError(f"{self.path}: store schema version {version}, this release reads {SCHEMA_VERSION}")
+        check_schema_version(self)
 
     def append(self, op: str, user_id: str | None, bodies: Sequence[dict[str, Any]]) -> list[int]:
         """Append rows in one transaction, committed (and synced) before returning their ``seq``."""
-        if op not in OPS:
-            raise ValueError(f"log op {op!r} is not one of {OPS}")
-        now = time.time()
-        rows = [(op, user_id, json.dumps(b, ensure_ascii=False, separators=(",", ":")), now) for b in bodies]
+        rows = log_rows(op, user_id, bodies)
         with self._lock:
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
