@@ -133,7 +133,9 @@ class Recommender:
         )
         self.sentiment_ = ReviewSentiment() if cfg.sentiment_from_reviews and _has_reviews(train) else None
         self.builder_ = ProfileBuilder(self.item_vectors_, self.item_concepts_, graph=self.graph_, config=cfg.profiles)
-        self.histories_: list[History] = histories_from_interactions(train, sentiment=self.sentiment_)
+        self.histories_: list[History] = histories_from_interactions(
+            train, sentiment=self.sentiment_, rating_scale=cfg.profiles.rating_scale
+        )
         self.context_ = self._context(sequences)
         self.profiles_: dict[int, InterestProfile] = {}
 

@@ -101,8 +101,10 @@ class ProfileConfig:
     explore_seeds: int = 10
     explore_hops: Literal[1, 2] = 2
     second_hop_weight: float = 0.5
-    #: Live "rate"/"review" events: (value - user's mean rating, or rating_midpoint when the user
-    #: has none) / rating_scale; a review's text polarity gets text_weight of the blend.
+    #: Rating polarity, at fit and for live "rate"/"review" events alike: (value - user's mean
+    #: rating, or rating_midpoint when the user has none) / rating_scale, clipped to [-1, 1]; a
+    #: review's text polarity gets text_weight of the blend. 1.0 suits five-star scales: one star
+    #: above the user's mean is a clear like (use ~2 for ten-point scales).
     rating_scale: float = 1.0
     rating_midpoint: float = 3.0
     text_weight: float = 0.5

@@ -14,7 +14,7 @@ def _rating_scale(ratings: npt.NDArray[np.float64]) -> float:
     known = ratings[~np.isnan(ratings)]
     if len(known) == 0:
         return 1.0
-    return max(1.0, float(known.max() - known.min()) / 2.0)
+    return max(1.0, float(known.max() - known.min()) / 4.0)
 
 
 def histories_from_interactions(
@@ -31,7 +31,8 @@ def histories_from_interactions(
     Returns one History per user index (``users`` given: per entry of ``users``, in that
     order). Ratings are centred on the user's mean shrunk towards the global mean by
     ``prior_strength`` pseudo-ratings (so a user with one 1-star rating still reads as negative)
-    and divided by ``rating_scale`` (default: half the span of all ratings, at least 1). Review
+    and divided by ``rating_scale`` (default: a quarter of the span of all ratings, at least 1, as
+    :func:`~interestlm.profiles.sentiment.rating_polarity`). Review
     text is scored by ``sentiment`` when given and blended in by :func:`combine_polarity`.
     """
     if prior_strength < 0:
