@@ -35,58 +35,14 @@ from interestlm.concepts import ConceptConfig, extract_concepts
 from interestlm.data.tables import Catalog, FloatArray, Interactions
 from interestlm.encode import make_encoder
 from interestlm.evaluate.protocol import TrainData
+from interestlm.learn.config import SeqRecConfig, TransformerConfig
 from interestlm.learn.transformer import (
     CausalEncoder,
     SequenceNet,
     SequentialModel,
-    TransformerConfig,
     init_transformer_weights,
 )
 from interestlm.text import item_texts, review_snippets
-
-
-@dataclass(frozen=True, kw_only=True)
-class SeqRecConfig(TransformerConfig):
-    """:class:`SeqRec` settings: the transformer's (see ``TransformerConfig``) plus the item tower's.
-
-    ``text``, ``concepts`` and ``item_id`` switch the three parts of an item vector (at least one
-    must be on; ablations turn them off). ``keyphrases`` adds TF-IDF keyphrases of the item text
-    to the structured concepts; ``category_kind="genre"`` suits MovieLens. ``encoder`` names the
-    frozen text encoder (:func:`~interestlm.encode.make_encoder`), cached under ``cache_dir``
-    when given. ``reviews_in_text`` appends training-period review snippets to item text.
-    ``unseen_negatives=False`` leaves items without training interactions out of the training
-    softmax: they are never a positive there, so as negatives they would only learn to be ranked
-    low, while they stand for the new items the content tower exists to recommend.
-    """
-
-    text: bool = True
-    concepts: bool = True
-    item_id: bool = True
-    unseen_negatives: bool = False
-    id_dropout: float = 0.5
-    n_experts: int = 4
-    adaptor_dropout: float = 0.2
-    keyphrases: bool = True
-    category_kind: str = "category"
-    reviews_in_text: bool = True
-    encoder: str = "minilm"
-    encoder_threads: int | None = None
-    cache_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not (self.text or self.concepts or self.item_id):
-            raise ValueError("SeqRecConfig: at least one of text, concepts, item_id must be True")
-        if not 0.0 <= self.id_dropout < 1.0:
-            raise ValueError(f"SeqRecConfig.id_dropout must be in [0, 1), not {self.id_dropout}")
-        if not 0.0 <= self.adaptor_dropout < 1.0:
-            raise ValueError(f"SeqRecConfig.adaptor_dropout must be in [0, 1), not {self.adaptor_dropout}")
-        if self.n_experts < 1:
-            raise ValueError(f"SeqRecConfig.n_experts must be >= 1, not {self.n_experts}")
-        if self.category_kind not in ("genre", "category"):
-            raise ValueError(f"SeqRecConfig.category_kind must be 'genre' or 'category', not {self.category_kind!r}")
-        if self.encoder_threads is not None and self.encoder_threads < 1:
-            raise ValueError(f"SeqRecConfig.encoder_threads must be >= 1 or None, not {self.encoder_threads}")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -24,9 +24,9 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -39,85 +39,12 @@ from tqdm.auto import tqdm
 from interestlm.data.tables import FloatArray, IntArray
 from interestlm.evaluate.protocol import EvalTask, TrainData
 from interestlm.evaluate.ranking import evaluate_task
+from interestlm.learn.config import TransformerConfig as TransformerConfig  # re-exported
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "model.safetensors"
 META_FILE = "meta.json"
 _POOL_BATCHES = 64
-
-
-@dataclass(frozen=True, kw_only=True)
-class TransformerConfig:
-    """Hyper-parameters of the transformer and its training; defaults suit Amazon-sized data.
-
-    Use ``max_len=200`` for MovieLens. ``patience`` counts evaluations (every ``eval_every``
-    epochs) without a better validation NDCG@10; ``0`` disables early stopping. ``all_windows``
-    also trains on the earlier ``max_len``-item windows of sequences longer than ``max_len + 1``
-    so every transition is used once. ``group_by_length`` sorts windows by length inside random
-    pools of 64 batches (batch order shuffled) so padded columns can be trimmed; on Amazon data,
-    where most sequences are far shorter than ``max_len``, this cuts the encoder's work several
-    times. ``device="auto"`` picks CUDA when available (then training uses mixed precision).
-    ``num_threads`` sets torch's CPU threads while fitting and scoring (restored afterwards).
-    """
-
-    max_len: int = 50
-    hidden: int = 64
-    n_layers: int = 2
-    n_heads: int = 1
-    ffn_hidden: int | None = None
-    dropout: float = 0.5
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    epochs: int = 200
-    patience: int = 10
-    eval_every: int = 1
-    loss: Literal["ce", "sampled"] = "ce"
-    n_negatives: int = 256
-    all_windows: bool = True
-    group_by_length: bool = True
-    seed: int = 0
-    device: str = "auto"
-    num_threads: int = 2
-    score_batch_size: int = 1024
-    verbose: bool = False
-    progress: bool = False
-
-    def __post_init__(self) -> None:
-        name = type(self).__name__
-        positive = ("max_len", "hidden", "n_layers", "n_heads", "batch_size", "epochs", "eval_every", "n_negatives")
-        for field_name in (*positive, "num_threads", "score_batch_size"):
-            if getattr(self, field_name) < 1:
-                raise ValueError(f"{name}.{field_name} must be >= 1, not {getattr(self, field_name)}")
-        if self.hidden % self.n_heads:
-            raise ValueError(f"{name}.hidden ({self.hidden}) must be divisible by n_heads ({self.n_heads})")
-        if self.ffn_hidden is not None and self.ffn_hidden < 1:
-            raise ValueError(f"{name}.ffn_hidden must be >= 1 or None, not {self.ffn_hidden}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"{name}.dropout must be in [0, 1), not {self.dropout}")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ValueError(f"{name}.lr must be > 0 and weight_decay >= 0")
-        if self.patience < 0:
-            raise ValueError(f"{name}.patience must be >= 0, not {self.patience}")
-        if self.loss not in ("ce", "sampled"):
-            raise ValueError(f"{name}.loss must be 'ce' or 'sampled', not {self.loss!r}")
-        if self.device != "auto":
-            torch.device(self.device)  # raises on a malformed device string
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON-ready dict of every field."""
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Self:
-        """Inverse of :meth:`to_json`; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
-        # JSON has no tuples: turn lists back into the tuples the dataclass fields hold.
-        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**values)
 
 
 class CausalBlock(nn.Module):
