@@ -90,3 +90,27 @@ def test_ml_latest_small_baselines_are_exactly_reproducible() -> None:
     second = run_evaluation(dataset, ["pop", "sasrec"], config)
     assert [r["metrics"] for r in first] == [r["metrics"] for r in second]
     assert first[0]["n_users"] == 610
+
+
+def test_fit_sequential_saves_the_model_and_the_profile_reads_it(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[recommender]\nencoder = "hashing"\ncollaborative = "itemknn"\n\n[recommender.seqrec]\n'
+        'epochs = 2\nhidden = 16\nn_layers = 1\nmax_len = 20\nnum_threads = 1\nloss = "sampled"\nn_negatives = 64\n'
+    )
+    out = tmp_path / "art"
+    fit = run_cli(
+        "fit", "--dataset", "ml-latest-small-sample", "--out", str(out), "--config", str(config), "--sequential"
+    )
+    assert fit.returncode == 0, fit.stderr
+    assert "sequential" in fit.stdout  # the learned fusion weights table names the signal
+    assert (out / "seqrec" / "model.safetensors").is_file() and (out / "seqrec" / "config.json").is_file()
+    user = json.loads((out / "seqrec" / "meta.json").read_text())  # inspectable JSON beside the weights
+    assert user["n_items"] > 0
+    from interestlm import artifacts
+
+    user_id = str(artifacts.load_table(out, "users")["user_id"][0])
+    profile = run_cli("profile", "--artifacts", str(out), "--user", user_id)
+    assert profile.returncode == 0, profile.stderr
+    payload = json.loads(profile.stdout)
+    assert len(payload["sequential_intent"]["next_items"]) == 5

@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", type=Path, required=True, help="artifacts directory to write")
     f.add_argument("--config", type=Path, default=None, help="TOML file with a [recommender] table")
     f.add_argument("--progress", action="store_true", help="progress bars while encoding")
+    f.add_argument(
+        "--sequential",
+        action="store_true",
+        help="also train the text-aware sequence model (seqrec; settings in [recommender.seqrec]) as a fused signal",
+    )
     _add_data_args(f)
 
     for name, text in (
@@ -170,18 +175,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit(dataset: Any, config_path: Path | None, *, progress: bool = False) -> Any:
+def _fit(dataset: Any, config_path: Path | None, *, progress: bool = False, sequential: bool = False) -> Any:
     from interestlm.config import load_config, recommender_config
     from interestlm.recommender import Recommender
 
     config = recommender_config(load_config(config_path) if config_path else {})
-    return Recommender(config, progress=progress or config.progress).fit(dataset)
+    return Recommender(config, progress=progress or config.progress, sequential=sequential or config.sequential).fit(
+        dataset
+    )
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """``interestlm fit --dataset PATH --out DIR``: fit and save an inspectable artifacts directory."""
     dataset = _load(args.dataset, args)
-    recommender = _fit(dataset, args.config, progress=args.progress)
+    recommender = _fit(dataset, args.config, progress=args.progress, sequential=args.sequential)
     recommender.save(args.out)
     print(recommender.fusion_.table())
     print(f"wrote {args.out}")
@@ -232,8 +239,11 @@ def _writer(rec: Any, args: argparse.Namespace) -> Any:
 
 def _user_or_text(args: argparse.Namespace) -> None:
     if (args.user is None) == (getattr(args, "text", None) is None):
-        raise ValueError(f"{args.command} needs exactly one of --user ID or --text DESCRIPTION"
-                         if args.command != "explain" else "explain needs --user ID")
+        raise ValueError(
+            f"{args.command} needs exactly one of --user ID or --text DESCRIPTION"
+            if args.command != "explain"
+            else "explain needs --user ID"
+        )
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -263,8 +273,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         recs = writer.recommend(profile, args.k, diversity=args.diversity)
         titles = rec.catalog_.titles
         rows = [
-            {"item_id": r.item_id, "title": titles[r.item], "score": r.score}
-            | writer.explanation_fields(r.explanation)
+            {"item_id": r.item_id, "title": titles[r.item], "score": r.score} | writer.explanation_fields(r.explanation)
             for r in recs
         ]
         _emit({"user_id": None, "taste": profile.extra["taste"], "recommendations": rows}, args.json)
@@ -282,8 +291,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     _user_or_text(args)
     rec = _recommender(args)
     writer = _writer(rec, args)
-    _emit(writer.explanation_json(args.user, args.item) if writer else rec.explanation_json(args.user, args.item),
-          args.json)
+    _emit(
+        writer.explanation_json(args.user, args.item) if writer else rec.explanation_json(args.user, args.item),
+        args.json,
+    )
     return 0
 
 

@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Self, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,7 @@ from interestlm.data.tables import Catalog, Dataset, FloatArray, IntArray, Inter
 from interestlm.encode import Encoder, make_encoder
 from interestlm.evaluate.protocol import EvalTask, TrainData
 from interestlm.explain import Explanation, explain_many, grounding_rate
+from interestlm.learn.config import SeqRecConfig
 from interestlm.profiles import (
     ProfileBuilder,
     ProfileConfig,
@@ -38,13 +39,19 @@ from interestlm.profiles import (
 )
 from interestlm.rank import Fusion, FusionLearner, SignalContext, compute_signals, edit_mask, mmr
 from interestlm.rank.fusion import Imputer
-from interestlm.rank.signals import SIGNALS, Collaborative
+from interestlm.rank.signals import SIGNALS, Collaborative, SequenceScorer
 from interestlm.retrieve import FaissIndex
 from interestlm.schema import ConceptGraph, Event, History, InterestProfile, ItemConcepts, UnknownIdError
 from interestlm.text import item_texts, review_snippets
 
+if TYPE_CHECKING:
+    from interestlm.learn.seqrec import SeqRec
+
 #: How far a pinned concept lifts its items, in standard deviations of the user's fused scores.
 PIN_SPREAD = 2.0
+#: Where a saved recommender keeps its sequence model, and how many expected next items a profile shows.
+SEQREC_DIR = "seqrec"
+SEQUENTIAL_INTENT_ITEMS = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +67,13 @@ class RecommenderConfig:
     graph: GraphConfig = field(default_factory=GraphConfig)
     profiles: ProfileConfig = field(default_factory=ProfileConfig)
     collaborative: str = "auto"
+    #: Train the text- and concept-aware sequence model (``seqrec``) on the same item vectors and
+    #: concepts, and use it as the ``sequential`` signal and the profile's learned short-term
+    #: layer. Off by default: it trains a transformer (minutes on a CPU for a MovieLens-sized log).
+    #: Its ``encoder``, ``cache_dir``, ``keyphrases``, ``category_kind`` and ``reviews_in_text``
+    #: settings are unused here: the recommender's own text vectors and concepts are its content.
+    sequential: bool = False
+    seqrec: SeqRecConfig = field(default_factory=SeqRecConfig)
     signals: tuple[str, ...] = SIGNALS
     fusion_l2: float = 1e-3
     fusion_users: int = 3000
@@ -83,6 +97,9 @@ class Recommendation:
 class Recommender:
     """Readable interest profiles -> ranked, explained recommendations (see the module doc)."""
 
+    context_: SignalContext
+    sequential_: SeqRec | None = None
+
     def __init__(self, config: RecommenderConfig | None = None, **overrides: Any) -> None:
         base = config or RecommenderConfig()
         self.config = replace(base, **overrides) if overrides else base
@@ -94,8 +111,59 @@ class Recommender:
     def fit(self, data: Dataset | TrainData, *, valid: EvalTask | None = None) -> Self:
         """Learn everything from training rows; fusion weights from ``valid`` (or a held-out last item)."""
         self._setup(data.catalog, data.interactions)
+        if self.config.sequential:
+            self._fit_sequential(valid)
         self.fusion_ = self._learn_fusion(valid)
         return self
+
+    def _fit_sequential(self, valid: EvalTask | None) -> None:
+        """Train the sequence model on the recommender's content; it becomes the ``sequential`` signal.
+
+        Early stopping reads ``valid``; without one, the model trains on each user's history
+        without its last item and stops on those last items, and keeps that training (the
+        fusion weights are learned on the same held-out items, so the signal must not have seen
+        them).
+        """
+        from interestlm.learn.seqrec import ItemContent, SeqRec, SeqRecScorer, concept_bags
+
+        cfg = self.config.seqrec
+        content = ItemContent(
+            text_vectors=self.item_vectors_ if cfg.text else None,
+            concepts=concept_bags(self.item_concepts_.matrix) if cfg.concepts else None,
+            n_concepts=self.item_concepts_.n_concepts,
+        )
+        model = SeqRec(cfg, content=content)
+        train, task = self.train_, valid
+        if task is None or not len(task):
+            train, task = self._held_out_task()
+        model.fit(TrainData(interactions=train, catalog=self.catalog_), valid=task)
+        self.sequential_ = model
+        self.context_ = replace(self.context_, sequential=SeqRecScorer(model))
+
+    def _held_out_task(self) -> tuple[Interactions, EvalTask]:
+        """Training rows without each user's last item (users with >= 2), and those items as a task."""
+        order = self.train_.time_order()
+        user = self.train_.user[order]
+        counts = np.bincount(user, minlength=len(self.user_ids_))
+        # Stable time order: a user's last row in that order is their held-out item.
+        last = np.zeros(len(order), dtype=bool)
+        ends = np.flatnonzero(np.r_[user[1:] != user[:-1], True])
+        last[ends] = counts[user[ends]] >= 2
+        keep = np.ones(len(order), dtype=bool)
+        keep[order[last]] = False
+        users = np.asarray([u for u, h in enumerate(self.histories_) if len(h) >= 2], dtype=np.int32)
+        histories = [self.histories_[u].items[:-1].astype(np.int32) for u in users]
+        targets = [self.histories_[u].items[-1:].astype(np.int32) for u in users]
+        task = EvalTask(
+            name="held-out last item",
+            users=users,
+            histories=histories,
+            targets=targets,
+            exclude=_seen_matrix(
+                [_prefix(self.histories_[u], len(self.histories_[u]) - 1) for u in users], len(self.catalog_)
+            ),
+        )
+        return self.train_.select(keep), task
 
     def _setup(
         self,
@@ -138,9 +206,15 @@ class Recommender:
         )
         self.context_ = self._context(sequences)
         self.profiles_: dict[int, InterestProfile] = {}
+        self.sequential_ = None
 
-    def _context(self, sequences: Sequence[npt.NDArray[np.integer]]) -> SignalContext:
-        """The signal context (collaborative model, transitions, popularity) fitted on ``sequences``."""
+    def _context(
+        self, sequences: Sequence[npt.NDArray[np.integer]], *, sequential: SequenceScorer | None = None
+    ) -> SignalContext:
+        """The signal context (collaborative model, transitions, popularity) fitted on ``sequences``.
+
+        ``sequential`` is an already trained sequence model (see :meth:`_fit_sequential`).
+        """
         return SignalContext.build(
             self.item_vectors_,
             self.item_concepts_,
@@ -148,6 +222,7 @@ class Recommender:
             train_sequences=sequences,
             n_items=len(self.catalog_),
             collaborative=_collaborative(self.config.collaborative),
+            sequential=sequential,
         )
 
     def _learn_fusion(self, valid: EvalTask | None) -> Fusion:
@@ -169,7 +244,7 @@ class Recommender:
             # The interaction signals must not have seen the held-out items: fitted on all rows,
             # EASE scored each user's own last item from that very row, and the learned weights
             # favoured the collaborative signal (+0.67) and punished popularity (-0.70).
-            context = self._context([h.items for h in self._held_out_histories()])
+            context = self._context([h.items for h in self._held_out_histories()], sequential=self.context_.sequential)
         if len(users) > cfg.fusion_users:
             rows = np.sort(rng.choice(len(users), cfg.fusion_users, replace=False))
             users = users[rows]
@@ -208,8 +283,24 @@ class Recommender:
         return self.profiles_[u]
 
     def profile_json(self, user_id: str) -> dict[str, Any]:
-        """The profile as readable JSON (ids and titles, not indices)."""
-        return profile_to_json(self.profile(user_id), item_ids=self.catalog_.item_ids, titles=self.catalog_.titles)
+        """The profile as readable JSON (ids and titles, not indices).
+
+        With a sequence model, ``sequential_intent.next_items`` reads its short-term layer: the
+        unseen items it expects next from the latest history.
+        """
+        profile = self.profile(user_id)
+        out = profile_to_json(profile, item_ids=self.catalog_.item_ids, titles=self.catalog_.titles)
+        scorer = self.context_.sequential
+        if scorer is not None:
+            scores = scorer.score([profile.history.items])[0]
+            scores[profile.history.items] = -np.inf
+            top = np.argsort(-scores, kind="stable")[:SEQUENTIAL_INTENT_ITEMS]
+            ids, titles = self.catalog_.item_ids, self.catalog_.titles
+            out["sequential_intent"] = {
+                "model": "seqrec",
+                "next_items": [{"item_id": str(ids[i]), "title": titles[i]} for i in top.tolist()],
+            }
+        return out
 
     def profile_from_history(self, item_ids: Sequence[str], *, user_id: str = "anonymous") -> InterestProfile:
         """A profile for a new user from an inline history (item ids, oldest first)."""
@@ -398,8 +489,10 @@ class Recommender:
         old = [j for j, i in enumerate(changed) if i < n_old]
         new = [j for j, i in enumerate(changed) if i >= n_old]
         item_vectors = np.vstack([self.item_vectors_, vectors[new]]) if new else self.item_vectors_.copy()
-        matrix = sp.vstack([self.item_concepts_.matrix, concept_rows[new]]).tolil() if new else (
-            self.item_concepts_.matrix.tolil()
+        matrix = (
+            sp.vstack([self.item_concepts_.matrix, concept_rows[new]]).tolil()
+            if new
+            else (self.item_concepts_.matrix.tolil())
         )
         for j in old:
             item_vectors[changed[j]] = vectors[j]
@@ -495,6 +588,19 @@ class Recommender:
             "grounding_checked": len(explanations),
             "n_concepts": self.item_concepts_.n_concepts,
             "encoder": self.encoder_.model_id,
+            **({"sequential": self._sequential_report()} if self.sequential_ is not None else {}),
+        }
+
+    def _sequential_report(self) -> dict[str, Any]:
+        model = self.sequential_
+        assert model is not None
+        seconds = [float(r["seconds"]) for r in model.history_]
+        return {
+            **model.report(),
+            "epochs_run": len(model.history_),
+            "best_epoch": model.best_epoch_,
+            "seconds_per_epoch_median": float(np.median(seconds)) if seconds else None,
+            "training_seconds": float(np.sum(seconds)),
         }
 
     # ------------------------------------------------------------------ persistence
@@ -514,6 +620,9 @@ class Recommender:
         (out / "fusion.json").write_text(json.dumps(fusion, indent=2) + "\n", encoding="utf-8")
         artifacts.save_profiles(out, list(self.profiles_.values()))
         artifacts.save_faiss(out, FaissIndex(self.item_vectors_).index_)
+        if self.sequential_ is not None:
+            # safetensors + JSON; it scores the fitted items, and items added since from content.
+            self.sequential_.save(out / SEQREC_DIR)
         artifacts.write_manifest(out, extra={"encoder": self.encoder_.model_id, "n_items": len(self.catalog_)})
         return out
 
@@ -540,9 +649,28 @@ class Recommender:
         fusion = json.loads((src / "fusion.json").read_text(encoding="utf-8"))
         self.fusion_ = Fusion.from_dict(fusion["fusion"])
         self.imputer_ = Imputer(coefficients=fusion["imputer"])
+        if (src / SEQREC_DIR).is_dir():
+            self._load_sequential(src / SEQREC_DIR)
+        elif config.sequential:
+            raise artifacts.ArtifactError(f"{src}: config says sequential = true but {SEQREC_DIR}/ is missing")
         for profile in artifacts.load_profiles(src):
             self.profiles_[self._user(profile.user_id)] = profile
         return self
+
+    def _load_sequential(self, directory: Path) -> None:
+        from interestlm.learn.seqrec import SeqRec, SeqRecScorer
+
+        model = SeqRec.load(directory)
+        scorer = SeqRecScorer(model)
+        n_fitted = model.n_items_
+        if n_fitted > len(self.catalog_):
+            raise artifacts.ArtifactError(
+                f"{directory}: the model has {n_fitted} items, the catalog {len(self.catalog_)}"
+            )
+        if n_fitted < len(self.catalog_):  # items added after fitting, saved with the catalog
+            scorer = scorer.with_items(self.item_vectors_[n_fitted:], self.item_concepts_.matrix[n_fitted:])
+        self.sequential_ = model
+        self.context_ = replace(self.context_, sequential=scorer)
 
     # ------------------------------------------------------------------ helpers
     def _user(self, user_id: str) -> int:

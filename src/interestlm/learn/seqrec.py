@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
@@ -41,6 +42,7 @@ from interestlm.learn.transformer import (
     SequenceNet,
     SequentialModel,
     init_transformer_weights,
+    torch_threads,
 )
 from interestlm.text import item_texts, review_snippets
 
@@ -54,10 +56,19 @@ class ItemContent:
     n_concepts: int = 0
 
 
+def concept_bags(matrix: sp.spmatrix | npt.NDArray[np.floating]) -> sp.csr_matrix:
+    """Item x concept weights as row-normalised bags (a weighted mean of concept embeddings)."""
+    m = sp.csr_matrix(matrix, dtype=np.float32)
+    # A weighted mean, so an item with many concepts is not a longer vector than one with few.
+    sums = np.asarray(m.sum(axis=1)).ravel()
+    return sp.csr_matrix(sp.diags(1.0 / np.where(sums > 0, sums, 1.0)) @ m, dtype=np.float32)
+
+
 def item_content(catalog: Catalog, train: Interactions, config: SeqRecConfig) -> ItemContent:
     """Text vectors and concept bags of every catalog item, as the interest profiles build them.
 
     Review snippets come from ``train`` only, so nothing from the held-out period leaks into text.
+    (:class:`~interestlm.recommender.Recommender` passes its own vectors and concepts instead.)
     """
     texts: list[str] | None = None
     if config.text or (config.concepts and config.keyphrases):
@@ -78,10 +89,7 @@ def item_content(catalog: Catalog, train: Interactions, config: SeqRecConfig) ->
         # No encoder: merging near-duplicate names matters for reading, not for learned embeddings.
         found = extract_concepts(catalog, texts=texts, config=concept_config)
         n_concepts = found.n_concepts
-        matrix = sp.csr_matrix(found.matrix, dtype=np.float32)
-        # A weighted mean, so an item with many concepts is not a longer vector than one with few.
-        sums = np.asarray(matrix.sum(axis=1)).ravel()
-        matrix = sp.csr_matrix(sp.diags(1.0 / np.where(sums > 0, sums, 1.0)) @ matrix, dtype=np.float32)
+        matrix = concept_bags(found.matrix)
     return ItemContent(text_vectors=vectors, concepts=matrix, n_concepts=n_concepts)
 
 
@@ -138,24 +146,37 @@ class _ItemTower(nn.Module):
                 self.bag_offsets.copy_(torch.from_numpy(m.indptr[:-1].astype(np.int64)))
                 self.bag_weights.copy_(torch.from_numpy(m.data.astype(np.float32)))
 
-    def forward(self) -> torch.Tensor:
-        """Vectors of every item, ``(n_items, hidden)``."""
-        n_items = self.warm.shape[0]
+    def content(
+        self,
+        text: torch.Tensor | None,
+        bag: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
+        n_items: int,
+    ) -> torch.Tensor:
+        """Text adaptor + concept bag of ``n_items`` items (no ID part): ``(n_items, hidden)``.
+
+        ``bag`` is ``(concepts, offsets, weights)`` in ``F.embedding_bag`` form.
+        """
         out = torch.zeros(n_items, self.hidden, device=self.warm.device)
-        if self.has_text:
-            x = self.text_drop(self.text)
+        if self.has_text and text is not None:
+            x = self.text_drop(text)
             experts = self.experts(x - self.white_bias).view(n_items, self.n_experts, self.hidden)
             gates = torch.softmax(self.gate(x), dim=-1).unsqueeze(-1)
             out = out + (gates * experts).sum(dim=1)
-        if self.has_concepts:
-            bags = F.embedding_bag(
-                self.bag_concepts,
-                self.concept_emb.weight,
-                self.bag_offsets,
-                mode="sum",
-                per_sample_weights=self.bag_weights,
+        if self.has_concepts and bag is not None:
+            concepts, offsets, weights = bag
+            out = out + F.embedding_bag(
+                concepts, self.concept_emb.weight, offsets, mode="sum", per_sample_weights=weights
             )
-            out = out + bags
+        return out
+
+    def forward(self) -> torch.Tensor:
+        """Vectors of every item, ``(n_items, hidden)``."""
+        n_items = self.warm.shape[0]
+        out = self.content(
+            self.text if self.has_text else None,
+            (self.bag_concepts, self.bag_offsets, self.bag_weights) if self.has_concepts else None,
+            n_items,
+        )
         if self.has_id:
             keep = self.warm
             if self.training and self.id_dropout > 0:
@@ -195,8 +216,16 @@ class SeqRec(SequentialModel[SeqRecConfig]):
 
     config_type: ClassVar[type[TransformerConfig]] = SeqRecConfig
 
+    def __init__(self, config: SeqRecConfig | None = None, *, content: ItemContent | None = None, **overrides: Any):
+        super().__init__(config, **overrides)
+        #: Item content computed elsewhere (the recommender's vectors and concepts); None: from the catalog.
+        self.content = content
+
     def _build_net(self, train: TrainData) -> _SeqRecNet:
-        content = item_content(train.catalog, train.interactions, self.config)
+        content = (
+            self.content if self.content is not None else item_content(train.catalog, train.interactions, self.config)
+        )
+        _check_content(content, train.n_items, self.config)
         warm = np.bincount(train.interactions.item, minlength=train.n_items) > 0
         self.content_shape_ = _content_shape(content)
         net = _SeqRecNet(train.n_items, self.config, **self.content_shape_)
@@ -214,6 +243,45 @@ class SeqRec(SequentialModel[SeqRecConfig]):
 
     def _net_meta(self) -> dict[str, Any]:
         return dict(self.content_shape_)
+
+    def content_vectors(self, text_vectors: FloatArray | None, concepts: sp.spmatrix | None) -> FloatArray:
+        """Vectors of items the model never saw (added after fitting) from their content alone.
+
+        ``text_vectors`` are frozen encoder vectors (``(n, text_dim)``), ``concepts`` the items'
+        concept rows in the fitted concept space (row-normalised here); a part the model was
+        trained without is ignored. Such items get no ID part, as unseen items never do.
+        """
+        self._check_fitted()
+        net = self.net_
+        assert isinstance(net, _SeqRecNet)
+        tower = net.tower
+        sizes = [len(text_vectors)] if text_vectors is not None else []
+        sizes += [concepts.shape[0]] if concepts is not None else []
+        if not sizes or len(set(sizes)) != 1:
+            raise ValueError("content_vectors needs text_vectors and/or concepts with the same number of rows")
+        n = sizes[0]
+        text: torch.Tensor | None = None
+        if tower.has_text:
+            if text_vectors is None or text_vectors.shape[1] != tower.text.shape[1]:
+                raise ValueError(f"content_vectors: the model reads {tower.text.shape[1]}-d text vectors")
+            text = torch.from_numpy(np.ascontiguousarray(text_vectors, dtype=np.float32)).to(self.device_)
+        bag: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        if tower.has_concepts:
+            n_concepts = tower.concept_emb.num_embeddings
+            if concepts is None or concepts.shape[1] != n_concepts:
+                raise ValueError(f"content_vectors: the model reads rows over {n_concepts} concepts")
+            m = concept_bags(concepts)
+            bag = (
+                torch.from_numpy(m.indices.astype(np.int64)).to(self.device_),
+                torch.from_numpy(m.indptr[:-1].astype(np.int64)).to(self.device_),
+                torch.from_numpy(m.data.astype(np.float32)).to(self.device_),
+            )
+        was_training = net.training
+        net.eval()
+        with torch_threads(self.config.num_threads), torch.inference_mode():
+            out: FloatArray = tower.content(text, bag, n).float().cpu().numpy()
+        net.train(was_training)
+        return out
 
     def report(self) -> dict[str, Any]:
         """What the item tower was built from (for the results JSON)."""
@@ -236,6 +304,44 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         }
 
 
+def _check_content(content: ItemContent, n_items: int, config: SeqRecConfig) -> None:
+    if config.text and (content.text_vectors is None or len(content.text_vectors) != n_items):
+        raise ValueError(f"SeqRec: config.text is on, so the content needs text vectors for all {n_items} items")
+    if config.concepts and (content.concepts is None or content.concepts.shape[0] != n_items):
+        raise ValueError(f"SeqRec: config.concepts is on, so the content needs concept rows for all {n_items} items")
+
+
+class SeqRecScorer:
+    """A fitted :class:`SeqRec` as a ranking signal: item vectors computed once, new items appended.
+
+    ``score(histories)`` is ``intent @ vectors.T`` over the fitted items plus any added since
+    (their vectors from content alone, see :meth:`SeqRec.content_vectors`).
+    """
+
+    def __init__(self, model: SeqRec, vectors: FloatArray | None = None) -> None:
+        self.model = model
+        self.vectors = model.item_vectors() if vectors is None else vectors
+
+    @property
+    def n_items(self) -> int:
+        """Items scored: the fitted catalogue plus those added since."""
+        return int(self.vectors.shape[0])
+
+    def with_items(self, text_vectors: FloatArray | None, concepts: sp.spmatrix | None) -> SeqRecScorer:
+        """The scorer with items appended (their content: text vectors and concept rows)."""
+        extra = self.model.content_vectors(text_vectors, concepts)
+        return SeqRecScorer(self.model, np.vstack([self.vectors, extra]).astype(np.float32))
+
+    def intent(self, histories: list[npt.NDArray[np.integer]]) -> FloatArray:
+        """The model's short-term intent vector after each history."""
+        return self.model.intent([np.asarray(h, dtype=np.int64) for h in histories], item_vectors=self.vectors)
+
+    def score(self, histories: list[npt.NDArray[np.integer]]) -> FloatArray:
+        """Next-item scores of every item after each history, ``(len(histories), n_items)``."""
+        out: FloatArray = self.intent(histories) @ self.vectors.T
+        return out
+
+
 def _content_shape(content: ItemContent) -> dict[str, int]:
     return {
         "text_dim": 0 if content.text_vectors is None else int(content.text_vectors.shape[1]),
@@ -244,4 +350,4 @@ def _content_shape(content: ItemContent) -> dict[str, int]:
     }
 
 
-__all__ = ["ItemContent", "SeqRec", "SeqRecConfig", "item_content"]
+__all__ = ["ItemContent", "SeqRec", "SeqRecConfig", "SeqRecScorer", "concept_bags", "item_content"]

@@ -368,18 +368,29 @@ class SequentialModel(ABC, Generic[C]):
         self.net_.train(was_training)
         return out
 
-    def intent(self, histories: list[IntArray]) -> FloatArray:
+    def intent(self, histories: list[IntArray], *, item_vectors: FloatArray | None = None) -> FloatArray:
         """The sequence state after each history, ``(len(histories), hidden)``: a short-term intent vector.
 
-        ``score`` is ``intent(histories) @ item_vectors().T``.
+        ``score`` is ``intent(histories) @ item_vectors().T``. ``item_vectors`` (default: the
+        model's own) may hold more rows than the fitted catalogue, for items added since, so
+        histories that contain them are read with their vectors.
         """
         self._check_fitted()
-        self._check_histories(np.zeros(len(histories), dtype=np.int32), histories)
+        n_items = self.n_items_ if item_vectors is None else len(item_vectors)
+        for j, h in enumerate(histories):
+            if len(h) and (int(np.min(h)) < 0 or int(np.max(h)) >= n_items):
+                raise ValueError(
+                    f"{type(self).__name__}.intent: history {j} holds an item index outside [0, {n_items})"
+                )
         out = np.empty((len(histories), self.config.hidden), dtype=np.float32)
         was_training = self.net_.training
         self.net_.eval()
         with torch_threads(self.config.num_threads), torch.inference_mode():
-            weights = self.net_.item_weights()
+            weights = (
+                self.net_.item_weights()
+                if item_vectors is None
+                else torch.from_numpy(np.ascontiguousarray(item_vectors, dtype=np.float32)).to(self.device_)
+            )
             for start, last in self._last_states(histories, weights):
                 out[start : start + len(last)] = last.float().cpu().numpy()
         self.net_.train(was_training)

@@ -105,6 +105,7 @@ SIGNAL_SIGNS: dict[str, int] = {
     "graph": 1,
     "collaborative": 1,
     "transition": 1,
+    "sequential": 1,
     # Only a boost: a negative weight would bury items added after fitting, which must surface
     # when their text matches a user (their imputed signals already carry the average case).
     "new_item": 1,

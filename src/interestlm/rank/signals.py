@@ -11,6 +11,8 @@ graph          positive user concepts propagated one hop through ``graph.adjacen
 collaborative  a baseline fitted on the training matrix, given the profile's history items
                (EASE up to 20k items, else item-kNN; ``collaborative="none"`` leaves it out)
 transition     recency-weighted sum of next-item transition rows of the latest history items
+sequential     next-item score of a trained sequence model over the history (the text- and
+               concept-aware transformer of ``interestlm.learn.seqrec``; only when one is given)
 popularity     ``log(1 + training count)``
 new_item       1 for items without training interactions, else 0: their interaction signals are
                imputed (a conditional mean, so never top-ranked); held-out data decides how much
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +53,7 @@ SIGNALS: tuple[str, ...] = (
     "graph",
     "collaborative",
     "transition",
+    "sequential",
     "popularity",
     "new_item",
     "dislike",
@@ -63,6 +66,23 @@ RAW_SIGNALS: frozenset[str] = frozenset({"new_item"})
 EASE_MAX_ITEMS = 20_000
 
 Collaborative = Literal["auto", "ease", "itemknn", "none"]
+
+
+class SequenceScorer(Protocol):
+    """A trained next-item model as a signal (``interestlm.learn.seqrec.SeqRecScorer``)."""
+
+    @property
+    def n_items(self) -> int:
+        """Items it scores."""
+        ...
+
+    def score(self, histories: list[npt.NDArray[np.integer]]) -> FloatArray:
+        """``(len(histories), n_items)`` next-item scores."""
+        ...
+
+    def with_items(self, text_vectors: FloatArray | None, concepts: sp.spmatrix | None) -> SequenceScorer:
+        """The scorer with items appended, scored from their content."""
+        ...
 
 
 def _propagation(graph: ConceptGraph, n_concepts: int) -> sp.csr_matrix:
@@ -124,9 +144,10 @@ class SignalContext:
 
     ``concept_index`` maps concept names to columns of ``item_concepts.matrix``;
     ``propagation`` is the concept graph's ``adjacency`` (None without a graph);
-    ``collaborative`` a fitted baseline (None when switched off); ``transition`` the row-normalised
-    next-item matrix; ``log_popularity`` ``log(1 + count)`` per item. The remaining fields are
-    settings: ``interest_weight_scale`` (the ``log w_c`` factor), ``n_recent`` and ``recency``
+    ``collaborative`` a fitted baseline (None when switched off); ``sequential`` a trained
+    sequence model (None when not configured); ``transition`` the row-normalised next-item matrix;
+    ``log_popularity`` ``log(1 + count)`` per item. The remaining fields are settings:
+    ``interest_weight_scale`` (the ``log w_c`` factor), ``n_recent`` and ``recency``
     (how many latest items the transition signal reads, and the decay per step back),
     ``max_dislikes`` (latest disliked items compared).
     """
@@ -138,6 +159,7 @@ class SignalContext:
     collaborative: Model | None
     transition: sp.csr_matrix
     log_popularity: FloatArray
+    sequential: SequenceScorer | None = None
     interest_weight_scale: float = 0.05
     n_recent: int = 5
     recency: float = 0.7
@@ -154,6 +176,8 @@ class SignalContext:
         missing = {"graph"} if self.propagation is None else set()
         if self.collaborative is None:
             missing.add("collaborative")
+        if self.sequential is None:
+            missing.add("sequential")
         return tuple(name for name in SIGNALS if name not in missing)
 
     @classmethod
@@ -167,6 +191,7 @@ class SignalContext:
         graph: ConceptGraph | None = None,
         collaborative: Collaborative = "auto",
         collaborative_config: dict[str, float] | None = None,
+        sequential: SequenceScorer | None = None,
         transition_k: int = 100,
         interest_weight_scale: float = 0.05,
         n_recent: int = 5,
@@ -176,7 +201,8 @@ class SignalContext:
         """Fit the collaborative model, transitions and popularity from ``train_sequences``.
 
         ``collaborative="auto"`` picks EASE for catalogues of at most :data:`EASE_MAX_ITEMS`
-        items, item-kNN above; ``collaborative_config`` is passed to the baseline.
+        items, item-kNN above; ``collaborative_config`` is passed to the baseline. ``sequential``
+        (already trained) must score all ``n_items``.
         """
         vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != n_items:
@@ -190,6 +216,8 @@ class SignalContext:
                 f"graph has {graph.n_concepts} concepts, item_concepts has {item_concepts.n_concepts}: "
                 "they must share one concept index space"
             )
+        if sequential is not None and sequential.n_items != n_items:
+            raise ValueError(f"the sequential scorer scores {sequential.n_items} items, expected n_items={n_items}")
         if collaborative not in ("auto", "ease", "itemknn", "none"):
             raise ValueError(f"collaborative must be 'auto', 'ease', 'itemknn' or 'none', got {collaborative!r}")
         if n_recent < 1 or not 0 < recency <= 1 or max_dislikes < 1:
@@ -209,6 +237,7 @@ class SignalContext:
             collaborative=model,
             transition=cooc.transition_,
             log_popularity=np.log1p(cooc.counts_).astype(np.float32),
+            sequential=sequential,
             interest_weight_scale=interest_weight_scale,
             n_recent=n_recent,
             recency=recency,
@@ -219,7 +248,8 @@ class SignalContext:
         """The context with new items appended (text vectors and concept rows; no interactions yet).
 
         Collaborative, transition and popularity signals give new items zero evidence; the content
-        signals (interest, short-term, concept, graph) score them at once.
+        signals (interest, short-term, concept, graph) and the sequence model (whose item vectors
+        come from content) score them at once.
         """
         new = np.ascontiguousarray(vectors, dtype=np.float32)
         if new.ndim != 2 or new.shape[1] != self.item_vectors.shape[1]:
@@ -242,6 +272,7 @@ class SignalContext:
             collaborative=_PaddedModel(inner, n_fitted, n_items) if inner is not None else None,
             transition=transition,
             log_popularity=np.concatenate([self.log_popularity, np.zeros(new.shape[0], np.float32)]),
+            sequential=self.sequential.with_items(new, concept_rows) if self.sequential is not None else None,
         )
 
     def concept_vector(
@@ -373,6 +404,12 @@ class _Batch:
         )
         return self._columns((weights @ self.ctx.transition).toarray())
 
+    def sequential(self) -> FloatArray:
+        model = self.ctx.sequential
+        if model is None:
+            raise ValueError("the sequential signal needs a SignalContext built with a sequence model")
+        return self._columns(model.score([np.asarray(p.history.items) for p in self.profiles]))
+
     def popularity(self) -> FloatArray:
         pop = self.ctx.log_popularity if self.items is None else self.ctx.log_popularity[self.items]
         return np.repeat(pop[None, :], len(self.profiles), axis=0).astype(np.float32, copy=False)
@@ -401,6 +438,7 @@ _COMPUTE: dict[str, Callable[[_Batch], FloatArray]] = {
     "graph": _Batch.graph,
     "collaborative": _Batch.collaborative,
     "transition": _Batch.transition,
+    "sequential": _Batch.sequential,
     "popularity": _Batch.popularity,
     "new_item": _Batch.new_item,
     "dislike": _Batch.dislike,

@@ -1,0 +1,128 @@
+"""The sequence model inside the Recommender: trained on its content, a fused signal, a profile layer, saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from interestlm.data.tables import Dataset, Interactions
+from interestlm.learn.config import SeqRecConfig
+from interestlm.recommender import SEQREC_DIR, Recommender, RecommenderConfig
+from interestlm.schema import Event
+from interestlm.testing.planted import planted_topics
+
+N_TOPICS = 3
+PER_TOPIC = 12
+STEPS = 8
+SEQ = SeqRecConfig(
+    max_len=STEPS, hidden=32, n_layers=1, n_heads=2, dropout=0.1, lr=5e-3, batch_size=16, epochs=30,
+    patience=0, num_threads=1,
+)  # fmt: skip
+
+
+def _chains(n_users: int = 90, seed: int = 0) -> Dataset:
+    """Each user walks one topic's items in a fixed cycle (j -> j + 1): the next item is the law."""
+    base = planted_topics(n_topics=N_TOPICS, items_per_topic=PER_TOPIC, n_users=4, history_len=4, seed=seed)
+    rng = np.random.default_rng(seed)
+    users, items = [], []
+    for u in range(n_users):
+        topic, start = int(rng.integers(N_TOPICS)), int(rng.integers(PER_TOPIC))
+        for step in range(STEPS):
+            users.append(u)
+            items.append(topic * PER_TOPIC + (start + step) % PER_TOPIC)
+    inter = Interactions.build(
+        user=np.asarray(users, np.int32),
+        item=np.asarray(items, np.int32),
+        user_ids=[f"u{u}" for u in range(n_users)],
+        timestamp=np.arange(len(items), dtype=np.int64),
+    )
+    return Dataset(name="chains", catalog=base.catalog, interactions=inter)
+
+
+def _next(item: int) -> int:
+    topic, j = divmod(item, PER_TOPIC)
+    return topic * PER_TOPIC + (j + 1) % PER_TOPIC
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return _chains()
+
+
+@pytest.fixture(scope="module")
+def fitted(data: Dataset) -> Recommender:
+    config = RecommenderConfig(encoder="hashing", collaborative="itemknn", sequential=True, seqrec=SEQ)
+    return Recommender(config).fit(data)
+
+
+def test_sequential_is_a_learned_signal_and_reported(fitted: Recommender) -> None:
+    assert fitted.sequential_ is not None
+    assert "sequential" in fitted.context_.names
+    assert "sequential" in fitted.fusion_.weights
+    report = fitted.report(n_users=20)
+    seq = report["sequential"]
+    assert seq["parts"] == ["text", "concepts", "id"]
+    assert seq["epochs_run"] == SEQ.epochs and seq["best_epoch"] >= 1
+    # Trained on the recommender's own content: its text vectors and concept vocabulary.
+    assert seq["text_dim"] == fitted.item_vectors_.shape[1]
+    assert seq["n_concepts"] == fitted.item_concepts_.n_concepts
+
+
+def test_the_model_predicts_the_chain_and_follows_events_at_once(data: Dataset, fitted: Recommender) -> None:
+    hits = 0
+    for u in range(20):
+        user_id = f"u{u}"
+        last = int(fitted.profile(user_id).history.items[-1])
+        nxt = fitted.profile_json(user_id)["sequential_intent"]["next_items"]
+        assert len(nxt) == 5
+        assert not {n["item_id"] for n in nxt} & {
+            str(data.catalog.item_ids[i]) for i in data.interactions.item[data.interactions.user == u]
+        }
+        hits += nxt[0]["item_id"] == str(data.catalog.item_ids[_next(last)])
+    # A deterministic law the transformer must have learned (chance is ~1/30).
+    assert hits >= 15
+    # A live event moves the short-term layer: after viewing item X of another topic, X + 1 leads.
+    user_id = "u0"
+    own_topic = int(fitted.profile(user_id).history.items[-1]) // PER_TOPIC
+    other = ((own_topic + 1) % N_TOPICS) * PER_TOPIC + 5
+    fitted.update(user_id, Event(item=other, kind="view", timestamp=10**6))
+    top = fitted.profile_json(user_id)["sequential_intent"]["next_items"][0]["item_id"]
+    assert top == str(data.catalog.item_ids[_next(other)])
+
+
+def test_save_load_scores_identically_with_items_added(tmp_path: Path, data: Dataset) -> None:
+    quick = SeqRecConfig(**{**SEQ.to_json(), "epochs": 4})
+    config = RecommenderConfig(encoder="hashing", collaborative="itemknn", sequential=True, seqrec=quick)
+    rec = Recommender(config).fit(data)
+    rows = rec.add_items([{"item_id": "new-1", "title": data.catalog.titles[3], "categories": ["x"]}])
+    assert rec.context_.sequential is not None and rec.context_.sequential.n_items == len(rec.catalog_)
+    profiles = [rec.profile(f"u{u}") for u in range(6)]
+    before = rec.fused_scores(profiles)
+    assert np.isfinite(before[:, rows[0]]).all()
+    rec.save(tmp_path / "art")
+    assert (tmp_path / "art" / SEQREC_DIR / "model.safetensors").is_file()
+    loaded = Recommender.load(tmp_path / "art")
+    assert loaded.sequential_ is not None
+    after = loaded.fused_scores([loaded.profile(f"u{u}") for u in range(6)])
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-4)
+
+
+def test_missing_model_directory_is_a_clear_error(tmp_path: Path, fitted: Recommender) -> None:
+    out = fitted.save(tmp_path / "art")
+    for f in (out / SEQREC_DIR).iterdir():
+        f.unlink()
+    (out / SEQREC_DIR).rmdir()
+    with pytest.raises(Exception, match=r"manifest|missing"):
+        Recommender.load(out)
+
+
+def test_config_round_trips_through_toml(tmp_path: Path) -> None:
+    from interestlm.config import config_to_dict, dumps_toml, recommender_config
+
+    config = RecommenderConfig(sequential=True, seqrec=SEQ)
+    import tomllib
+
+    back = recommender_config(tomllib.loads(dumps_toml({"recommender": config_to_dict(config)})))
+    assert back.sequential and back.seqrec == SEQ
