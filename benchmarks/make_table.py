@@ -28,17 +28,18 @@ def table() -> str:
         cells += [f"{r['seconds']['fit']:.1f}", f"{r['seconds']['evaluate']:.1f}", r.get("device", "cpu")]
         lines.append("| " + " | ".join(cells) + " |")
     weights = [
-        (r["dataset"], r["model_report"]["fusion_weights"])
+        (r["dataset"], r["model"], r["model_report"]["fusion_weights"])
         for r in rows
         if "fusion_weights" in r.get("model_report", {})
     ]
     if weights:
-        names = list(dict.fromkeys(n for _, w in weights for n in w))
+        names = list(dict.fromkeys(n for _, _, w in weights for n in w))
         lines += ["", "Learned fusion weights of `interest` (signals z-scored per user; `new_item` is 0/1):", ""]
-        lines.append("| dataset | " + " | ".join(names) + " |")
-        lines.append("|" + "---|" * (len(names) + 1))
-        for dataset, w in weights:
-            lines.append(f"| {dataset} | " + " | ".join(f"{w[n]:+.3f}" if n in w else "–" for n in names) + " |")
+        lines.append("| dataset | model | " + " | ".join(names) + " |")
+        lines.append("|" + "---|" * (len(names) + 2))
+        for dataset, model, w in weights:
+            cells = " | ".join(f"{w[n]:+.3f}" if n in w else "–" for n in names)
+            lines.append(f"| {dataset} | {model} | {cells} |")
     if rows:
         hw = rows[0].get("hardware", {})
         lines.append("")
