@@ -252,10 +252,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     rec = _recommender(args)
     writer = _writer(rec, args)
     if args.text is not None:
-        from interestlm.profiles.json import profile_to_json
-
         profile = writer.summarise(writer.profile_from_text(args.text))
-        payload = profile_to_json(profile, item_ids=rec.catalog_.item_ids, titles=rec.catalog_.titles)
+        payload = rec.readable_profile(profile)
         payload["taste"] = profile.extra["taste"]
         _emit(payload, args.json)
     else:

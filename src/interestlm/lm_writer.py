@@ -18,7 +18,6 @@ from interestlm.explain import Explanation
 from interestlm.explain.lm import lm_explanation
 from interestlm.lm import Generator
 from interestlm.profiles.from_text import ConceptVocabulary, Taste, parse_taste_lm, taste_profile
-from interestlm.profiles.json import profile_to_json
 from interestlm.profiles.lm_summary import with_lm_summary
 from interestlm.schema import InterestProfile
 from interestlm.text.mentions import MentionIndex
@@ -64,8 +63,7 @@ class LMWriter:
 
     def profile_json(self, user_id: str) -> dict[str, Any]:
         """Like :meth:`Recommender.profile_json`, with the summary written by the LM when valid."""
-        profile = self.summarise(self.rec.profile(user_id))
-        return profile_to_json(profile, item_ids=self.rec.catalog_.item_ids, titles=self.rec.catalog_.titles)
+        return self.rec.readable_profile(self.summarise(self.rec.profile(user_id)))
 
     # ------------------------------------------------------------------ explanations
     def explain(self, explanation: Explanation, *, budget: float | None = None) -> Explanation:

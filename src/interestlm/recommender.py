@@ -283,12 +283,15 @@ class Recommender:
         return self.profiles_[u]
 
     def profile_json(self, user_id: str) -> dict[str, Any]:
-        """The profile as readable JSON (ids and titles, not indices).
+        """The profile as readable JSON (ids and titles, not indices); see :meth:`readable_profile`."""
+        return self.readable_profile(self.profile(user_id))
+
+    def readable_profile(self, profile: InterestProfile) -> dict[str, Any]:
+        """Any profile as readable JSON (ids and titles, not indices).
 
         With a sequence model, ``sequential_intent.next_items`` reads its short-term layer: the
         unseen items it expects next from the latest history.
         """
-        profile = self.profile(user_id)
         out = profile_to_json(profile, item_ids=self.catalog_.item_ids, titles=self.catalog_.titles)
         scorer = self.context_.sequential
         if scorer is not None:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interestlm.data.tables import Dataset, Interactions
+from interestlm.data.tables import Dataset
 from interestlm.learn.config import SeqRecConfig
 from interestlm.recommender import SEQREC_DIR, Recommender, RecommenderConfig
 from interestlm.schema import Event
-from interestlm.testing.planted import planted_topics
+from interestlm.testing.planted import planted_chains, planted_next
 
 N_TOPICS = 3
 PER_TOPIC = 12
@@ -22,33 +22,13 @@ SEQ = SeqRecConfig(
 )  # fmt: skip
 
 
-def _chains(n_users: int = 90, seed: int = 0) -> Dataset:
-    """Each user walks one topic's items in a fixed cycle (j -> j + 1): the next item is the law."""
-    base = planted_topics(n_topics=N_TOPICS, items_per_topic=PER_TOPIC, n_users=4, history_len=4, seed=seed)
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    for u in range(n_users):
-        topic, start = int(rng.integers(N_TOPICS)), int(rng.integers(PER_TOPIC))
-        for step in range(STEPS):
-            users.append(u)
-            items.append(topic * PER_TOPIC + (start + step) % PER_TOPIC)
-    inter = Interactions.build(
-        user=np.asarray(users, np.int32),
-        item=np.asarray(items, np.int32),
-        user_ids=[f"u{u}" for u in range(n_users)],
-        timestamp=np.arange(len(items), dtype=np.int64),
-    )
-    return Dataset(name="chains", catalog=base.catalog, interactions=inter)
-
-
 def _next(item: int) -> int:
-    topic, j = divmod(item, PER_TOPIC)
-    return topic * PER_TOPIC + (j + 1) % PER_TOPIC
+    return planted_next(item, PER_TOPIC)
 
 
 @pytest.fixture(scope="module")
 def data() -> Dataset:
-    return _chains()
+    return planted_chains(n_topics=N_TOPICS, items_per_topic=PER_TOPIC, steps=STEPS)
 
 
 @pytest.fixture(scope="module")

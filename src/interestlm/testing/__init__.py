@@ -25,7 +25,6 @@ def shared_data(name: str) -> Path:
     pytest.skip(f"dataset folder {path} is absent (set INTERESTLM_SHARED_DATA or run beside ../shared)")
 
 
-
 def require_local_lm() -> None:
     """Skip the calling test when the local language model is not installed, except under ``CI``.
 

@@ -55,8 +55,12 @@ def make_sample(source: Path, output: Path, *, n_users: int = N_USERS, seed: int
     (output / "movies.csv").write_bytes(b"".join([movies[0], *kept_movies]))
     (output / "tags.csv").write_bytes(b"".join([tags[0], *kept_tags]))
     shutil.copyfile(source / "README.txt", output / "README.txt")
-    return {"ratings.csv": len(kept_ratings), "movies.csv": len(kept_movies), "tags.csv": len(kept_tags),
-            "users": n_users}
+    return {
+        "ratings.csv": len(kept_ratings),
+        "movies.csv": len(kept_movies),
+        "tags.csv": len(kept_tags),
+        "users": n_users,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -243,3 +243,34 @@ def planted_user_topics(dataset: Dataset, user: int) -> tuple[int, ...]:
         raise ValueError(f"user {user} is not one of the {inter.n_users} users")
     rows = np.flatnonzero((inter.user == user) & (inter.rating >= LIKE_THRESHOLD))
     return tuple(sorted({planted_topic_of(dataset, int(inter.item[r])) for r in rows}))
+
+
+def planted_chains(
+    *, n_topics: int = 3, items_per_topic: int = 12, n_users: int = 90, steps: int = 8, seed: int = 0
+) -> Dataset:
+    """Planted *order*: each user walks one topic's items in a fixed cycle (item j, then j + 1, ...).
+
+    The catalog is :func:`planted_topics`'s; the next item after ``i`` is :func:`planted_next`
+    ``(i, items_per_topic)``, a law a sequence model must learn (views, no ratings).
+    """
+    if not 2 <= steps <= items_per_topic:
+        raise ValueError(f"steps must be between 2 and items_per_topic ({items_per_topic}), got {steps}")
+    base = planted_topics(n_topics=n_topics, items_per_topic=items_per_topic, n_users=4, history_len=2, seed=seed)
+    rng = np.random.default_rng(seed)
+    topic = rng.integers(n_topics, size=n_users)
+    start = rng.integers(items_per_topic, size=n_users)
+    offsets = (start[:, None] + np.arange(steps)[None, :]) % items_per_topic
+    items = (topic[:, None] * items_per_topic + offsets).ravel().astype(np.int32)
+    interactions = Interactions.build(
+        user=np.repeat(np.arange(n_users, dtype=np.int32), steps),
+        item=items,
+        user_ids=[f"u{u}" for u in range(n_users)],
+        timestamp=np.arange(len(items), dtype=np.int64),
+    )
+    return Dataset(name="planted-chains", catalog=base.catalog, interactions=interactions, has_time=True)
+
+
+def planted_next(item: int, items_per_topic: int) -> int:
+    """The item that follows ``item`` in :func:`planted_chains`."""
+    topic, j = divmod(item, items_per_topic)
+    return topic * items_per_topic + (j + 1) % items_per_topic
