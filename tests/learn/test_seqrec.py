@@ -194,3 +194,34 @@ def test_the_evaluation_runner_fits_and_reports_seqrec() -> None:
     assert result["model_report"]["parts"] == ["text", "concepts", "id"]
     assert result["training"]["epochs_run"] == 1
     assert result["config"]["max_len"] == 20  # the run's settings win over the MovieLens default of 200
+
+
+def test_rating_head_tells_followed_topics_from_disliked_ones(planted: TrainData, tmp_path: Path) -> None:
+    from interestlm.testing.planted import LIKE_THRESHOLD
+
+    model = SeqRec(FAST, rating_weight=1.0).fit(planted)
+    inter = planted.interactions
+    # Every training row: the history before it and its item; planted likes are 3.5-5, dislikes 1-1.5.
+    order = inter.time_order()
+    histories, items, truth = [], [], []
+    seqs = planted.sequences()
+    position = np.zeros(inter.n_users, dtype=np.int64)
+    for r in order:
+        u = int(inter.user[r])
+        histories.append(seqs[u][: position[u]])
+        items.append(int(inter.item[r]))
+        truth.append(float(inter.rating[r]))
+        position[u] += 1
+    predicted = model.predict_ratings(histories, np.asarray(items))
+    truth_arr = np.asarray(truth)
+    liked = truth_arr >= LIKE_THRESHOLD
+    assert liked.any() and (~liked).any()
+    # Planted answer: disliked items are predicted well below liked ones, and the error beats the mean.
+    assert predicted[liked].mean() - predicted[~liked].mean() > 1.0
+    rmse = float(np.sqrt(np.mean((predicted - truth_arr) ** 2)))
+    assert rmse < 0.8 * float(truth_arr.std())
+    # The head and its rating scale are saved with the model.
+    again = SeqRec.load(model.save(tmp_path / "rated"))
+    np.testing.assert_allclose(again.predict_ratings(histories[:50], np.asarray(items[:50])), predicted[:50], rtol=1e-5)
+    with pytest.raises(RuntimeError, match="no rating head"):
+        SeqRec(FAST, epochs=1).fit(planted).predict_ratings(histories[:1], np.asarray(items[:1]))

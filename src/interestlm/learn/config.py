@@ -107,6 +107,9 @@ class SeqRecConfig(TransformerConfig):
     item_id: bool = True
     unseen_negatives: bool = False
     id_dropout: float = 0.5
+    #: Weight of the rating head's loss (0: no head). The head predicts the rating of each next
+    #: item from the sequence state and that item's vector, trained beside the next-item loss.
+    rating_weight: float = 0.0
     n_experts: int = 4
     adaptor_dropout: float = 0.2
     keyphrases: bool = True
@@ -122,6 +125,8 @@ class SeqRecConfig(TransformerConfig):
             raise ValueError("SeqRecConfig: at least one of text, concepts, item_id must be True")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ValueError(f"SeqRecConfig.id_dropout must be in [0, 1), not {self.id_dropout}")
+        if not (self.rating_weight >= 0.0 and self.rating_weight < float("inf")):
+            raise ValueError(f"SeqRecConfig.rating_weight must be a finite number >= 0, not {self.rating_weight}")
         if not 0.0 <= self.adaptor_dropout < 1.0:
             raise ValueError(f"SeqRecConfig.adaptor_dropout must be in [0, 1), not {self.adaptor_dropout}")
         if self.n_experts < 1:

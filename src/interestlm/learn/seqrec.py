@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from interestlm.concepts import ConceptConfig, extract_concepts
-from interestlm.data.tables import Catalog, FloatArray, Interactions
+from interestlm.data.tables import Catalog, FloatArray, IntArray, Interactions
 from interestlm.encode import make_encoder
 from interestlm.evaluate.protocol import TrainData
 from interestlm.learn.config import SeqRecConfig, TransformerConfig
@@ -43,6 +43,7 @@ from interestlm.learn.transformer import (
     SequentialModel,
     init_transformer_weights,
     torch_threads,
+    window_values,
 )
 from interestlm.text import item_texts, review_snippets
 
@@ -186,14 +187,24 @@ class _ItemTower(nn.Module):
 
 
 class _SeqRecNet(SequenceNet):
-    """Content item tower + the shared causal encoder."""
+    """Content item tower + the shared causal encoder (+ a rating head when configured)."""
 
     def __init__(self, n_items: int, cfg: SeqRecConfig, *, text_dim: int, n_concepts: int, concept_nnz: int) -> None:
         super().__init__()
         self.scale = math.sqrt(cfg.hidden)
         self.tower = _ItemTower(n_items, cfg, text_dim=text_dim, n_concepts=n_concepts, concept_nnz=concept_nnz)
         self.encoder = CausalEncoder(cfg)
+        self.rating_head: nn.Module | None = None
+        if cfg.rating_weight > 0:
+            self.rating_head = nn.Sequential(nn.Linear(3 * cfg.hidden, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, 1))
         init_transformer_weights(self)
+
+    def rating(self, states: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Standardised rating of each item (rows of ``items``) after each state (rows of ``states``)."""
+        if self.rating_head is None:
+            raise RuntimeError("this SeqRec has no rating head (rating_weight = 0)")
+        out: torch.Tensor = self.rating_head(torch.cat([states, items, states * items], dim=-1)).squeeze(-1)
+        return out
 
     def item_weights(self) -> torch.Tensor:
         """Content-based vectors of every catalogue item."""
@@ -239,10 +250,73 @@ class SeqRec(SequentialModel[SeqRecConfig]):
 
     def _empty_net(self, meta: dict[str, Any]) -> _SeqRecNet:
         self.content_shape_ = {k: int(meta[k]) for k in ("text_dim", "n_concepts", "concept_nnz")}
+        if "rating_mean" in meta:
+            self.rating_stats_ = (float(meta["rating_mean"]), float(meta["rating_std"]))
         return _SeqRecNet(int(meta["n_items"]), self.config, **self.content_shape_)
 
     def _net_meta(self) -> dict[str, Any]:
-        return dict(self.content_shape_)
+        meta: dict[str, Any] = dict(self.content_shape_)
+        if self.rating_stats_ is not None:
+            meta["rating_mean"], meta["rating_std"] = self.rating_stats_
+        return meta
+
+    # ------------------------------------------------------------------ the rating head
+    rating_stats_: tuple[float, float] | None = None
+
+    def _aux_windows(self, train: TrainData) -> npt.NDArray[np.float32] | None:
+        """Standardised ratings per window position (NaN where unrated) for the rating head."""
+        if self.config.rating_weight <= 0:
+            return None
+        inter = train.interactions
+        known = ~np.isnan(inter.rating)
+        if not known.any():
+            raise ValueError("SeqRec: rating_weight > 0 needs ratings in the training rows, and there are none")
+        mean, std = float(inter.rating[known].mean()), float(inter.rating[known].std())
+        self.rating_stats_ = (mean, std if std > 1e-6 else 1.0)
+        order = inter.time_order()
+        counts = np.bincount(inter.user[order], minlength=inter.n_users)
+        ratings = (inter.rating[order].astype(np.float32) - mean) / np.float32(self.rating_stats_[1])
+        return window_values(np.split(ratings, np.cumsum(counts)[:-1]), self.config.max_len)
+
+    def _loss(
+        self, inputs: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, aux: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Next-item loss, plus ``rating_weight`` x the rating head's squared error where rated."""
+        weights, states, targets, mask = self._states(inputs, labels)
+        loss = self._next_item_loss(weights, states, targets, inputs.device, gen)
+        if aux is None:
+            return loss
+        ratings = aux[mask]
+        rated = ~torch.isnan(ratings)
+        if not bool(rated.any()):
+            return loss
+        net = self.net_
+        assert isinstance(net, _SeqRecNet)
+        predicted = net.rating(states[rated], weights[targets[rated]]).float()
+        return loss + self.config.rating_weight * F.mse_loss(predicted, ratings[rated])
+
+    def predict_ratings(self, histories: list[IntArray], items: IntArray) -> FloatArray:
+        """The rating head's prediction for ``items[j]`` right after ``histories[j]``, in rating units."""
+        self._check_fitted()
+        net = self.net_
+        assert isinstance(net, _SeqRecNet)
+        if net.rating_head is None or self.rating_stats_ is None:
+            raise RuntimeError("this SeqRec has no rating head: fit it with rating_weight > 0")
+        targets = np.asarray(items, dtype=np.int64)
+        if len(targets) != len(histories):
+            raise ValueError(f"predict_ratings: {len(histories)} histories but {len(targets)} items")
+        self._check_histories(np.zeros(len(histories), dtype=np.int32), histories)
+        if len(targets) and (targets.min() < 0 or targets.max() >= self.n_items_):
+            raise ValueError(f"predict_ratings: items must lie in [0, {self.n_items_})")
+        mean, std = self.rating_stats_
+        out = np.empty(len(histories), dtype=np.float32)
+        net.eval()
+        with torch_threads(self.config.num_threads), torch.inference_mode():
+            weights = net.item_weights()
+            for start, last in self._last_states(histories, weights):
+                rows = torch.from_numpy(targets[start : start + len(last)]).to(self.device_)
+                out[start : start + len(last)] = net.rating(last, weights[rows]).float().cpu().numpy() * std + mean
+        return out
 
     def content_vectors(self, text_vectors: FloatArray | None, concepts: sp.spmatrix | None) -> FloatArray:
         """Vectors of items the model never saw (added after fitting) from their content alone.
@@ -301,6 +375,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
                 if on
             ],
             "encoder": self.config.encoder if net.tower.has_text else None,
+            "rating_head": net.rating_head is not None,
         }
 
 

@@ -154,10 +154,33 @@ def training_windows(
     """
     width = max_len + 1
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    keep = lengths >= 2
-    if not keep.any():
+    if not (lengths >= 2).any():
         return np.zeros((0, width), dtype=np.int64)
     flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) + 1
+    idx, valid = _window_index(lengths, max_len, all_windows=all_windows)
+    return np.where(valid, flat[np.clip(idx, 0, None)], 0)
+
+
+def window_values(
+    values: Sequence[npt.NDArray[np.floating]], max_len: int, *, all_windows: bool = True
+) -> npt.NDArray[np.float32]:
+    """Per-position values (e.g. ratings) laid out exactly as :func:`training_windows` lays out the
+    items of sequences of the same lengths; padding is NaN."""
+    width = max_len + 1
+    lengths = np.fromiter((len(s) for s in values), dtype=np.int64, count=len(values))
+    if not (lengths >= 2).any():
+        return np.zeros((0, width), dtype=np.float32)
+    flat = np.concatenate([np.asarray(s, dtype=np.float32) for s in values])
+    idx, valid = _window_index(lengths, max_len, all_windows=all_windows)
+    return np.where(valid, flat[np.clip(idx, 0, None)], np.float32(np.nan)).astype(np.float32)
+
+
+def _window_index(
+    lengths: npt.NDArray[np.int64], max_len: int, *, all_windows: bool
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Positions in the concatenated sequences of every window cell, and which cells are real."""
+    width = max_len + 1
+    keep = lengths >= 2
     starts = np.cumsum(lengths) - lengths
     lengths, starts = lengths[keep], starts[keep]
     # Windows per sequence: ends at n, n - max_len, ... while at least one transition remains.
@@ -167,7 +190,7 @@ def training_windows(
     ends = starts[seq_of] + lengths[seq_of] - step * max_len  # exclusive end in ``flat``
     idx = ends[:, None] - width + np.arange(width)[None, :]
     valid = idx >= starts[seq_of][:, None]
-    return np.where(valid, flat[np.clip(idx, 0, None)], 0)
+    return idx, valid
 
 
 @contextmanager
@@ -217,6 +240,11 @@ class SequentialModel(ABC, Generic[C]):
         """Boolean mask of the items the training softmax may use as negatives (None: every item)."""
         return None
 
+    def _aux_windows(self, train: TrainData) -> npt.NDArray[np.float32] | None:
+        """Per-position training values laid out like the item windows (see :func:`window_values`),
+        handed to :meth:`_loss` as ``aux`` for the labels' positions; None: no auxiliary task."""
+        return None
+
     # ----------------------------------------------------------------------------- fitting
     def _device(self) -> torch.device:
         if self.config.device == "auto":
@@ -242,6 +270,8 @@ class SequentialModel(ABC, Generic[C]):
             raise ValueError(f"{name}.fit: no user has two or more training items, so there is nothing to learn")
         lengths = (windows[:, :-1] > 0).sum(dim=1)
         windows = windows.to(device)
+        aux_values = self._aux_windows(train)
+        aux = torch.from_numpy(aux_values).to(device) if aux_values is not None else None
         self.net_ = self._build_net(train).to(device)
         negatives = self._negative_items(train)
         self._negatives = negatives.to(device) if negatives is not None else None
@@ -264,12 +294,13 @@ class SequentialModel(ABC, Generic[C]):
             order = self._epoch_order(lengths, gen).to(device)
             total = torch.zeros((), device=device)
             for b in range(n_batches):
-                batch = windows[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]]
+                rows = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                batch = windows[rows]
                 # Left padding: columns that are padding in every row carry nothing; drop them.
                 first = int((batch[:, :-1] > 0).any(dim=0).int().argmax())
                 inputs, labels = batch[:, first:-1], batch[:, first + 1 :]
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                    loss = self._loss(inputs, labels, gen)
+                    loss = self._loss(inputs, labels, gen, aux[rows][:, first + 1 :] if aux is not None else None)
                 optimizer.zero_grad(set_to_none=True)
                 torch.autograd.backward(scaler.scale(loss))
                 scaler.step(optimizer)
@@ -309,26 +340,44 @@ class SequentialModel(ABC, Generic[C]):
         shuffled = torch.randperm(len(batches), generator=gen).tolist()
         return torch.cat([batches[i] for i in shuffled])
 
-    def _loss(self, inputs: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def _loss(
+        self, inputs: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, aux: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Next-item loss of one batch (``aux``: the labels' values from :meth:`_aux_windows`)."""
+        weights, states, targets, _ = self._states(inputs, labels)
+        return self._next_item_loss(weights, states, targets, inputs.device, gen)
+
+    def _states(
+        self, inputs: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Item vectors, hidden states at real positions, their next items, and the position mask."""
         # Item vectors once per batch: a content tower is then run once, not once per position.
         weights = self.net_.item_weights()
         hidden = self.net_(inputs, weights)
         mask = inputs > 0  # left padding: a real input always has a real next item
-        states = hidden[mask]  # logits only at real positions
-        targets = labels[mask] - 1
+        return weights, hidden[mask], labels[mask] - 1, mask
+
+    def _next_item_loss(
+        self,
+        weights: torch.Tensor,
+        states: torch.Tensor,
+        targets: torch.Tensor,
+        device: torch.device,
+        gen: torch.Generator,
+    ) -> torch.Tensor:
         if self.config.loss == "ce":
             logits = (states @ weights.T).float()
             if self._negatives is not None:
                 logits = logits.masked_fill(~self._negatives, -torch.inf)
             return F.cross_entropy(logits, targets)
-        negatives = torch.randint(0, self.n_items_, (self.config.n_negatives,), generator=gen).to(inputs.device)
+        negatives = torch.randint(0, self.n_items_, (self.config.n_negatives,), generator=gen).to(device)
         pos = (states * weights[targets]).sum(-1, keepdim=True)
         neg = states @ weights[negatives].T
         neg = neg.masked_fill(negatives.unsqueeze(0) == targets.unsqueeze(1), -torch.inf)
         if self._negatives is not None:
             neg = neg.masked_fill(~self._negatives[negatives].unsqueeze(0), -torch.inf)
         logits = torch.cat([pos, neg], dim=1).float()
-        return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=inputs.device))
+        return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=device))
 
     # ----------------------------------------------------------------------------- scoring
     def _check_fitted(self) -> None:
