@@ -40,7 +40,7 @@ from interestlm.rank import Fusion, FusionLearner, SignalContext, compute_signal
 from interestlm.rank.fusion import Imputer
 from interestlm.rank.signals import SIGNALS, Collaborative
 from interestlm.retrieve import FaissIndex
-from interestlm.schema import ConceptGraph, Event, History, InterestProfile, ItemConcepts, UnknownIdError
+from interestlm.schema import SEED_ITEMS, ConceptGraph, Event, History, InterestProfile, ItemConcepts, UnknownIdError
 from interestlm.text import item_texts, review_snippets
 
 #: How far a pinned concept lifts its items, in standard deviations of the user's fused scores.
@@ -223,7 +223,8 @@ class Recommender:
         # The text acts as a pseudo-history: the items nearest to it seed the interests.
         nearest = np.argsort(-(self.item_vectors_ @ query), kind="stable")[:5].astype(np.int32)
         profile = self.builder_.build(user_id, history_from_items(nearest))
-        return replace(profile, short_term=query.astype(np.float32), extra={**profile.extra, "query": text})
+        extra = {**profile.extra, "query": text, SEED_ITEMS: [int(i) for i in nearest]}
+        return replace(profile, short_term=query.astype(np.float32), extra=extra)
 
     def edit(self, user_id: str, **edits: Any) -> InterestProfile:
         """Pin / mute concepts or reweight interests of a user; the next ranking obeys."""
@@ -241,13 +242,17 @@ class Recommender:
     def rank_profiles(
         self, profiles: Sequence[InterestProfile], k: int = 10, *, diversity: float | None = None
     ) -> list[list[Recommendation]]:
-        """Top-``k`` per profile: fused signals, seen and muted items removed, MMR re-ranking."""
+        """Top-``k`` per profile: fused signals, seen and muted items removed, MMR re-ranking.
+
+        Seen means :attr:`InterestProfile.seen_items`: the seed items standing in for the history of
+        a profile built from text are ranked like any other item (they are chosen because they fit).
+        """
         div = self.config.diversity if diversity is None else diversity
         scores = self.fused_scores(profiles)
         out: list[list[Recommendation]] = []
         for row, profile in enumerate(profiles):
             s = scores[row].copy()
-            s[profile.history.items] = -np.inf
+            s[profile.seen_items] = -np.inf  # a text-built profile's seed items were never seen
             n_pool = min(len(s), max(k * 5, 50))
             pool = np.argpartition(-s, n_pool - 1)[:n_pool] if n_pool < len(s) else np.arange(len(s))
             pool = pool[np.isfinite(s[pool])]
