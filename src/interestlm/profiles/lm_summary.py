@@ -131,7 +131,7 @@ def check_citations(
     for span in quoted_spans(text):
         if not mentions.items_named(span) & allowed_items:
             raise ValueError(f"unsupported title: {span!r} is not in the evidence")
-    extra_items = mentions.items(text) - allowed_items
+    extra_items = mentions.items(text, besides=allowed_items) - allowed_items
     # A title that is also an allowed concept name ("Heist") is that concept, not a citation.
     extra_items = {i for i in extra_items if not any(f in allowed_concepts for f in _forms(mentions, i))}
     if extra_items:
@@ -139,7 +139,7 @@ def check_citations(
     allowed_words = {normalise(display_title(mentions.titles[i])) for i in allowed_items}
     extra = {
         c
-        for c in mentions.concepts(text)
+        for c in mentions.concepts(text, besides=allowed_concepts)
         if normalise(c) not in allowed_concepts and not any(f" {normalise(c)} " in f" {w} " for w in allowed_words)
     }
     if extra:
