@@ -206,3 +206,27 @@ def test_thin_item_concepts_come_only_from_the_topics_shown() -> None:
     richer = add_item_concepts(ic, {5: ("comedy",)})
     assert richer.of_item(5) == [(NAMES.index("animation"), 1.0), (NAMES.index("comedy"), 0.5)]
     assert thin_items(richer).size == 0 and ic.of_item(5) == [(NAMES.index("animation"), 1.0)]
+
+
+def test_thin_item_enrichment_is_off_by_default_validated_and_counted_without_a_model() -> None:
+    from interestlm.concepts import ConceptConfig
+    from interestlm.concepts.lm import enrich_thin_items
+
+    assert ConceptConfig().lm_thin_items is False
+    for bad in ({"lm_weight": 0.0}, {"lm_min_concepts": 0}, {"lm_max_items": -1}):
+        with pytest.raises(ValueError, match="ConceptConfig"):
+            ConceptConfig(**bad)
+    from dataclasses import replace
+
+    vectors = np.eye(len(TITLES), 4, dtype=np.float32)
+    generator = Generator(TemplateLM())
+    ids = [str(i) for i in range(len(TITLES))]
+    with pytest.raises(ValueError, match=r"needs ItemConcepts\.vectors"):
+        enrich_thin_items(concepts(), generator, item_vectors=vectors, texts=TITLES, item_ids=ids)
+    ic = replace(concepts(), vectors=np.eye(len(NAMES), 4, dtype=np.float32))
+    with pytest.raises(ValueError, match="one item id and text per item"):
+        enrich_thin_items(ic, generator, item_vectors=vectors, texts=TITLES, item_ids=["a"])
+    same, record = enrich_thin_items(ic, generator, item_vectors=vectors, texts=TITLES, item_ids=ids)
+    # The template "model" writes nothing: the thin item is asked about, nothing is added.
+    assert same is ic and record["source"] == "template" and record["prompt"] == "item_concepts.v1"
+    assert (record["thin_items"], record["asked"], record["enriched"], record["calls"]) == (1, 1, 0, 0)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", type=Path, required=True, help="artifacts directory to write")
     f.add_argument("--config", type=Path, default=None, help="TOML file with a [recommender] table")
     f.add_argument("--progress", action="store_true", help="progress bars while encoding")
+    _add_lm_args(f)
     _add_data_args(f)
 
     for name, text in (
@@ -170,20 +172,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit(dataset: Any, config_path: Path | None, *, progress: bool = False) -> Any:
+def _fit(dataset: Any, config_path: Path | None, *, progress: bool = False, generator: Any = None) -> Any:
+    """Fit a Recommender; a ``generator`` (``fit --lm local|http``) also writes thin items' concepts."""
     from interestlm.config import load_config, recommender_config
     from interestlm.recommender import Recommender
 
     config = recommender_config(load_config(config_path) if config_path else {})
-    return Recommender(config, progress=progress or config.progress).fit(dataset)
+    if generator is not None:
+        config = replace(config, concepts=replace(config.concepts, lm_thin_items=True))
+    return Recommender(config, progress=progress or config.progress).fit(dataset, generator=generator)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    """``interestlm fit --dataset PATH --out DIR``: fit and save an inspectable artifacts directory."""
+    """``interestlm fit --dataset PATH --out DIR [--lm local|http]``: fit and save an inspectable artifacts
+    directory; with a language model, items with few concepts get LM-chosen ones from the vocabulary."""
     dataset = _load(args.dataset, args)
-    recommender = _fit(dataset, args.config, progress=args.progress)
+    recommender = _fit(dataset, args.config, progress=args.progress, generator=_generator(args))
     recommender.save(args.out)
     print(recommender.fusion_.table())
+    record = recommender.lm_concepts_
+    if record is not None:
+        print(
+            f"LM concepts ({record['source']}): {record['enriched']} of {record['asked']} thin items asked "
+            f"({record['thin_items']} with fewer than {record['min_concepts']} concepts) enriched with "
+            f"{record['concepts_added']} concepts; {record['rejected']} replies rejected, {record['errors']} failed"
+        )
     print(f"wrote {args.out}")
     return 0
 

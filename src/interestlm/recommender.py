@@ -23,11 +23,13 @@ import scipy.sparse as sp
 
 from interestlm import artifacts
 from interestlm.concepts import ConceptConfig, GraphConfig, build_concept_graph, extract_concepts, normalise_name
+from interestlm.concepts.lm import enrich_thin_items
 from interestlm.config import config_to_dict, dumps_toml, recommender_config
 from interestlm.data.tables import Catalog, Dataset, FloatArray, IntArray, Interactions
 from interestlm.encode import Encoder, make_encoder
 from interestlm.evaluate.protocol import EvalTask, TrainData
 from interestlm.explain import Explanation, explain_many, grounding_rate
+from interestlm.lm import Generator, make_lm
 from interestlm.profiles import (
     ProfileBuilder,
     ProfileConfig,
@@ -91,9 +93,15 @@ class Recommender:
         self._faiss: FaissIndex | None = None
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data: Dataset | TrainData, *, valid: EvalTask | None = None) -> Self:
-        """Learn everything from training rows; fusion weights from ``valid`` (or a held-out last item)."""
-        self._setup(data.catalog, data.interactions)
+    def fit(
+        self, data: Dataset | TrainData, *, valid: EvalTask | None = None, generator: Generator | None = None
+    ) -> Self:
+        """Learn everything from training rows; fusion weights from ``valid`` (or a held-out last item).
+
+        ``generator`` writes the concepts of thin items when ``config.concepts.lm_thin_items`` is on
+        (default then: the local model when installed, else none is added); see :meth:`_lm_concepts`.
+        """
+        self._setup(data.catalog, data.interactions, generator=generator)
         self.fusion_ = self._learn_fusion(valid)
         return self
 
@@ -106,6 +114,7 @@ class Recommender:
         item_vectors: FloatArray | None = None,
         item_concepts: ItemConcepts | None = None,
         graph: ConceptGraph | None = None,
+        generator: Generator | None = None,
     ) -> None:
         """Every stage up to the signals, computing what was not given (``load`` gives most)."""
         cfg = self.config
@@ -124,9 +133,12 @@ class Recommender:
         self.item_vectors_ = (
             item_vectors if item_vectors is not None else self.encoder_.encode(item_texts, progress=cfg.progress)
         )
-        self.item_concepts_ = item_concepts or extract_concepts(
-            catalog, texts=item_texts, encoder=self.encoder_, config=cfg.concepts
-        )
+        self.lm_concepts_: dict[str, Any] | None = None
+        if item_concepts is None:
+            item_concepts = extract_concepts(catalog, texts=item_texts, encoder=self.encoder_, config=cfg.concepts)
+            if cfg.concepts.lm_thin_items:
+                item_concepts = self._lm_concepts(item_concepts, generator)
+        self.item_concepts_ = item_concepts
         sequences = train.sequences()
         self.graph_ = graph or build_concept_graph(
             self.item_concepts_, sequences=sequences, catalog=catalog, config=cfg.graph
@@ -136,6 +148,25 @@ class Recommender:
         self.histories_: list[History] = histories_from_interactions(train, sentiment=self.sentiment_)
         self.context_ = self._context(sequences)
         self.profiles_: dict[int, InterestProfile] = {}
+
+    def _lm_concepts(self, item_concepts: ItemConcepts, generator: Generator | None) -> ItemConcepts:
+        """Thin items' concepts chosen by a language model before the graph and profiles are built;
+        what happened (items enriched, replies rejected) is kept in ``lm_concepts_`` and saved in
+        the artifacts' manifest."""
+        cfg = self.config.concepts
+        gen = generator if generator is not None else Generator(make_lm("auto"))
+        enriched, self.lm_concepts_ = enrich_thin_items(
+            item_concepts,
+            gen,
+            item_vectors=self.item_vectors_,
+            texts=self.item_texts_,
+            item_ids=[str(i) for i in self.catalog_.item_ids.tolist()],
+            min_concepts=cfg.lm_min_concepts,
+            max_concepts=cfg.lm_max_concepts,
+            max_items=cfg.lm_max_items,
+            weight=cfg.lm_weight,
+        )
+        return enriched
 
     def _context(self, sequences: Sequence[npt.NDArray[np.integer]]) -> SignalContext:
         """The signal context (collaborative model, transitions, popularity) fitted on ``sequences``."""
@@ -517,7 +548,10 @@ class Recommender:
         (out / "fusion.json").write_text(json.dumps(fusion, indent=2) + "\n", encoding="utf-8")
         artifacts.save_profiles(out, list(self.profiles_.values()))
         artifacts.save_faiss(out, FaissIndex(self.item_vectors_).index_)
-        artifacts.write_manifest(out, extra={"encoder": self.encoder_.model_id, "n_items": len(self.catalog_)})
+        extra: dict[str, Any] = {"encoder": self.encoder_.model_id, "n_items": len(self.catalog_)}
+        if self.lm_concepts_ is not None:
+            extra["lm_item_concepts"] = self.lm_concepts_
+        artifacts.write_manifest(out, extra=extra)
         return out
 
     @classmethod
@@ -526,7 +560,7 @@ class Recommender:
         src = Path(directory)
         if not (src / "manifest.json").is_file():
             raise FileNotFoundError(f"{src}: not an interestlm artifacts directory (no manifest.json)")
-        artifacts.verify_manifest(src)
+        manifest = artifacts.verify_manifest(src)
         config = recommender_config(tomllib.loads((src / "config.toml").read_text(encoding="utf-8")))
         self = cls(config)
         catalog = artifacts.load_catalog(src)
@@ -543,6 +577,7 @@ class Recommender:
         fusion = json.loads((src / "fusion.json").read_text(encoding="utf-8"))
         self.fusion_ = Fusion.from_dict(fusion["fusion"])
         self.imputer_ = Imputer(coefficients=fusion["imputer"])
+        self.lm_concepts_ = manifest.get("extra", {}).get("lm_item_concepts")
         for profile in artifacts.load_profiles(src):
             self.profiles_[self._user(profile.user_id)] = profile
         return self
