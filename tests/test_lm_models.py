@@ -343,3 +343,33 @@ def test_fit_with_the_local_model_enriches_thin_items_and_records_it(local: Loca
 def test_fit_without_a_model_adds_no_concepts(sample: Recommender) -> None:
     assert sample.config.concepts.lm_thin_items is False and sample.lm_concepts_ is None
 
+
+def test_warm_start_up_never_waits_for_the_language_model(sample: Recommender, tmp_path: Path) -> None:
+    # `interestlm serve --warm --lm ...`: warm-up caches every user's list with template text; the
+    # (slow) model is asked only by requests after start-up.
+    from fastapi.testclient import TestClient
+
+    from interestlm.serve import ServeSettings, create_app
+
+    server = _Server(delay=0.5)
+    try:
+        generator = Generator(HttpLM(server.url, "slow", timeout=10, retries=0))
+        settings = ServeSettings(store_path=tmp_path / "store.sqlite3", synchronous="NORMAL", warm=True)
+        t = time.perf_counter()
+        app = create_app(sample, settings=settings, lm=generator, lm_budget=1.0)
+        started = time.perf_counter() - t
+        n_users = len(sample.user_ids_)
+        # With LM text, warm-up would spend up to the 1 s budget on each of the users.
+        assert n_users >= 20 and started < 0.25 * n_users, started
+        assert server.requests == 0 and generator.stats.calls == 0
+        user = str(sample.user_ids_[3])
+        with TestClient(app) as client:
+            body = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()
+            assert {r["explanation_source"] for r in body["recommendations"]} == {"template"}
+            assert server.requests == 0
+            anonymous = client.post("/v1/recommendations", json={"text": "I love comedy and romance", "k": 3})
+            assert anonymous.status_code == 200
+        # After start-up the model is used (its echo replies are rejected and fall back, and counted).
+        assert server.requests > 0 and generator.stats.calls > 0
+    finally:
+        server.close()
