@@ -98,8 +98,9 @@ def audit(e: Explanation, rec: Recommender, writer: LMWriter) -> bool:
         normalise(c) in allowed_concepts or f" {normalise(c)} " in f" {in_titles} "
         for c in writer.mentions.concepts(e.text, besides=allowed_concepts)
     )
-    # A catalog title that reads exactly like an allowed concept ("Adventure") names the concept.
-    found = {i for i in found if normalise(display_title(titles[i])) not in allowed_concepts}
+    # A catalog title that reads exactly like an allowed concept ("Adventure"; "children" for
+    # "Children, The (2008)") names the concept.
+    found = {i for i in found if not title_forms(titles[i]) & allowed_concepts}
     return found <= allowed_items and quoted_ok and concepts_ok
 
 

@@ -132,7 +132,11 @@ def test_v2_reason_is_put_after_the_code_written_opening_and_validated_the_same(
         assert compose_reason(raw, opening) == sentence
         assert validate_explanation(compose_reason(raw, opening), evidence, mentions=mentions) == sentence
     # The code writes the item, so "wrong item" cannot happen; every other check still applies.
+    assert compose_reason("This viewer enjoys heist films, and is a fan of crime.", opening) == (
+        f"{opening} you enjoy heist films."
+    )
     rejects = {
+        "It is a heist, a crime film, a heist, a crime film.": "repetitive",
         "It is like Toy Story.": "unsupported title",
         "It is a horror film.": "unsupported concept",
         "It is a great pick.": "cites nothing",
@@ -143,6 +147,16 @@ def test_v2_reason_is_put_after_the_code_written_opening_and_validated_the_same(
             validate_explanation(compose_reason(raw, opening), evidence, mentions=mentions)
     # "Heat" (1995) named in the opening is not also a citation of "Heat" (1986).
     assert validate_explanation(f"{opening} it is a crime thriller.", evidence, mentions=mentions)
+
+
+def test_a_title_spelled_like_an_allowed_concept_names_the_concept() -> None:
+    from interestlm.profiles.lm_summary import check_citations
+
+    mentions = MentionIndex(["Children, The (2008)", "Heat (1995)"], ["children", "animation"])
+    # "children" is one way of writing "Children, The (2008)" and an allowed concept: the concept.
+    check_citations("a film for children", mentions=mentions, allowed_items={1}, allowed_concepts={"children"})
+    with pytest.raises(ValueError, match="unsupported title"):
+        check_citations("a film for children", mentions=mentions, allowed_items={1}, allowed_concepts={"animation"})
 
 
 def test_summary_validator_checks_citations_and_polarity() -> None:

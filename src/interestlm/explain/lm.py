@@ -87,7 +87,8 @@ def explanation_evidence(
 _LABEL = re.compile(r"^\s*(reason|answer|sentence|explanation)\s*:\s*", re.IGNORECASE)
 _BECAUSE = re.compile(r"\bbecause\b\s*", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_TRAILER = re.compile(r",\s+(?:with|which|making)\b", re.IGNORECASE)
+_TRAILER = re.compile(r",\s+(?:with|which|making)\b|,?\s+and\s+(?:is|are|has|have)\b", re.IGNORECASE)
+_REPEAT = 4
 _VIEWER = re.compile(r"^(this|the) viewer (?P<verb>enjoys|likes|loves|is|has|prefers|appreciates)\b", re.IGNORECASE)
 _VERBS = {"enjoys": "enjoy", "likes": "like", "loves": "love", "is": "are", "has": "have", "prefers": "prefer",
           "appreciates": "appreciate"}
@@ -100,8 +101,8 @@ def compose_reason(raw: str, opening: str) -> str:
 
     The reply's first sentence is taken, a leading label ("Reason:") and wrapping quotes are
     dropped, when the model wrote a whole sentence with "because" only what follows the first
-    "because" is kept, a trailing ", with ..." / ", which ..." clause is cut, and "this viewer
-    enjoys" (the prompt's words) becomes "you enjoy". The result is validated like any other
+    "because" is kept, a trailing ", with ..." / ", which ..." / ", and is ..." clause is cut, and
+    "this viewer enjoys" (the prompt's words) becomes "you enjoy". The result is validated like any other
     sentence (nothing is checked less).
     """
     text = raw.strip().split("\n\n")[0].replace("\n", " ").strip()
@@ -112,7 +113,8 @@ def compose_reason(raw: str, opening: str) -> str:
     if match:
         text = text[match.end() :]
     text = (_SENTENCE_END.split(text.strip()) or [""])[0].strip().strip('"“”').strip()
-    # A trailing ", with a focus on ..." / ", which ..." adds words, not reasons: the sentence ends before it.
+    # A trailing ", with a focus on ..." / ", which ..." adds words, not reasons, and "..., and is a fan
+    # of ..." lost its subject when "this viewer" became "you": the sentence ends before either.
     text = _TRAILER.split(text, maxsplit=1)[0].strip()
     if not text:
         return opening
@@ -138,6 +140,13 @@ def validate_explanation(raw: str, evidence: ExplanationEvidence, *, mentions: M
         raise ValueError("too short: fewer than 15 characters")
     if len(text) > _MAX_CHARS:
         raise ValueError(f"too long: more than {_MAX_CHARS} characters")
+    # A reply that loops ("a mix of action, thriller, crime, and a mix of action, thriller, ...") is no
+    # sentence; the title in the opening may repeat words ("Raiders of the Lost Ark (... Lost Ark)").
+    words = normalise(text)[len(normalise(evidence.opening)) :].split()
+    grams = [" ".join(words[j : j + _REPEAT]) for j in range(len(words) - _REPEAT + 1)]
+    repeated = next((g for j, g in enumerate(grams) if g in grams[:j]), None)
+    if repeated is not None:
+        raise ValueError(f"repetitive: repeats {repeated!r}")
     check_citations(text, mentions=mentions, allowed_items=set(evidence.items), allowed_concepts=set(evidence.concepts))
     padded = f" {normalise(text)} "
     cited_items = {i for i in evidence.user_items if f" {normalise(display_title(mentions.titles[i]))} " in padded}
