@@ -7,11 +7,15 @@ One run:
 2. **Side by side** (``--report-users`` fitted users): template vs LM summary, and the top-5
    with template vs LM explanation; every shown LM explanation is audited against its evidence
    (titles found in it, quoted spans, concept names) independently of the validator's verdict.
-   Then the same users again: every call must come from the cache.
+   Then the same users again: every call must come from the cache. The explanations are written
+   with the newest prompt (``explain.v2``: the code writes the title, the model the reason); the
+   same recommendations are then explained with ``explain.v1`` (the model writes the whole
+   sentence) under the same validator, so both fallback rates come from one run.
 3. **New users from text**: each held-out user is described by a sentence built from the
    genre/tag concepts of the items they rated (likes >= 4, dislikes <= 2; never titles), and
    ranked from that text alone: vector only, cue-word parse, LM parse — against most-popular.
-   Targets: the items they rated >= 4.
+   Targets: the items they rated >= 4. Each text profile is also ranked the way it was before
+   seed items were kept recommendable (the stand-in seeds filtered as if seen): the "before" rows.
 
 Writes ``benchmarks/results/lm/bench_lm.json`` and ``report_ml-latest-small.md``.
 
@@ -25,6 +29,7 @@ import json
 import statistics
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +39,11 @@ from interestlm.data.registry import load_dataset
 from interestlm.evaluate.metrics import ndcg, recall
 from interestlm.evaluate.runner import hardware, versions
 from interestlm.explain import Explanation
+from interestlm.explain.lm import lm_explanation
 from interestlm.lm import Generator, LMCache, LocalLM, TemplateLM
 from interestlm.lm_writer import LMWriter
 from interestlm.recommender import Recommender, RecommenderConfig
+from interestlm.schema import SEED_ITEMS, InterestProfile
 from interestlm.text.mentions import display_title, normalise, quoted_spans, title_forms
 
 HERE = Path(__file__).resolve().parent
@@ -79,7 +86,8 @@ def audit(e: Explanation, rec: Recommender, writer: LMWriter) -> bool:
     """True when the sentence names only evidence titles / concepts (independent of the validator)."""
     titles = rec.catalog_.titles
     allowed_items = {e.item, *e.evidence}
-    found = writer.mentions.items(e.text)
+    # Words spelling an evidence title name that item, not also a same-named or shorter title.
+    found = writer.mentions.items(e.text, besides=allowed_items)
     # A quoted span must be one of the evidence titles, written any usual way (with or without year).
     allowed_forms = set().union(*(title_forms(titles[i]) for i in allowed_items))
     quoted_ok = all(normalise(q) in allowed_forms for q in quoted_spans(e.text))
@@ -88,10 +96,11 @@ def audit(e: Explanation, rec: Recommender, writer: LMWriter) -> bool:
     in_titles = " ".join(normalise(display_title(titles[i])) for i in allowed_items)
     concepts_ok = all(
         normalise(c) in allowed_concepts or f" {normalise(c)} " in f" {in_titles} "
-        for c in writer.mentions.concepts(e.text)
+        for c in writer.mentions.concepts(e.text, besides=allowed_concepts)
     )
-    # A catalog title that reads exactly like an allowed concept ("Adventure") names the concept.
-    found = {i for i in found if normalise(display_title(titles[i])) not in allowed_concepts}
+    # A catalog title that reads exactly like an allowed concept ("Adventure"; "children" for
+    # "Children, The (2008)") names the concept.
+    found = {i for i in found if not title_forms(titles[i]) & allowed_concepts}
     return found <= allowed_items and quoted_ok and concepts_ok
 
 
@@ -99,14 +108,18 @@ def side_by_side(rec: Recommender, writer: LMWriter, users: list[str], k: int) -
     rows = []
     shown = grounded = 0
     failures = []
+    explain_stats = {"calls": 0, "accepted": 0}
     for u in users:
         profile = rec.profile(u)
         lm_profile = writer.summarise(profile)
         recs = rec.recommend(u, k, explain=True)
         template = [r.explanation for r in recs if r.explanation is not None]
+        before = writer.generator.stats.calls
         lm = writer.explain_all(template)
+        explain_stats["calls"] += writer.generator.stats.calls - before
         items = []
         for r, t, e in zip(recs, template, lm, strict=True):
+            explain_stats["accepted"] += e.text_source != "template"
             if e.text_source != "template":
                 shown += 1
                 ok = audit(e, rec, writer)
@@ -117,8 +130,32 @@ def side_by_side(rec: Recommender, writer: LMWriter, users: list[str], k: int) -
                           "lm_source": e.text_source})
         rows.append({"user_id": u, "summary_template": profile.summary, "summary_lm": lm_profile.summary,
                      "summary_source": lm_profile.summary_source, "recommendations": items})
+    calls = explain_stats["calls"]
     return rows, {"lm_explanations_shown": shown, "grounded": grounded,
-                  "grounding_rate": grounded / shown if shown else None, "failures": failures}
+                  "grounding_rate": grounded / shown if shown else None, "failures": failures,
+                  "explanation_calls": calls,
+                  "explanation_fallback_rate": (calls - explain_stats["accepted"]) / calls if calls else None}
+
+
+def explain_with_prompt(rec: Recommender, writer: LMWriter, users: list[str], k: int, version: int) -> dict[str, Any]:
+    """Fallback rate and grounding of the same users' explanations written with ``explain.v{version}``."""
+    generator = Generator(writer.generator.lm, cache=writer.generator.cache)
+    shown = grounded = 0
+    for u in users:
+        for r in rec.recommend(u, k, explain=True):
+            assert r.explanation is not None
+            e = lm_explanation(r.explanation, generator, mentions=writer.mentions, titles=rec.catalog_.titles,
+                               item_concepts=rec.item_concepts_, prompt_version=version)
+            if e.text_source != "template":
+                shown += 1
+                grounded += audit(e, rec, writer)
+    return {"prompt": f"explain.v{version}", **generator.stats.to_json(), "lm_explanations_shown": shown,
+            "grounded": grounded, "grounding_rate": grounded / shown if shown else None}
+
+
+def seeds_filtered(profile: InterestProfile) -> InterestProfile:
+    """The profile as ranked before seed items stayed recommendable (its seeds filtered as if seen)."""
+    return replace(profile, extra={k: v for k, v in profile.extra.items() if k != SEED_ITEMS})
 
 
 def main() -> int:
@@ -177,13 +214,17 @@ def main() -> int:
     warm = generator.stats.to_json()
     warm_latency = list(generator.stats.seconds)
     assert rows_again == rows, "cached text must equal the generated text"
+    v1 = explain_with_prompt(rec, writer, report_users, args.k, version=1)
+    print(f"explain.v1 on the same recommendations: fallback {v1['fallback_rate']:.1%}", flush=True)
 
     # ---- new users from text
     text_stats_before = generator.stats.to_json()
     rules_writer = LMWriter(rec, Generator(TemplateLM()))
     popularity = np.bincount(train.interactions.item, minlength=dataset.n_items).astype(np.float64)
     pop_top = np.argsort(-popularity, kind="stable")[:10]
-    tops: dict[str, list[np.ndarray]] = {"most_popular": [], "text_vector": [], "rules_parse": [], "lm_parse": []}
+    names = ("text_vector", "rules_parse", "lm_parse")
+    tops: dict[str, list[np.ndarray]] = {"most_popular": [], **{n: [] for n in names},
+                                         **{f"{n} (before: seeds filtered)": [] for n in names}}
     targets, examples, sources = [], [], Counter()
     parse_seconds = []
     for u in held.tolist():
@@ -202,6 +243,8 @@ def main() -> int:
         }
         for name, profile in profiles.items():
             tops[name].append(np.array([r.item for r in rec.rank_profiles([profile], 10)[0]]))
+            before = rec.rank_profiles([seeds_filtered(profile)], 10)[0]
+            tops[f"{name} (before: seeds filtered)"].append(np.array([r.item for r in before]))
         tops["most_popular"].append(pop_top)
         if len(examples) < 10:
             examples.append({"user": str(inter.user_ids[u]), "text": text,
@@ -235,6 +278,7 @@ def main() -> int:
             "latency_warm_ms": {"median": round(1000 * statistics.median(warm_latency), 2),
                                 "p95": round(1000 * float(np.percentile(warm_latency, 95)), 2)},
             "tokens_per_second": round(tokens_per_second, 1) if tokens_per_second else None,
+            "explain_prompt_v1": v1,
         },
         "new_users_from_text": {
             "n_users": len(held),
@@ -259,6 +303,7 @@ def main() -> int:
 def markdown(result: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     sbs, nu = result["side_by_side"], result["new_users_from_text"]
     g = sbs["grounding"]
+    v1 = sbs["explain_prompt_v1"]
     cold = sbs["cold_cache"]
     lines = [
         f"# Language-model text on {result['dataset']}",
@@ -270,6 +315,11 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "",
         f"- LM calls (cold cache): {cold['calls']}; accepted {cold['accepted']}, rejected {cold['rejected']}, "
         f"errors {cold['errors']} -> **fallback rate {cold['fallback_rate']:.1%}**; reasons: {cold['reasons']}",
+        f"- Explanations only ({g['explanation_calls']} LM calls, prompt `explain.v2`: the code writes the title, "
+        f"the model the reason): **fallback rate {g['explanation_fallback_rate']:.1%}**; the same recommendations "
+        f"with `explain.v1` (the model writes the whole sentence), same validator, same run: "
+        f"**{v1['fallback_rate']:.1%}** ({v1['calls']} calls; reasons: {v1['reasons']}; "
+        f"grounding of the v1 texts shown {v1['grounded']}/{v1['lm_explanations_shown']})",
         f"- Grounding of the LM explanations shown: {g['grounded']}/{g['lm_explanations_shown']}"
         + (f" = **{g['grounding_rate']:.0%}**" if g["grounding_rate"] is not None else ""),
         f"- Latency per generation: cold median {sbs['latency_cold_ms']['median']} ms "
@@ -282,6 +332,10 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "| profile from text | Recall@10 | NDCG@10 |",
         "|---|---|---|",
         *[f"| {name} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} |" for name, m in nu["metrics"].items()],
+        "",
+        "Each text profile is seeded with the well-known items that carry its liked concepts and fit the "
+        "text; those seeds stand in for a history and stay recommendable. The *before* rows rank the same "
+        "profiles with the seeds filtered as if seen (the behaviour up to this change).",
         "",
         f"LM parse used for {nu['lm_parse_sources']} users (else the cue-word rules); "
         f"median parse time {nu['parse_ms_median']} ms.",

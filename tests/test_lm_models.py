@@ -34,7 +34,9 @@ PROMPT = "Name one colour of the sky. Answer with one word."
 @pytest.fixture(scope="module")
 def local() -> LocalLM:
     require_local_lm()
-    return LocalLM(n_threads=2)
+    # One thread, as LocalLM defaults to: on a busy 2-core machine two llama.cpp threads spin-wait
+    # for each other (measured: 104 s instead of 1.8 s for two short replies).
+    return LocalLM(n_threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -306,3 +308,68 @@ def test_local_model_adds_vocabulary_concepts_to_thin_items(local: LocalLM, samp
     for item, names in found.items():
         assert 1 <= len(names) <= 3
         assert {ic.names[c] for c, _ in richer.of_item(item)} >= set(names)
+
+
+def test_fit_with_the_local_model_enriches_thin_items_and_records_it(local: LocalLM, tmp_path: Path) -> None:
+    # `interestlm fit --lm local`: items with fewer than 3 concepts get LM-chosen vocabulary concepts
+    # before the concept graph and profiles are built; the artifacts say how many and what was rejected.
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[recommender]\nencoder = "hashing"\ncollaborative = "itemknn"\n'
+        "[recommender.concepts]\nlm_min_concepts = 3\nlm_max_items = 4\n"
+    )
+    out = tmp_path / "artifacts"
+    run = subprocess.run(
+        [sys.executable, "-m", "interestlm.cli", "fit", "--dataset", "ml-latest-small-sample", "--config",
+         str(config), "--out", str(out), "--lm", "local", "--lm-cache", str(tmp_path / "lm.sqlite")],
+        capture_output=True, text=True, check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "LM concepts (local:" in run.stdout
+    record = json.loads((out / "manifest.json").read_text())["extra"]["lm_item_concepts"]
+    assert record["source"] == f"local:{local.model_id}" and record["prompt"] == "item_concepts.v1"
+    assert record["asked"] == 4 and record["thin_items"] >= 4 and record["calls"] == 4
+    assert record["accepted"] + record["rejected"] + record["errors"] == 4
+    assert record["enriched"] == record["accepted"] == len(record["items"])
+    rec = Recommender.load(out)
+    assert rec.lm_concepts_ == record
+    ic = rec.item_concepts_
+    index = rec.catalog_.index_of()
+    for item_id, names in record["items"].items():
+        assert 1 <= len(names) <= 3
+        assert {ic.names[c] for c, _ in ic.of_item(index[item_id])} >= set(names)
+
+
+def test_fit_without_a_model_adds_no_concepts(sample: Recommender) -> None:
+    assert sample.config.concepts.lm_thin_items is False and sample.lm_concepts_ is None
+
+
+def test_warm_start_up_never_waits_for_the_language_model(sample: Recommender, tmp_path: Path) -> None:
+    # `interestlm serve --warm --lm ...`: warm-up caches every user's list with template text; the
+    # (slow) model is asked only by requests after start-up.
+    from fastapi.testclient import TestClient
+
+    from interestlm.serve import ServeSettings, create_app
+
+    server = _Server(delay=0.5)
+    try:
+        generator = Generator(HttpLM(server.url, "slow", timeout=10, retries=0))
+        settings = ServeSettings(store_path=tmp_path / "store.sqlite3", synchronous="NORMAL", warm=True)
+        t = time.perf_counter()
+        app = create_app(sample, settings=settings, lm=generator, lm_budget=1.0)
+        started = time.perf_counter() - t
+        n_users = len(sample.user_ids_)
+        # With LM text, warm-up would spend up to the 1 s budget on each of the users.
+        assert n_users >= 20 and started < 0.25 * n_users, started
+        assert server.requests == 0 and generator.stats.calls == 0
+        user = str(sample.user_ids_[3])
+        with TestClient(app) as client:
+            body = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()
+            assert {r["explanation_source"] for r in body["recommendations"]} == {"template"}
+            assert server.requests == 0
+            anonymous = client.post("/v1/recommendations", json={"text": "I love comedy and romance", "k": 3})
+            assert anonymous.status_code == 200
+        # After start-up the model is used (its echo replies are rejected and fall back, and counted).
+        assert server.requests > 0 and generator.stats.calls > 0
+    finally:
+        server.close()

@@ -8,17 +8,19 @@ import pytest
 import scipy.sparse as sp
 
 from interestlm.explain import Explanation
-from interestlm.explain.lm import explanation_evidence, validate_explanation
+from interestlm.explain.lm import compose_reason, explanation_evidence, validate_explanation
 from interestlm.lm import Generator, LMCache, TemplateLM, input_hash, load_prompt, make_lm
 from interestlm.profiles.from_text import ConceptVocabulary, parse_taste_rules, validate_taste
 from interestlm.profiles.lm_summary import SummaryFacts, validate_summary
 from interestlm.schema import ItemConcepts
 from interestlm.text.mentions import MentionIndex, display_title, title_forms
 
-TITLES = ["Heat (1995)", "Ronin (1998)", "Godfather, The (1972)", "Toy Story (1995)", "Alien (1979)", "Up (2009)"]
-NAMES = ["crime", "thriller", "heist", "animation", "sci fi", "horror", "comedy", "drama", "slow burn"]
+TITLES = ["Heat (1995)", "Ronin (1998)", "Godfather, The (1972)", "Toy Story (1995)", "Alien (1979)", "Up (2009)",
+          "Heat (1986)", "Toy Story 2 (1999)"]
+NAMES = ["crime", "thriller", "heist", "animation", "sci fi", "horror", "comedy", "drama", "slow burn", "killer",
+         "serial killer"]
 ROWS = {0: ["crime", "thriller", "heist"], 1: ["crime", "thriller"], 2: ["crime", "drama"], 3: ["animation", "comedy"],
-        4: ["sci fi", "horror"], 5: ["animation"]}
+        4: ["sci fi", "horror"], 5: ["animation"], 6: ["crime", "thriller"], 7: ["animation", "comedy"]}
 
 
 def concepts() -> ItemConcepts:
@@ -37,14 +39,23 @@ def test_titles_are_matched_the_way_people_write_them() -> None:
     assert index.items("we are up all night") == set()
     assert index.items_named("Up") == {5}
     assert index.concepts("a Sci-Fi horror film") == {"sci fi", "horror"}
+    # Words that spell an allowed title or concept name that one, not also a shorter or same-named one.
+    assert index.items("Toy Story 2 is fun") == {3, 7}
+    assert index.items("Toy Story 2 is fun", besides={7}) == set()
+    assert index.items("Toy Story 2 and Toy Story", besides={7}) == {3}
+    assert index.concepts("a serial killer thriller") == {"serial killer", "killer", "thriller"}
+    assert index.concepts("a serial killer thriller", besides={"serial killer"}) == {"serial killer", "thriller"}
+    assert index.concepts("a killer thriller", besides={"serial killer"}) == {"killer", "thriller"}
 
 
 def test_prompts_are_versioned_files() -> None:
-    prompt = load_prompt("explain")
+    prompt = load_prompt("explain", 1)
     assert prompt.tag == "explain.v1" and "$reason" in prompt.template
     assert 'enjoy "Heat" because' in prompt.render({"reason": "r", "title": "Heat"})
     with pytest.raises(KeyError):
         prompt.render({})
+    newest = load_prompt("explain")
+    assert newest.tag == "explain.v2" and "$topics" in newest.template and "$reason" not in newest.template
     with pytest.raises(ValueError, match="no version 99"):
         load_prompt("explain", 99)
     with pytest.raises(ValueError, match="no prompt named"):
@@ -103,6 +114,49 @@ def test_explanation_validator_accepts_only_grounded_text() -> None:
     for text, reason in rejects.items():
         with pytest.raises(ValueError, match=reason):
             validate_explanation(text, evidence, mentions=mentions)
+
+
+def test_v2_reason_is_put_after_the_code_written_opening_and_validated_the_same() -> None:
+    mentions = MentionIndex(TITLES, NAMES)
+    evidence = explanation_evidence(_explanation(), titles=TITLES, item_concepts=concepts())
+    assert evidence.user_topics == ("heist", "crime", "thriller")
+    assert evidence.item_topics == ("crime", "thriller", "heist")
+    opening = evidence.opening
+    composed = {
+        "This viewer enjoys heist thrillers.": f"{opening} you enjoy heist thrillers.",
+        "Reason: It is a tense crime story, with a focus on slow burn": f"{opening} it is a tense crime story.",
+        '"The viewer likes crime films because it is a heist movie."': f"{opening} it is a heist movie.",
+        f"{opening} it is a heist.": f"{opening} it is a heist.",
+    }
+    for raw, sentence in composed.items():
+        assert compose_reason(raw, opening) == sentence
+        assert validate_explanation(compose_reason(raw, opening), evidence, mentions=mentions) == sentence
+    # The code writes the item, so "wrong item" cannot happen; every other check still applies.
+    assert compose_reason("This viewer enjoys heist films, and is a fan of crime.", opening) == (
+        f"{opening} you enjoy heist films."
+    )
+    rejects = {
+        "It is a heist, a crime film, a heist, a crime film.": "repetitive",
+        "It is like Toy Story.": "unsupported title",
+        "It is a horror film.": "unsupported concept",
+        "It is a great pick.": "cites nothing",
+        "": "too short",
+    }
+    for raw, reason in rejects.items():
+        with pytest.raises(ValueError, match=reason):
+            validate_explanation(compose_reason(raw, opening), evidence, mentions=mentions)
+    # "Heat" (1995) named in the opening is not also a citation of "Heat" (1986).
+    assert validate_explanation(f"{opening} it is a crime thriller.", evidence, mentions=mentions)
+
+
+def test_a_title_spelled_like_an_allowed_concept_names_the_concept() -> None:
+    from interestlm.profiles.lm_summary import check_citations
+
+    mentions = MentionIndex(["Children, The (2008)", "Heat (1995)"], ["children", "animation"])
+    # "children" is one way of writing "Children, The (2008)" and an allowed concept: the concept.
+    check_citations("a film for children", mentions=mentions, allowed_items={1}, allowed_concepts={"children"})
+    with pytest.raises(ValueError, match="unsupported title"):
+        check_citations("a film for children", mentions=mentions, allowed_items={1}, allowed_concepts={"animation"})
 
 
 def test_summary_validator_checks_citations_and_polarity() -> None:
@@ -166,3 +220,27 @@ def test_thin_item_concepts_come_only_from_the_topics_shown() -> None:
     richer = add_item_concepts(ic, {5: ("comedy",)})
     assert richer.of_item(5) == [(NAMES.index("animation"), 1.0), (NAMES.index("comedy"), 0.5)]
     assert thin_items(richer).size == 0 and ic.of_item(5) == [(NAMES.index("animation"), 1.0)]
+
+
+def test_thin_item_enrichment_is_off_by_default_validated_and_counted_without_a_model() -> None:
+    from interestlm.concepts import ConceptConfig
+    from interestlm.concepts.lm import enrich_thin_items
+
+    assert ConceptConfig().lm_thin_items is False
+    for bad in ({"lm_weight": 0.0}, {"lm_min_concepts": 0}, {"lm_max_items": -1}):
+        with pytest.raises(ValueError, match="ConceptConfig"):
+            ConceptConfig(**bad)
+    from dataclasses import replace
+
+    vectors = np.eye(len(TITLES), 4, dtype=np.float32)
+    generator = Generator(TemplateLM())
+    ids = [str(i) for i in range(len(TITLES))]
+    with pytest.raises(ValueError, match=r"needs ItemConcepts\.vectors"):
+        enrich_thin_items(concepts(), generator, item_vectors=vectors, texts=TITLES, item_ids=ids)
+    ic = replace(concepts(), vectors=np.eye(len(NAMES), 4, dtype=np.float32))
+    with pytest.raises(ValueError, match="one item id and text per item"):
+        enrich_thin_items(ic, generator, item_vectors=vectors, texts=TITLES, item_ids=["a"])
+    same, record = enrich_thin_items(ic, generator, item_vectors=vectors, texts=TITLES, item_ids=ids)
+    # The template "model" writes nothing: the thin item is asked about, nothing is added.
+    assert same is ic and record["source"] == "template" and record["prompt"] == "item_concepts.v1"
+    assert (record["thin_items"], record["asked"], record["enriched"], record["calls"]) == (1, 1, 0, 0)

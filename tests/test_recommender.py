@@ -11,6 +11,8 @@ import pytest
 from interestlm.data.tables import Dataset
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_model, make_split
 from interestlm.explain import grounding_rate
+from interestlm.lm import Generator, TemplateLM
+from interestlm.lm_writer import LMWriter
 from interestlm.recommender import Recommender, RecommenderConfig
 from interestlm.schema import Event, UnknownIdError
 from interestlm.testing.planted import planted_topic_of, planted_topics, planted_user_topics
@@ -109,6 +111,30 @@ def test_new_users_from_history_and_text(data: Dataset, fitted: Recommender) -> 
         fitted.profile_from_history(["no-such-item"])
     with pytest.raises(UnknownIdError):
         fitted.profile("no-such-user")
+
+
+def test_seed_items_of_a_text_profile_stay_recommendable_and_are_never_cited(
+    data: Dataset, fitted: Recommender
+) -> None:
+    # A text-built profile is seeded with the items that fit the description best; the user never
+    # saw them, so filtering them as "seen" removed the very items the user most likely wants.
+    writer = LMWriter(fitted, Generator(TemplateLM()))
+    for profile in (
+        fitted.profile_from_text("telescope rocket galaxy orbit planets"),
+        writer.profile_from_text("I love space and astronomy. I can't stand the kitchen."),
+    ):
+        seeds = profile.seed_items
+        assert seeds and seeds == set(profile.history.items.tolist()) and len(profile.seen_items) == 0
+        recs = fitted.rank_profiles([profile], len(seeds) + 5)[0]
+        assert seeds & {r.item for r in recs}
+        explanations = fitted.explain_items(profile, [r.item for r in recs])
+        assert all(not set(e.evidence) & seeds for e in explanations)
+        assert sum(data.catalog.categories[r.item][0] == "space" for r in recs[:5]) >= 4
+    # A real inline history is still filtered, also when a text steers it.
+    space = [i for i in range(data.n_items) if data.catalog.categories[i][0] == "space"]
+    profile = fitted.profile_from_history([str(data.catalog.item_ids[i]) for i in space[:3]])
+    assert not profile.seed_items and len(profile.seen_items) == 3
+    assert not set(space[:3]) & {r.item for r in fitted.rank_profiles([profile], 30)[0]}
 
 
 def test_save_load_round_trip(tmp_path: Path, data: Dataset, fitted: Recommender) -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also train the text-aware sequence model (seqrec; settings in [recommender.seqrec]) as a fused signal",
     )
+    _add_lm_args(f)
     _add_data_args(f)
 
     for name, text in (
@@ -175,22 +177,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit(dataset: Any, config_path: Path | None, *, progress: bool = False, sequential: bool = False) -> Any:
+def _fit(
+    dataset: Any, config_path: Path | None, *, progress: bool = False, generator: Any = None, sequential: bool = False
+) -> Any:
+    """Fit a Recommender; a ``generator`` (``fit --lm local|http``) also writes thin items' concepts;
+    ``sequential`` also trains the sequence model."""
     from interestlm.config import load_config, recommender_config
     from interestlm.recommender import Recommender
 
     config = recommender_config(load_config(config_path) if config_path else {})
+    if generator is not None:
+        config = replace(config, concepts=replace(config.concepts, lm_thin_items=True))
     return Recommender(config, progress=progress or config.progress, sequential=sequential or config.sequential).fit(
-        dataset
+        dataset, generator=generator
     )
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    """``interestlm fit --dataset PATH --out DIR``: fit and save an inspectable artifacts directory."""
+    """``interestlm fit --dataset PATH --out DIR [--lm local|http]``: fit and save an inspectable artifacts
+    directory; with a language model, items with few concepts get LM-chosen ones from the vocabulary."""
     dataset = _load(args.dataset, args)
-    recommender = _fit(dataset, args.config, progress=args.progress, sequential=args.sequential)
+    recommender = _fit(
+        dataset, args.config, progress=args.progress, generator=_generator(args), sequential=args.sequential
+    )
     recommender.save(args.out)
     print(recommender.fusion_.table())
+    record = recommender.lm_concepts_
+    if record is not None:
+        print(
+            f"LM concepts ({record['source']}): {record['enriched']} of {record['asked']} thin items asked "
+            f"({record['thin_items']} with fewer than {record['min_concepts']} concepts) enriched with "
+            f"{record['concepts_added']} concepts; {record['rejected']} replies rejected, {record['errors']} failed"
+        )
     print(f"wrote {args.out}")
     return 0
 

@@ -23,12 +23,14 @@ import scipy.sparse as sp
 
 from interestlm import artifacts
 from interestlm.concepts import ConceptConfig, GraphConfig, build_concept_graph, extract_concepts, normalise_name
+from interestlm.concepts.lm import enrich_thin_items
 from interestlm.config import config_to_dict, dumps_toml, recommender_config
 from interestlm.data.tables import Catalog, Dataset, FloatArray, IntArray, Interactions
 from interestlm.encode import Encoder, make_encoder
 from interestlm.evaluate.protocol import EvalTask, TrainData
 from interestlm.explain import Explanation, explain_many, grounding_rate
 from interestlm.learn.config import SeqRecConfig
+from interestlm.lm import Generator, make_lm
 from interestlm.profiles import (
     ProfileBuilder,
     ProfileConfig,
@@ -41,7 +43,7 @@ from interestlm.rank import Fusion, FusionLearner, SignalContext, compute_signal
 from interestlm.rank.fusion import Imputer
 from interestlm.rank.signals import SIGNALS, Collaborative, SequenceScorer
 from interestlm.retrieve import FaissIndex
-from interestlm.schema import ConceptGraph, Event, History, InterestProfile, ItemConcepts, UnknownIdError
+from interestlm.schema import SEED_ITEMS, ConceptGraph, Event, History, InterestProfile, ItemConcepts, UnknownIdError
 from interestlm.text import item_texts, review_snippets
 
 if TYPE_CHECKING:
@@ -108,9 +110,15 @@ class Recommender:
         self._faiss: FaissIndex | None = None
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data: Dataset | TrainData, *, valid: EvalTask | None = None) -> Self:
-        """Learn everything from training rows; fusion weights from ``valid`` (or a held-out last item)."""
-        self._setup(data.catalog, data.interactions)
+    def fit(
+        self, data: Dataset | TrainData, *, valid: EvalTask | None = None, generator: Generator | None = None
+    ) -> Self:
+        """Learn everything from training rows; fusion weights from ``valid`` (or a held-out last item).
+
+        ``generator`` writes the concepts of thin items when ``config.concepts.lm_thin_items`` is on
+        (default then: the local model when installed, else none is added); see :meth:`_lm_concepts`.
+        """
+        self._setup(data.catalog, data.interactions, generator=generator)
         if self.config.sequential:
             self._fit_sequential(valid)
         self.fusion_ = self._learn_fusion(valid)
@@ -174,6 +182,7 @@ class Recommender:
         item_vectors: FloatArray | None = None,
         item_concepts: ItemConcepts | None = None,
         graph: ConceptGraph | None = None,
+        generator: Generator | None = None,
     ) -> None:
         """Every stage up to the signals, computing what was not given (``load`` gives most)."""
         cfg = self.config
@@ -192,9 +201,12 @@ class Recommender:
         self.item_vectors_ = (
             item_vectors if item_vectors is not None else self.encoder_.encode(item_texts, progress=cfg.progress)
         )
-        self.item_concepts_ = item_concepts or extract_concepts(
-            catalog, texts=item_texts, encoder=self.encoder_, config=cfg.concepts
-        )
+        self.lm_concepts_: dict[str, Any] | None = None
+        if item_concepts is None:
+            item_concepts = extract_concepts(catalog, texts=item_texts, encoder=self.encoder_, config=cfg.concepts)
+            if cfg.concepts.lm_thin_items:
+                item_concepts = self._lm_concepts(item_concepts, generator)
+        self.item_concepts_ = item_concepts
         sequences = train.sequences()
         self.graph_ = graph or build_concept_graph(
             self.item_concepts_, sequences=sequences, catalog=catalog, config=cfg.graph
@@ -207,6 +219,25 @@ class Recommender:
         self.context_ = self._context(sequences)
         self.profiles_: dict[int, InterestProfile] = {}
         self.sequential_ = None
+
+    def _lm_concepts(self, item_concepts: ItemConcepts, generator: Generator | None) -> ItemConcepts:
+        """Thin items' concepts chosen by a language model before the graph and profiles are built;
+        what happened (items enriched, replies rejected) is kept in ``lm_concepts_`` and saved in
+        the artifacts' manifest."""
+        cfg = self.config.concepts
+        gen = generator if generator is not None else Generator(make_lm("auto"))
+        enriched, self.lm_concepts_ = enrich_thin_items(
+            item_concepts,
+            gen,
+            item_vectors=self.item_vectors_,
+            texts=self.item_texts_,
+            item_ids=[str(i) for i in self.catalog_.item_ids.tolist()],
+            min_concepts=cfg.lm_min_concepts,
+            max_concepts=cfg.lm_max_concepts,
+            max_items=cfg.lm_max_items,
+            weight=cfg.lm_weight,
+        )
+        return enriched
 
     def _context(
         self, sequences: Sequence[npt.NDArray[np.integer]], *, sequential: SequenceScorer | None = None
@@ -319,7 +350,8 @@ class Recommender:
         # The text acts as a pseudo-history: the items nearest to it seed the interests.
         nearest = np.argsort(-(self.item_vectors_ @ query), kind="stable")[:5].astype(np.int32)
         profile = self.builder_.build(user_id, history_from_items(nearest))
-        return replace(profile, short_term=query.astype(np.float32), extra={**profile.extra, "query": text})
+        extra = {**profile.extra, "query": text, SEED_ITEMS: [int(i) for i in nearest]}
+        return replace(profile, short_term=query.astype(np.float32), extra=extra)
 
     def edit(self, user_id: str, **edits: Any) -> InterestProfile:
         """Pin / mute concepts or reweight interests of a user; the next ranking obeys."""
@@ -337,13 +369,17 @@ class Recommender:
     def rank_profiles(
         self, profiles: Sequence[InterestProfile], k: int = 10, *, diversity: float | None = None
     ) -> list[list[Recommendation]]:
-        """Top-``k`` per profile: fused signals, seen and muted items removed, MMR re-ranking."""
+        """Top-``k`` per profile: fused signals, seen and muted items removed, MMR re-ranking.
+
+        Seen means :attr:`InterestProfile.seen_items`: the seed items standing in for the history of
+        a profile built from text are ranked like any other item (they are chosen because they fit).
+        """
         div = self.config.diversity if diversity is None else diversity
         scores = self.fused_scores(profiles)
         out: list[list[Recommendation]] = []
         for row, profile in enumerate(profiles):
             s = scores[row].copy()
-            s[profile.history.items] = -np.inf
+            s[profile.seen_items] = -np.inf  # a text-built profile's seed items were never seen
             n_pool = min(len(s), max(k * 5, 50))
             pool = np.argpartition(-s, n_pool - 1)[:n_pool] if n_pool < len(s) else np.arange(len(s))
             pool = pool[np.isfinite(s[pool])]
@@ -626,7 +662,10 @@ class Recommender:
         if self.sequential_ is not None:
             # safetensors + JSON; it scores the fitted items, and items added since from content.
             self.sequential_.save(out / SEQREC_DIR)
-        artifacts.write_manifest(out, extra={"encoder": self.encoder_.model_id, "n_items": len(self.catalog_)})
+        extra: dict[str, Any] = {"encoder": self.encoder_.model_id, "n_items": len(self.catalog_)}
+        if self.lm_concepts_ is not None:
+            extra["lm_item_concepts"] = self.lm_concepts_
+        artifacts.write_manifest(out, extra=extra)
         return out
 
     @classmethod
@@ -635,7 +674,7 @@ class Recommender:
         src = Path(directory)
         if not (src / "manifest.json").is_file():
             raise FileNotFoundError(f"{src}: not an interestlm artifacts directory (no manifest.json)")
-        artifacts.verify_manifest(src)
+        manifest = artifacts.verify_manifest(src)
         config = recommender_config(tomllib.loads((src / "config.toml").read_text(encoding="utf-8")))
         self = cls(config)
         catalog = artifacts.load_catalog(src)
@@ -652,6 +691,7 @@ class Recommender:
         fusion = json.loads((src / "fusion.json").read_text(encoding="utf-8"))
         self.fusion_ = Fusion.from_dict(fusion["fusion"])
         self.imputer_ = Imputer(coefficients=fusion["imputer"])
+        self.lm_concepts_ = manifest.get("extra", {}).get("lm_item_concepts")
         if (src / SEQREC_DIR).is_dir():
             self._load_sequential(src / SEQREC_DIR)
         elif config.sequential:

@@ -24,6 +24,10 @@ import scipy.sparse as sp
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
 
+#: ``InterestProfile.extra`` key of the stand-in items a profile built from a text description was
+#: seeded with: the user never saw them, so ranking keeps them and explanations never cite them.
+SEED_ITEMS = "seed_items"
+
 #: Kinds of concept, by where they came from.
 CONCEPT_KINDS: tuple[str, ...] = ("genre", "category", "brand", "tag", "attribute", "keyphrase", "entity")
 
@@ -246,3 +250,17 @@ class InterestProfile:
     edits: ProfileEdits = field(default_factory=ProfileEdits)
     mean_rating: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seed_items(self) -> frozenset[int]:
+        """Stand-in history items of a profile built from a text description (``extra["seed_items"]``)."""
+        return frozenset(int(i) for i in self.extra.get(SEED_ITEMS, ()))
+
+    @property
+    def seen_items(self) -> IntArray:
+        """History items the user really interacted with: ``history.items`` without the seed items."""
+        seeds = self.seed_items
+        items = self.history.items
+        if not seeds:
+            return items
+        return items[~np.isin(items, np.fromiter(seeds, np.int64, len(seeds)))]

@@ -42,6 +42,12 @@ class ConceptConfig:
     kind (tags: ``tag_weight * (1 - 0.5 ** count)``; keyphrases: ``keyphrase_weight`` times the
     phrase's TF-IDF value over the item's largest one). Tags and keyphrases on fewer than ``min_item_count`` items
     are dropped; structured concepts are always kept.
+
+    ``lm_thin_items`` (off by default) lets a language model add concepts at fit time to items
+    with fewer than ``lm_min_concepts`` concepts: up to ``lm_max_concepts`` names chosen from the
+    vocabulary concepts nearest the item (:mod:`interestlm.concepts.lm`), at weight ``lm_weight``,
+    for at most ``lm_max_items`` items (those with the fewest concepts first). ``interestlm fit
+    --lm local|http`` turns it on.
     """
 
     max_keyphrases: int = 5
@@ -58,6 +64,11 @@ class ConceptConfig:
     keyphrase_weight: float = 0.6
     min_item_count: int = 2
     batch_size: int = 256
+    lm_thin_items: bool = False
+    lm_min_concepts: int = 2
+    lm_max_concepts: int = 3
+    lm_max_items: int = 500
+    lm_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if self.category_kind not in ("genre", "category"):
@@ -81,6 +92,13 @@ class ConceptConfig:
             raise ValueError(f"ConceptConfig.min_item_count must be >= 1, got {self.min_item_count}")
         if self.max_vocabulary < 1 or self.batch_size < 1:
             raise ValueError("ConceptConfig.max_vocabulary and batch_size must be positive")
+        if self.lm_min_concepts < 1 or self.lm_max_concepts < 1 or self.lm_max_items < 0:
+            raise ValueError(
+                "ConceptConfig needs lm_min_concepts >= 1, lm_max_concepts >= 1 and lm_max_items >= 0, got "
+                f"{self.lm_min_concepts}, {self.lm_max_concepts}, {self.lm_max_items}"
+            )
+        if not 0.0 < self.lm_weight <= 1.0:
+            raise ValueError(f"ConceptConfig.lm_weight must be in (0, 1], got {self.lm_weight}")
 
 
 def extract_concepts(

@@ -4,12 +4,15 @@ An item with fewer than ``min_concepts`` concepts (no genres or tags, a short te
 ``k`` more: the model sees the item's text and the vocabulary concepts nearest to the item's
 vector, and picks among them. Only names from that shown list are kept (anything else rejects
 the reply), and they enter at a lower weight than concepts read from fields.
+:func:`enrich_thin_items` does all of it for a catalog (``Recommender.fit`` calls it when
+``[recommender.concepts] lm_thin_items`` is on) and records what it did.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -96,3 +99,54 @@ def add_item_concepts(
         (np.full(len(rows), weight, np.float32), (rows, cols)), shape=item_concepts.matrix.shape, dtype=np.float32
     )
     return replace(item_concepts, matrix=item_concepts.matrix.maximum(extra).tocsr())
+
+
+def enrich_thin_items(
+    item_concepts: ItemConcepts,
+    generator: Generator,
+    *,
+    item_vectors: FloatArray,
+    texts: Sequence[str],
+    item_ids: Sequence[str],
+    min_concepts: int = 2,
+    max_concepts: int = 3,
+    max_items: int = 500,
+    weight: float = 0.5,
+) -> tuple[ItemConcepts, dict[str, Any]]:
+    """Items with fewer than ``min_concepts`` concepts get LM-chosen vocabulary concepts.
+
+    At most ``max_items`` thin items are asked about (fewest concepts first, then catalog order).
+    Returns the enriched concepts and a JSON-ready record of what happened: how many items were
+    thin, asked, enriched, how many replies were rejected (or failed), which model and prompt
+    wrote them, and the concepts added per item id.
+    """
+    if len(item_ids) != item_concepts.n_items or len(texts) != item_concepts.n_items:
+        raise ValueError(
+            f"enrich_thin_items needs one item id and text per item ({item_concepts.n_items}), "
+            f"got {len(item_ids)} ids and {len(texts)} texts"
+        )
+    thin = thin_items(item_concepts, min_concepts=min_concepts)
+    counts = np.diff(item_concepts.matrix.indptr)[thin]
+    asked = thin[np.argsort(counts, kind="stable")][:max_items]
+    before = generator.stats.to_json()
+    found = lm_item_concepts(
+        asked.tolist(),
+        generator,
+        item_concepts=item_concepts,
+        item_vectors=item_vectors,
+        texts=texts,
+        k=max_concepts,
+    )
+    after = generator.stats.to_json()
+    record: dict[str, Any] = {
+        "source": generator.source,
+        "prompt": load_prompt("item_concepts").tag,
+        "min_concepts": min_concepts,
+        "thin_items": len(thin),
+        "asked": len(asked),
+        "enriched": len(found),
+        "concepts_added": sum(len(names) for names in found.values()),
+        **{key: after[key] - before[key] for key in ("calls", "cache_hits", "accepted", "rejected", "errors")},
+        "items": {str(item_ids[item]): list(names) for item, names in sorted(found.items())},
+    }
+    return (add_item_concepts(item_concepts, found, weight=weight) if found else item_concepts), record

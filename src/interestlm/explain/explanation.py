@@ -37,14 +37,15 @@ def citable_items(profile: InterestProfile) -> frozenset[int]:
     """History items an explanation may cite as something the user liked.
 
     An item qualifies when its latest row in the history has non-negative polarity and it is not
-    in ``profile.dislikes``; items outside the history never qualify.
+    in ``profile.dislikes``; items outside the history never qualify, nor do the seed items of a
+    profile built from a text description (the user never saw them).
     """
     hist = profile.history
     latest: dict[int, float] = {}
     # History rows are in time order, so the last write per item is its latest polarity.
     for item, polarity in zip(hist.items.tolist(), hist.polarity.tolist(), strict=True):
         latest[int(item)] = float(polarity)
-    disliked = set(profile.dislikes)
+    disliked = set(profile.dislikes) | profile.seed_items
     return frozenset(i for i, p in latest.items() if p >= 0 and not np.isnan(p) and i not in disliked)
 
 

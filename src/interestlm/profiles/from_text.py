@@ -26,7 +26,7 @@ from interestlm.lm import Generator, load_prompt
 from interestlm.profiles.builder import ProfileBuilder
 from interestlm.profiles.history import history_from_items
 from interestlm.profiles.lm_summary import clauses, is_negative
-from interestlm.schema import FloatArray, InterestProfile, ItemConcepts
+from interestlm.schema import SEED_ITEMS, FloatArray, InterestProfile, ItemConcepts
 
 #: Phrases that make a clause negative although no single cue word does.
 _NEGATIVE_PHRASES = ("can t stand", "cannot stand", "not a fan", "not into", "sick of", "tired of", "turned off")
@@ -41,7 +41,7 @@ FILLER_WORDS = frozenset(
         "film", "films", "movie", "movies", "good", "great", "lot", "much", "stuff", "enjoy", "into", "im",
     }
 )
-_SEED_ITEMS = 8
+_N_SEEDS = 8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,7 +193,7 @@ def taste_profile(
     item_concepts: ItemConcepts,
     user_id: str = "anonymous",
     text: str = "",
-    n_seed: int = _SEED_ITEMS,
+    n_seed: int = _N_SEEDS,
     popularity: FloatArray | None = None,
 ) -> InterestProfile:
     """A cold-start profile: seed items near the text with liked (and no disliked) concepts.
@@ -203,7 +203,10 @@ def taste_profile(
 
     The profile's signed concepts are the parse itself (+1 liked, -1 disliked) ahead of the
     seeds' concepts at half weight, its short-term vector is the text's vector, and
-    ``extra["taste"]`` records the parse.
+    ``extra["taste"]`` records the parse. The seeds are recorded in ``extra["seed_items"]``
+    (:data:`~interestlm.schema.SEED_ITEMS`): they stand in for a history, so the ranking keeps them
+    (they are the best-fitting well-known items; filtering them as seen removed exactly the
+    items a cold-start user most likely wants) and explanations never cite them as liked.
     """
     index = item_concepts.index_of()
     liked = np.zeros(item_concepts.n_concepts, np.float32)
@@ -231,5 +234,10 @@ def taste_profile(
         liked_concepts=tuple((n, 1.0) for n in taste.likes) or profile.liked_concepts,
         disliked_concepts=tuple((n, -1.0) for n in taste.dislikes),
         short_term=query.astype(np.float32),
-        extra={**profile.extra, "query": text, "taste": {**_taste_json(taste), "source": taste.source}},
+        extra={
+            **profile.extra,
+            "query": text,
+            "taste": {**_taste_json(taste), "source": taste.source},
+            SEED_ITEMS: [int(i) for i in seeds],
+        },
     )

@@ -18,7 +18,14 @@ from interestlm.lm import Generator, load_prompt
 from interestlm.profiles.edits import effective_interest_weights
 from interestlm.profiles.summary import template_summary
 from interestlm.schema import InterestProfile
-from interestlm.text.mentions import MentionIndex, concept_mentions, display_title, normalise, quoted_spans
+from interestlm.text.mentions import (
+    MentionIndex,
+    concept_mentions,
+    display_title,
+    normalise,
+    quoted_spans,
+    title_forms,
+)
 
 _MAX_INTERESTS = 3
 _MIN_SHARE = 0.05
@@ -131,15 +138,16 @@ def check_citations(
     for span in quoted_spans(text):
         if not mentions.items_named(span) & allowed_items:
             raise ValueError(f"unsupported title: {span!r} is not in the evidence")
-    extra_items = mentions.items(text) - allowed_items
-    # A title that is also an allowed concept name ("Heist") is that concept, not a citation.
+    extra_items = mentions.items(text, besides=allowed_items) - allowed_items
+    # A title that is also an allowed concept name ("Heist"; "children" for "Children, The (2008)")
+    # is that concept, not a citation.
     extra_items = {i for i in extra_items if not any(f in allowed_concepts for f in _forms(mentions, i))}
     if extra_items:
         raise ValueError(f"unsupported title: item(s) {sorted(extra_items)[:3]} are not in the evidence")
     allowed_words = {normalise(display_title(mentions.titles[i])) for i in allowed_items}
     extra = {
         c
-        for c in mentions.concepts(text)
+        for c in mentions.concepts(text, besides=allowed_concepts)
         if normalise(c) not in allowed_concepts and not any(f" {normalise(c)} " in f" {w} " for w in allowed_words)
     }
     if extra:
@@ -147,7 +155,8 @@ def check_citations(
 
 
 def _forms(mentions: MentionIndex, item: int) -> set[str]:
-    return {normalise(display_title(mentions.titles[item]))}
+    """Every way of writing the item's title ("Children, The (2008)": "the children", "children", ...)."""
+    return title_forms(mentions.titles[item])
 
 
 def validate_summary(raw: str, facts: SummaryFacts, *, mentions: MentionIndex) -> str:

@@ -249,11 +249,14 @@ class Service:
         """Known users."""
         return len(self.rec.user_index_)
 
-    def recommendations(self, user_id: str, k: int, *, diversity: float | None, explain: bool) -> bytes:
+    def recommendations(
+        self, user_id: str, k: int, *, diversity: float | None, explain: bool, lm_text: bool = True
+    ) -> bytes:
         """Top-``k`` for a known user as wire JSON bytes, served from the cache while the profile is unchanged.
 
         The cache holds the encoded body (validated once against :class:`RecommendationsOut`), so a
-        hit costs neither ranking nor validation nor JSON encoding.
+        hit costs neither ranking nor validation nor JSON encoding. ``lm_text=False`` keeps the
+        template explanations even when a language model is configured (warm-up).
         """
         key: CacheKey = (user_id, k, diversity, explain)
         with self.lock.read():
@@ -261,17 +264,25 @@ class Service:
             if cached is not None:
                 return cached
             generations = self.cache.generations(user_id)
-            recs = self._lm_text(self.rec.recommend(user_id, k, diversity=diversity, explain=explain))
+            recs = self.rec.recommend(user_id, k, diversity=diversity, explain=explain)
+            if lm_text:
+                recs = self._lm_text(recs)
             payload = {"user_id": user_id, "recommendations": [self._rec_json(r) for r in recs]}
         body = RecommendationsOut.model_validate(payload).model_dump_json().encode()
         self.cache.put(key, generations, body)
         return body
 
     def warm(self, k: int = 10, *, explain: bool = True) -> int:
-        """Compute and cache every known user's default list (start-up); returns users done."""
+        """Compute and cache every known user's default list (start-up); returns users done.
+
+        Warm-up never calls the language model: the lists carry template explanations
+        (``explanation_source: "template"``), so start-up time does not depend on the model (with a
+        one-second budget per list it would add up to a second per user). A user's list is written
+        again, with LM text, once their profile changes or the catalog grows.
+        """
         done = 0
         for user_id in list(self.rec.user_index_):
-            self.recommendations(str(user_id), k, diversity=None, explain=explain)
+            self.recommendations(str(user_id), k, diversity=None, explain=explain, lm_text=False)
             done += 1
         return done
 

@@ -79,19 +79,35 @@ class MentionIndex:
         """Items whose title (any form) is exactly ``span`` once normalised."""
         return set(self._title_forms.get(normalise(span), set()))
 
-    def items(self, text: str) -> set[int]:
-        """Items whose (long enough) title appears in ``text`` as whole words."""
+    def items(self, text: str, *, besides: Iterable[int] = ()) -> set[int]:
+        """Items whose (long enough) title appears in ``text`` as whole words.
+
+        Words that spell a title of an item in ``besides`` (any of its forms) name that item and are
+        blanked out first: ``"The Shining"`` in a sentence about The Shining (1980) does not also
+        cite the 1997 series of the same name, nor does "Monsters, Inc." cite "Monsters" (2010).
+        """
         padded = f" {normalise(text)} "
+        forms = sorted({f for i in besides for f in title_forms(self.titles[i])}, key=len, reverse=True)
+        for form in forms:
+            padded = re.sub(rf"(?<= ){re.escape(form)}(?= )", "|", padded)
         found: set[int] = set()
         for form, items in self._free_titles.items():
             if f" {form} " in padded:
                 found |= items
         return found
 
-    def concepts(self, text: str) -> set[str]:
-        """Concept names (as given) that appear in ``text`` as whole words."""
+    def concepts(self, text: str, *, besides: Iterable[str] = ()) -> set[str]:
+        """Concept names (as given) that appear in ``text`` as whole words.
+
+        Words that spell one of the names in ``besides`` name that concept and are blanked out
+        before the others are looked for, so ``"serial killer"`` does not also mention ``"killer"``.
+        """
         padded = f" {normalise(text)} "
-        return {name for form, name in self._concepts.items() if f" {form} " in padded}
+        named = {normalise(b) for b in besides} - {""}
+        spelled = {form for form in named if f" {form} " in padded}
+        for form in sorted(spelled, key=len, reverse=True):
+            padded = re.sub(rf"(?<= ){re.escape(form)}(?= )", "|", padded)
+        return {name for form, name in self._concepts.items() if form in spelled or f" {form} " in padded}
 
 
 def concept_mentions(text: str, names: Iterable[str]) -> set[str]:
