@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -202,11 +203,13 @@ class Interactions:
 
     def sequences(self) -> list[IntArray]:
         """Each user's items in time order (index = user index; empty for users without rows)."""
+        return [a.astype(np.int32) for a in self.per_user(self.item)]
+
+    def per_user(self, column: npt.NDArray[Any]) -> list[npt.NDArray[Any]]:
+        """``column`` (one value per row, e.g. ``rating``) split by user index, each in time order."""
         order = self.time_order()
-        users = self.user[order]
-        items = self.item[order]
-        counts = np.bincount(users, minlength=self.n_users)
-        return [a.astype(np.int32) for a in np.split(items, np.cumsum(counts)[:-1])]
+        counts = np.bincount(self.user[order], minlength=self.n_users)
+        return np.split(np.asarray(column)[order], np.cumsum(counts)[:-1])
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -42,7 +42,6 @@ from interestlm.learn.transformer import (
     SequenceNet,
     SequentialModel,
     init_transformer_weights,
-    torch_threads,
     window_values,
 )
 from interestlm.text import item_texts, review_snippets
@@ -273,10 +272,8 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             raise ValueError("SeqRec: rating_weight > 0 needs ratings in the training rows, and there are none")
         mean, std = float(inter.rating[known].mean()), float(inter.rating[known].std())
         self.rating_stats_ = (mean, std if std > 1e-6 else 1.0)
-        order = inter.time_order()
-        counts = np.bincount(inter.user[order], minlength=inter.n_users)
-        ratings = (inter.rating[order].astype(np.float32) - mean) / np.float32(self.rating_stats_[1])
-        return window_values(np.split(ratings, np.cumsum(counts)[:-1]), self.config.max_len)
+        ratings = (inter.rating.astype(np.float32) - mean) / np.float32(self.rating_stats_[1])
+        return window_values(inter.per_user(ratings), self.config.max_len)
 
     def _loss(
         self, inputs: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, aux: torch.Tensor | None = None
@@ -305,13 +302,12 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         targets = np.asarray(items, dtype=np.int64)
         if len(targets) != len(histories):
             raise ValueError(f"predict_ratings: {len(histories)} histories but {len(targets)} items")
-        self._check_histories(np.zeros(len(histories), dtype=np.int32), histories)
+        self._check_histories(histories, where="predict_ratings")
         if len(targets) and (targets.min() < 0 or targets.max() >= self.n_items_):
             raise ValueError(f"predict_ratings: items must lie in [0, {self.n_items_})")
         mean, std = self.rating_stats_
         out = np.empty(len(histories), dtype=np.float32)
-        net.eval()
-        with torch_threads(self.config.num_threads), torch.inference_mode():
+        with self._inference():
             weights = net.item_weights()
             for start, last in self._last_states(histories, weights):
                 rows = torch.from_numpy(targets[start : start + len(last)]).to(self.device_)
@@ -350,11 +346,8 @@ class SeqRec(SequentialModel[SeqRecConfig]):
                 torch.from_numpy(m.indptr[:-1].astype(np.int64)).to(self.device_),
                 torch.from_numpy(m.data.astype(np.float32)).to(self.device_),
             )
-        was_training = net.training
-        net.eval()
-        with torch_threads(self.config.num_threads), torch.inference_mode():
+        with self._inference():
             out: FloatArray = tower.content(text, bag, n).float().cpu().numpy()
-        net.train(was_training)
         return out
 
     def report(self) -> dict[str, Any]:

@@ -384,13 +384,28 @@ class SequentialModel(ABC, Generic[C]):
         if not hasattr(self, "net_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load() first")
 
-    def _check_histories(self, users: IntArray, histories: list[IntArray]) -> None:
+    def _check_histories(
+        self, histories: list[IntArray], *, users: IntArray | None = None, n_items: int | None = None, where: str
+    ) -> None:
+        """Every history item is an index in ``[0, n_items)`` (default: the fitted catalogue)."""
         name = type(self).__name__
-        if len(users) != len(histories):
-            raise ValueError(f"{name}.score: {len(users)} users but {len(histories)} histories")
+        if users is not None and len(users) != len(histories):
+            raise ValueError(f"{name}.{where}: {len(users)} users but {len(histories)} histories")
+        limit = self.n_items_ if n_items is None else n_items
         for j, h in enumerate(histories):
-            if len(h) and (int(np.min(h)) < 0 or int(np.max(h)) >= self.n_items_):
-                raise ValueError(f"{name}.score: history {j} holds an item index outside [0, {self.n_items_})")
+            if len(h) and (int(np.min(h)) < 0 or int(np.max(h)) >= limit):
+                raise ValueError(f"{name}.{where}: history {j} holds an item index outside [0, {limit})")
+
+    @contextmanager
+    def _inference(self) -> Iterator[SequenceNet]:
+        """The net in eval mode under inference_mode and the configured threads; its mode restored after."""
+        was_training = self.net_.training
+        self.net_.eval()
+        try:
+            with torch_threads(self.config.num_threads), torch.inference_mode():
+                yield self.net_
+        finally:
+            self.net_.train(was_training)
 
     def _last_states(self, histories: list[IntArray], weights: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
         """``(start row, last hidden states)`` per scoring batch; call in eval and inference mode."""
@@ -406,15 +421,12 @@ class SequentialModel(ABC, Generic[C]):
         is scored from padding alone (the same scores for every such user).
         """
         self._check_fitted()
-        self._check_histories(users, histories)
+        self._check_histories(histories, users=users, where="score")
         out = np.empty((len(histories), self.n_items_), dtype=np.float32)
-        was_training = self.net_.training
-        self.net_.eval()
-        with torch_threads(self.config.num_threads), torch.inference_mode():
-            weights = self.net_.item_weights()
+        with self._inference() as net:
+            weights = net.item_weights()
             for start, last in self._last_states(histories, weights):
                 out[start : start + len(last)] = (last @ weights.T).float().cpu().numpy()
-        self.net_.train(was_training)
         return out
 
     def intent(self, histories: list[IntArray], *, item_vectors: FloatArray | None = None) -> FloatArray:
@@ -425,34 +437,24 @@ class SequentialModel(ABC, Generic[C]):
         histories that contain them are read with their vectors.
         """
         self._check_fitted()
-        n_items = self.n_items_ if item_vectors is None else len(item_vectors)
-        for j, h in enumerate(histories):
-            if len(h) and (int(np.min(h)) < 0 or int(np.max(h)) >= n_items):
-                raise ValueError(
-                    f"{type(self).__name__}.intent: history {j} holds an item index outside [0, {n_items})"
-                )
+        n_items = None if item_vectors is None else len(item_vectors)
+        self._check_histories(histories, n_items=n_items, where="intent")
         out = np.empty((len(histories), self.config.hidden), dtype=np.float32)
-        was_training = self.net_.training
-        self.net_.eval()
-        with torch_threads(self.config.num_threads), torch.inference_mode():
+        with self._inference() as net:
             weights = (
-                self.net_.item_weights()
+                net.item_weights()
                 if item_vectors is None
                 else torch.from_numpy(np.ascontiguousarray(item_vectors, dtype=np.float32)).to(self.device_)
             )
             for start, last in self._last_states(histories, weights):
                 out[start : start + len(last)] = last.float().cpu().numpy()
-        self.net_.train(was_training)
         return out
 
     def item_vectors(self) -> FloatArray:
         """Every catalogue item's vector in the model's space, ``(n_items, hidden)``."""
         self._check_fitted()
-        was_training = self.net_.training
-        self.net_.eval()
-        with torch_threads(self.config.num_threads), torch.inference_mode():
-            out: FloatArray = self.net_.item_weights().float().cpu().numpy()
-        self.net_.train(was_training)
+        with self._inference() as net:
+            out: FloatArray = net.item_weights().float().cpu().numpy()
         return out
 
     # ----------------------------------------------------------------------------- persistence
