@@ -159,19 +159,21 @@ class Recommender:
         last[ends] = counts[user[ends]] >= 2
         keep = np.ones(len(order), dtype=bool)
         keep[order[last]] = False
-        users = np.asarray([u for u, h in enumerate(self.histories_) if len(h) >= 2], dtype=np.int32)
-        histories = [self.histories_[u].items[:-1].astype(np.int32) for u in users]
-        targets = [self.histories_[u].items[-1:].astype(np.int32) for u in users]
+        users, prefixes, targets = self._held_out_last()
         task = EvalTask(
             name="held-out last item",
             users=users,
-            histories=histories,
-            targets=targets,
-            exclude=_seen_matrix(
-                [_prefix(self.histories_[u], len(self.histories_[u]) - 1) for u in users], len(self.catalog_)
-            ),
+            histories=[p.items.astype(np.int32) for p in prefixes],
+            targets=[t.astype(np.int32) for t in targets],
+            exclude=_seen_matrix(prefixes, len(self.catalog_)),
         )
         return self.train_.select(keep), task
+
+    def _held_out_last(self) -> tuple[IntArray, list[History], list[IntArray]]:
+        """Users with >= 2 training items, their histories without the last item, and that item."""
+        users = np.asarray([u for u, h in enumerate(self.histories_) if len(h) >= 2], dtype=np.int32)
+        prefixes = [_prefix(self.histories_[u], len(self.histories_[u]) - 1) for u in users]
+        return users, prefixes, [self.histories_[u].items[-1:] for u in users]
 
     def _setup(
         self,
@@ -267,10 +269,7 @@ class Recommender:
             exclude = valid.exclude
         else:
             # No validation task: hold out each user's last training item (users with >= 2 items).
-            keep = [u for u, h in enumerate(self.histories_) if len(h) >= 2]
-            users = np.asarray(keep, dtype=np.int32)
-            targets = [self.histories_[u].items[-1:] for u in keep]
-            histories = [_prefix(self.histories_[u], len(self.histories_[u]) - 1) for u in keep]
+            users, histories, targets = self._held_out_last()
             exclude = None
             # The interaction signals must not have seen the held-out items: fitted on all rows,
             # EASE scored each user's own last item from that very row, and the learned weights
