@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,25 @@ REPO = Path(__file__).resolve().parents[2]
 #: Screenshots and other files kept after a run (gitignored).
 ARTIFACTS_OUT = REPO / "test-artifacts" / "serve"
 KEY = "test-key-0123456789"
+
+
+def check_appends_survive_reopening(open_store: Callable[[], Any]) -> None:
+    """The operation-log contract every store keeps: appends come back in order, filtered by
+    ``after`` and user, with counts, after the store is closed and opened again."""
+    store = open_store()
+    first = store.append("event", "u1", [{"item_id": "a", "kind": "like"}, {"item_id": "b", "kind": "view"}])
+    second = store.append("items", None, [{"items": [{"item_id": "new"}]}])
+    assert first[1] == first[0] + 1 and second[0] > first[1]
+    store.close()
+    reopened = open_store()
+    rows = list(reopened.entries())
+    assert [r.seq for r in rows] == [*first, *second]
+    assert [r.op for r in rows] == ["event", "event", "items"]
+    assert rows[0].user_id == "u1" and rows[0].body == {"item_id": "a", "kind": "like"}
+    assert [r.seq for r in reopened.entries(after=first[0])] == [first[1], second[0]]
+    assert [r.seq for r in reopened.entries(user_id="u1")] == first
+    assert reopened.count() == 3 and reopened.count("event") == 2 and reopened.last_seq() == second[0]
+    reopened.close()
 
 
 def free_port() -> int:

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from serve_helpers import KEY, PostgresServer, live
+from serve_helpers import KEY, PostgresServer, check_appends_survive_reopening, live
 
 from interestlm.serve import ServeSettings, create_app
 from interestlm.serve.pgstore import PostgresStore, redact
@@ -22,20 +22,7 @@ def url(postgres: PostgresServer) -> str:
 
 
 def test_appends_come_back_in_order_after_reopening(url: str) -> None:
-    store = PostgresStore(url)
-    first = store.append("event", "u1", [{"item_id": "a", "kind": "like"}, {"item_id": "b", "kind": "view"}])
-    second = store.append("items", None, [{"items": [{"item_id": "new"}]}])
-    assert first[1] == first[0] + 1 and second[0] > first[1]
-    store.close()
-    reopened = PostgresStore(url)
-    rows = list(reopened.entries())
-    assert [r.seq for r in rows] == [*first, *second]
-    assert [r.op for r in rows] == ["event", "event", "items"]
-    assert rows[0].user_id == "u1" and rows[0].body == {"item_id": "a", "kind": "like"}
-    assert [r.seq for r in reopened.entries(after=first[0])] == [first[1], second[0]]
-    assert [r.seq for r in reopened.entries(user_id="u1")] == first
-    assert reopened.count() == 3 and reopened.count("event") == 2 and reopened.last_seq() == second[0]
-    reopened.close()
+    check_appends_survive_reopening(lambda: PostgresStore(url))
 
 
 def test_the_log_is_append_only_and_readable_as_columns(url: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from serve_helpers import check_appends_survive_reopening
 
 from interestlm.serve.store import Store
 
@@ -18,21 +19,7 @@ json_values = st.recursive(
 
 
 def test_appends_come_back_in_order_after_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "log.sqlite3"
-    store = Store(path)
-    first = store.append("event", "u1", [{"item_id": "a", "kind": "like"}, {"item_id": "b", "kind": "view"}])
-    second = store.append("items", None, [{"items": [{"item_id": "new"}]}])
-    assert first[1] == first[0] + 1 and second[0] > first[1]
-    store.close()
-    reopened = Store(path)
-    rows = list(reopened.entries())
-    assert [r.seq for r in rows] == [*first, *second]
-    assert [r.op for r in rows] == ["event", "event", "items"]
-    assert rows[0].user_id == "u1" and rows[0].body == {"item_id": "a", "kind": "like"}
-    assert [r.seq for r in reopened.entries(after=first[0])] == [first[1], second[0]]
-    assert [r.seq for r in reopened.entries(user_id="u1")] == first
-    assert reopened.count() == 3 and reopened.count("event") == 2 and reopened.last_seq() == second[0]
-    reopened.close()
+    check_appends_survive_reopening(lambda: Store(tmp_path / "log.sqlite3"))
 
 
 def test_the_store_is_wal_and_append_only(tmp_path: Path) -> None:

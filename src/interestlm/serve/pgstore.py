@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from interestlm.serve.store import OPS, LogEntry, check_schema_version, log_rows, paged_entries
+from interestlm.serve.store import OPS, LogEntry, check_schema_version, log_rows, page_query, paged_entries
 
 if TYPE_CHECKING:
     import psycopg
@@ -101,19 +101,11 @@ class PostgresStore:
     def entries(self, *, after: int = 0, user_id: str | None = None) -> Iterator[LogEntry]:
         """Rows with ``seq > after`` in order (optionally of one user), read in pages."""
 
+        sql = page_query("interestlm_log", "%s", by_user=user_id is not None)
+
         def page(last: int) -> list[tuple[Any, ...]]:
             with self._lock:
-                if user_id is None:
-                    return self._conn.execute(
-                        "SELECT seq, op, user_id, body, received_at FROM interestlm_log WHERE seq > %s "
-                        "ORDER BY seq LIMIT 5000",
-                        (last,),
-                    ).fetchall()
-                return self._conn.execute(
-                    "SELECT seq, op, user_id, body, received_at FROM interestlm_log "
-                    "WHERE user_id = %s AND seq > %s ORDER BY seq LIMIT 5000",
-                    (user_id, last),
-                ).fetchall()
+                return self._conn.execute(sql, (last,) if user_id is None else (user_id, last)).fetchall()
 
         return paged_entries(page, after)
 

@@ -82,6 +82,17 @@ def log_rows(op: str, user_id: str | None, bodies: Sequence[dict[str, Any]]) -> 
     return [(op, user_id, json.dumps(b, ensure_ascii=False, separators=(",", ":")), now) for b in bodies]
 
 
+#: Log rows read per query while replaying or listing.
+PAGE_ROWS = 5000
+
+
+def page_query(table: str, mark: str, *, by_user: bool) -> str:
+    """The SELECT of one page of log rows after a ``seq`` (of one user when ``by_user``, whose id
+    comes first in the parameters); ``mark`` is the driver's placeholder (``?`` or ``%s``)."""
+    where = f"user_id = {mark} AND seq > {mark}" if by_user else f"seq > {mark}"
+    return f"SELECT seq, op, user_id, body, received_at FROM {table} WHERE {where} ORDER BY seq LIMIT {PAGE_ROWS}"
+
+
 def paged_entries(page: Callable[[int], Sequence[tuple[Any, ...]]], after: int) -> Iterator[LogEntry]:
     """Log entries from ``page(last_seq)`` (rows ``(seq, op, user_id, body, received_at)`` after
     ``last_seq``, in order), page after page until one comes back empty."""
@@ -169,18 +180,11 @@ class Store:
     def entries(self, *, after: int = 0, user_id: str | None = None) -> Iterator[LogEntry]:
         """Rows with ``seq > after`` in order (optionally of one user), read in pages."""
 
+        sql = page_query("log", "?", by_user=user_id is not None)
+
         def page(last: int) -> list[tuple[Any, ...]]:
             with self._lock:
-                if user_id is None:
-                    return self._conn.execute(
-                        "SELECT seq, op, user_id, body, received_at FROM log WHERE seq > ? ORDER BY seq LIMIT 5000",
-                        (last,),
-                    ).fetchall()
-                return self._conn.execute(
-                    "SELECT seq, op, user_id, body, received_at FROM log WHERE user_id = ? AND seq > ? "
-                    "ORDER BY seq LIMIT 5000",
-                    (user_id, last),
-                ).fetchall()
+                return self._conn.execute(sql, (last,) if user_id is None else (user_id, last)).fetchall()
 
         return paged_entries(page, after)
 
