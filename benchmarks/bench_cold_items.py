@@ -43,9 +43,7 @@ def hold_out_items(split: Split, share: float, seed: int) -> Split:
         raise ValueError(f"share must be in (0, 1), not {share}")
     n_items = split.train.n_items
     held = np.random.default_rng(seed).choice(n_items, round(share * n_items), replace=False)
-    inter = split.train.interactions
-    train = TrainData(interactions=inter.select(~np.isin(inter.item, held)), catalog=split.train.catalog)
-    return replace(split, train=train, notes={**split.notes, "held-out items": len(held)})
+    return _without_items(split, held, {})
 
 
 def hold_out_newest(split: Split, dataset_interactions: Interactions, share: float) -> Split:
@@ -59,11 +57,14 @@ def hold_out_newest(split: Split, dataset_interactions: Interactions, share: flo
         raise ValueError("--newest needs a dataset with real timestamps")
     order = np.argsort(-first, kind="stable")  # items never interacted with sort first: they are new too
     held = order[: round(share * n_items)]
-    cut = int(first[held].min())
+    return _without_items(split, held, {"first seen at or after (unix time)": int(first[held].min())})
+
+
+def _without_items(split: Split, held: np.ndarray, notes: dict[str, int]) -> Split:
+    """``split`` with every training row of the ``held`` items removed (they stay in the catalog)."""
     inter = split.train.interactions
     train = TrainData(interactions=inter.select(~np.isin(inter.item, held)), catalog=split.train.catalog)
-    notes = {**split.notes, "held-out items": len(held), "first seen at or after (unix time)": cut}
-    return replace(split, train=train, notes=notes)
+    return replace(split, train=train, notes={**split.notes, "held-out items": len(held), **notes})
 
 
 def main() -> int:
