@@ -11,9 +11,10 @@ import torch
 from interestlm.data.registry import load_dataset
 from interestlm.data.tables import Catalog, Dataset, Interactions
 from interestlm.evaluate.baselines import make_model
-from interestlm.evaluate.protocol import Model, TrainData
+from interestlm.evaluate.protocol import EvalTask, Model, TrainData
+from interestlm.evaluate.ranking import evaluate_task
 from interestlm.evaluate.runner import EvaluationConfig, run_evaluation
-from interestlm.learn.seqrec import SeqRec, SeqRecConfig, item_content
+from interestlm.learn.seqrec import SeqRec, SeqRecConfig, SeqRecScorer, item_content
 from interestlm.learn.transformer import training_windows
 from interestlm.testing.planted import planted_topic_of, planted_topics, planted_user_topics
 
@@ -225,3 +226,66 @@ def test_rating_head_tells_followed_topics_from_disliked_ones(planted: TrainData
     np.testing.assert_allclose(again.predict_ratings(histories[:50], np.asarray(items[:50])), predicted[:50], rtol=1e-5)
     with pytest.raises(RuntimeError, match="no rating head"):
         SeqRec(FAST, epochs=1).fit(planted).predict_ratings(histories[:1], np.asarray(items[:1]))
+
+
+def _topic_task(train: TrainData, seed: int) -> EvalTask:
+    """Single-topic users; every other row's target is a cold item of the user's topic, the rest warm."""
+    import scipy.sparse as sp
+
+    histories, topics = _topic_histories(train)
+    cold = _cold_items()
+    rng = np.random.default_rng(seed)
+    targets = []
+    for j, (h, t) in enumerate(zip(histories, topics, strict=True)):
+        warm = np.setdiff1d(np.arange(t * PER_TOPIC, (t + 1) * PER_TOPIC), np.concatenate([h, cold]))
+        pool = cold[cold // PER_TOPIC == t] if j % 2 == seed % 2 or len(warm) == 0 else warm
+        targets.append(np.array([rng.choice(pool)]))
+    n = len(histories)
+    exclude = sp.csr_matrix(
+        (np.ones(sum(map(len, histories))), np.concatenate(histories), np.cumsum([0, *map(len, histories)])),
+        shape=(n, N_TOPICS * PER_TOPIC),
+    )
+    return EvalTask(name="valid", users=np.arange(n, dtype=np.int32), histories=histories, targets=targets,
+                    exclude=exclude)  # fmt: skip
+
+
+def test_new_items_score_offset_is_learned_on_validation_and_carries_to_other_rows(
+    planted: TrainData, tmp_path: Path
+) -> None:
+    valid = _topic_task(planted, seed=0)
+    model = SeqRec(FAST).fit(planted, valid=valid)
+    offset = model.new_item_offset_
+    assert offset > 0  # the trained items' scores sit higher than content alone reaches
+    np.testing.assert_array_equal(np.flatnonzero(model.new_items()), np.sort(_cold_items()))
+    # New rows (other cold and warm targets): the offset found on validation helps there too.
+    for seed in (1, 2):
+        test = _topic_task(planted, seed=seed)
+        with_offset = evaluate_task(model, test, ks=(10,))["ndcg@10"]
+        model.new_item_offset_ = 0.0
+        without = evaluate_task(model, test, ks=(10,))["ndcg@10"]
+        model.new_item_offset_ = offset
+        assert with_offset > without + 0.02
+    # It is part of the scores, the saved model and the ranking signal, added items included.
+    histories = [np.array([2, 3, 4], dtype=np.int32)]
+    raw = model.intent(histories) @ model.item_vectors().T
+    shift = np.where(model.new_items(), np.float32(offset), np.float32(0.0))
+    np.testing.assert_allclose(model.score(np.zeros(1, dtype=np.int32), histories), raw + shift, rtol=1e-5, atol=1e-5)
+    loaded = SeqRec.load(model.save(tmp_path / "m"))
+    assert loaded.new_item_offset_ == offset and loaded.report()["new_item_offset"] == offset
+    scorer = SeqRecScorer(loaded)
+    np.testing.assert_allclose(scorer.score(histories), raw + shift, rtol=1e-5, atol=1e-5)
+    content = item_content(planted.catalog, planted.interactions, loaded.config)
+    assert content.text_vectors is not None and content.concepts is not None
+    grown = scorer.with_items(content.text_vectors[:2], content.concepts[:2])
+    added = loaded.intent(histories) @ loaded.content_vectors(content.text_vectors[:2], content.concepts[:2]).T
+    np.testing.assert_allclose(grown.score(histories)[:, -2:], added + offset, rtol=1e-5, atol=1e-5)
+
+
+def test_no_offset_without_calibration_or_validation(planted: TrainData) -> None:
+    valid = _topic_task(planted, seed=0)
+    assert SeqRec(FAST, epochs=2, calibrate_new_items=False).fit(planted, valid=valid).new_item_offset_ == 0.0
+    assert SeqRec(FAST, epochs=2).fit(planted).new_item_offset_ == 0.0
+    # Fewer new-item targets than min_new_targets: no evidence, no offset.
+    n_new = sum(int(np.isin(t, _cold_items()).any()) for t in valid.targets)
+    strict = SeqRec(FAST, epochs=2, min_new_targets=n_new + 1).fit(planted, valid=valid)
+    assert strict.new_item_offset_ == 0.0

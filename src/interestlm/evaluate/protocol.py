@@ -98,7 +98,7 @@ class Model(Protocol):
     """A recommender that can be evaluated by full ranking."""
 
     def fit(self, train: TrainData, *, valid: EvalTask | None = None) -> Self:
-        """Learn from ``train``; ``valid`` may be used for early stopping only."""
+        """Learn from ``train``; ``valid`` may be used for model selection only (early stopping, calibration)."""
         ...
 
     def score(self, users: IntArray, histories: list[IntArray]) -> FloatArray:

@@ -100,12 +100,17 @@ class SeqRecConfig(TransformerConfig):
     ``unseen_negatives=False`` leaves items without training interactions out of the training
     softmax: they are never a positive there, so as negatives they would only learn to be ranked
     low, while they stand for the new items the content tower exists to recommend.
+    ``calibrate_new_items`` learns, after training, one offset added to the scores of those
+    items, chosen for the best validation NDCG@10 (:mod:`interestlm.learn.calibrate`); it stays 0
+    unless at least ``min_new_targets`` validation targets are such items.
     """
 
     text: bool = True
     concepts: bool = True
     item_id: bool = True
     unseen_negatives: bool = False
+    calibrate_new_items: bool = True
+    min_new_targets: int = 10
     id_dropout: float = 0.5
     #: Weight of the rating head's loss (0: no head). The head predicts the rating of each next
     #: item from the sequence state and that item's vector, trained beside the next-item loss.
@@ -123,6 +128,8 @@ class SeqRecConfig(TransformerConfig):
         super().__post_init__()
         if not (self.text or self.concepts or self.item_id):
             raise ValueError("SeqRecConfig: at least one of text, concepts, item_id must be True")
+        if self.min_new_targets < 1:
+            raise ValueError(f"SeqRecConfig.min_new_targets must be >= 1, not {self.min_new_targets}")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ValueError(f"SeqRecConfig.id_dropout must be in [0, 1), not {self.id_dropout}")
         if not (self.rating_weight >= 0.0 and self.rating_weight < float("inf")):

@@ -35,7 +35,8 @@ from torch import nn
 from interestlm.concepts import ConceptConfig, extract_concepts
 from interestlm.data.tables import Catalog, FloatArray, IntArray, Interactions
 from interestlm.encode import make_encoder
-from interestlm.evaluate.protocol import TrainData
+from interestlm.evaluate.protocol import EvalTask, TrainData
+from interestlm.learn.calibrate import best_offset, concat_ranks, target_ranks
 from interestlm.learn.config import SeqRecConfig, TransformerConfig
 from interestlm.learn.transformer import (
     CausalEncoder,
@@ -242,6 +243,44 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         net.tower.set_content(content, warm)
         return net
 
+    # ------------------------------------------------------------------ new items' score offset
+    #: Added to the scores of items without training interactions (see :mod:`~interestlm.learn.calibrate`).
+    new_item_offset_: float = 0.0
+
+    def _fit(self, train: TrainData, valid: EvalTask | None, device: torch.device) -> None:
+        self.new_item_offset_ = 0.0  # early stopping sees the raw scores
+        super()._fit(train, valid, device)
+        if valid is not None and len(valid) and self.config.calibrate_new_items:
+            self.new_item_offset_ = self._calibrate_new_items(valid)
+
+    def new_items(self) -> npt.NDArray[np.bool_]:
+        """Which fitted catalogue items had no training interactions (their vectors are content only)."""
+        self._check_fitted()
+        net = self.net_
+        assert isinstance(net, _SeqRecNet)
+        out: npt.NDArray[np.bool_] = ~net.tower.warm.cpu().numpy()
+        return out
+
+    def _calibrate_new_items(self, valid: EvalTask, block: int = 2048) -> float:
+        new = self.new_items()
+        if not new.any():
+            return 0.0
+        parts = []
+        for start in range(0, len(valid), block):
+            rows = slice(start, start + block)
+            scores = SequentialModel.score(self, valid.users[rows], valid.histories[rows])
+            exclude = valid.exclude[rows]
+            seen = [exclude.indices[exclude.indptr[j] : exclude.indptr[j + 1]] for j in range(exclude.shape[0])]
+            parts.append(target_ranks(scores, valid.targets[rows], seen, new))
+        return best_offset(concat_ranks(parts), min_new_targets=self.config.min_new_targets)
+
+    def score(self, users: IntArray, histories: list[IntArray]) -> FloatArray:
+        """Scores of every catalogue item after each history, new items lifted by ``new_item_offset_``."""
+        out = super().score(users, histories)
+        if self.new_item_offset_:
+            out[:, self.new_items()] += np.float32(self.new_item_offset_)
+        return out
+
     def _negative_items(self, train: TrainData) -> torch.Tensor | None:
         if self.config.unseen_negatives:
             return None
@@ -251,10 +290,11 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         self.content_shape_ = {k: int(meta[k]) for k in ("text_dim", "n_concepts", "concept_nnz")}
         if "rating_mean" in meta:
             self.rating_stats_ = (float(meta["rating_mean"]), float(meta["rating_std"]))
+        self.new_item_offset_ = float(meta.get("new_item_offset", 0.0))
         return _SeqRecNet(int(meta["n_items"]), self.config, **self.content_shape_)
 
     def _net_meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = dict(self.content_shape_)
+        meta: dict[str, Any] = {**self.content_shape_, "new_item_offset": self.new_item_offset_}
         if self.rating_stats_ is not None:
             meta["rating_mean"], meta["rating_std"] = self.rating_stats_
         return meta
@@ -369,6 +409,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             ],
             "encoder": self.config.encoder if net.tower.has_text else None,
             "rating_head": net.rating_head is not None,
+            "new_item_offset": self.new_item_offset_,
         }
 
 
@@ -383,12 +424,16 @@ class SeqRecScorer:
     """A fitted :class:`SeqRec` as a ranking signal: item vectors computed once, new items appended.
 
     ``score(histories)`` is ``intent @ vectors.T`` over the fitted items plus any added since
-    (their vectors from content alone, see :meth:`SeqRec.content_vectors`).
+    (their vectors from content alone, see :meth:`SeqRec.content_vectors`), plus the model's
+    ``new_item_offset_`` on the items without training interactions, added ones included.
     """
 
-    def __init__(self, model: SeqRec, vectors: FloatArray | None = None) -> None:
+    def __init__(self, model: SeqRec, vectors: FloatArray | None = None, offsets: FloatArray | None = None) -> None:
         self.model = model
         self.vectors = model.item_vectors() if vectors is None else vectors
+        if offsets is None:
+            offsets = np.where(model.new_items(), np.float32(model.new_item_offset_), np.float32(0.0))
+        self.offsets = offsets.astype(np.float32)
 
     @property
     def n_items(self) -> int:
@@ -398,7 +443,10 @@ class SeqRecScorer:
     def with_items(self, text_vectors: FloatArray | None, concepts: sp.spmatrix | None) -> SeqRecScorer:
         """The scorer with items appended (their content: text vectors and concept rows)."""
         extra = self.model.content_vectors(text_vectors, concepts)
-        return SeqRecScorer(self.model, np.vstack([self.vectors, extra]).astype(np.float32))
+        added = np.full(len(extra), self.model.new_item_offset_, dtype=np.float32)
+        return SeqRecScorer(
+            self.model, np.vstack([self.vectors, extra]).astype(np.float32), np.concatenate([self.offsets, added])
+        )
 
     def intent(self, histories: list[npt.NDArray[np.integer]]) -> FloatArray:
         """The model's short-term intent vector after each history."""
@@ -406,7 +454,7 @@ class SeqRecScorer:
 
     def score(self, histories: list[npt.NDArray[np.integer]]) -> FloatArray:
         """Next-item scores of every item after each history, ``(len(histories), n_items)``."""
-        out: FloatArray = self.intent(histories) @ self.vectors.T
+        out: FloatArray = self.intent(histories) @ self.vectors.T + self.offsets
         return out
 
 
