@@ -289,3 +289,26 @@ def test_no_offset_without_calibration_or_validation(planted: TrainData) -> None
     n_new = sum(int(np.isin(t, _cold_items()).any()) for t in valid.targets)
     strict = SeqRec(FAST, epochs=2, min_new_targets=n_new + 1).fit(planted, valid=valid)
     assert strict.new_item_offset_ == 0.0
+
+
+def test_concepts_no_training_item_carries_add_nothing_to_an_items_vector(fitted: SeqRec, planted: TrainData) -> None:
+    # Their embeddings never get a gradient (random initial values): a new item's bag skips them.
+    trained = fitted.net_.tower.concept_trained.numpy()
+    content = item_content(planted.catalog, planted.interactions, fitted.config)
+    assert content.concepts is not None and content.text_vectors is not None
+    carried = np.asarray(content.concepts[np.setdiff1d(np.arange(N_TOPICS * PER_TOPIC), _cold_items())].sum(axis=0))
+    np.testing.assert_array_equal(trained, (carried.ravel() > 0).astype(np.float32))
+    untrained = np.flatnonzero(trained == 0)
+    assert len(untrained) > 0  # the cold items bring concepts of their own
+    cold = int(_cold_items()[0])
+    text = content.text_vectors[[cold]]
+    bag = content.concepts[[cold]].toarray()
+    with_noise = bag.copy()
+    with_noise[0, untrained] += 0.5
+    np.testing.assert_allclose(
+        fitted.content_vectors(text, with_noise), fitted.content_vectors(text, bag), rtol=1e-5, atol=1e-6
+    )
+    # A trained concept does change it.
+    moved = bag.copy()
+    moved[0, int(np.flatnonzero(trained)[0])] += 0.5
+    assert not np.allclose(fitted.content_vectors(text, moved), fitted.content_vectors(text, bag), atol=1e-4)

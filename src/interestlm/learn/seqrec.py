@@ -102,6 +102,7 @@ class _ItemTower(nn.Module):
     bag_concepts: torch.Tensor
     bag_offsets: torch.Tensor
     bag_weights: torch.Tensor
+    concept_trained: torch.Tensor
 
     def __init__(
         self,
@@ -131,6 +132,8 @@ class _ItemTower(nn.Module):
             self.register_buffer("bag_concepts", torch.zeros(concept_nnz, dtype=torch.long))
             self.register_buffer("bag_offsets", torch.zeros(n_items, dtype=torch.long))
             self.register_buffer("bag_weights", torch.zeros(concept_nnz))
+            # 1 for concepts some warm item carries: only those embeddings ever get a gradient.
+            self.register_buffer("concept_trained", torch.ones(n_concepts))
             self.concept_emb = nn.Embedding(n_concepts, cfg.hidden)
         if self.has_id:
             self.id_emb = nn.Embedding(n_items, cfg.hidden)
@@ -146,6 +149,8 @@ class _ItemTower(nn.Module):
                 self.bag_concepts.copy_(torch.from_numpy(m.indices.astype(np.int64)))
                 self.bag_offsets.copy_(torch.from_numpy(m.indptr[:-1].astype(np.int64)))
                 self.bag_weights.copy_(torch.from_numpy(m.data.astype(np.float32)))
+                carried = np.asarray(m[np.flatnonzero(warm)].getnnz(axis=0)).ravel() > 0
+                self.concept_trained.copy_(torch.from_numpy(carried.astype(np.float32)))
 
     def content(
         self,
@@ -164,10 +169,15 @@ class _ItemTower(nn.Module):
             gates = torch.softmax(self.gate(x), dim=-1).unsqueeze(-1)
             out = out + (gates * experts).sum(dim=1)
         if self.has_concepts and bag is not None:
+            # A concept no training item carries keeps its random initial embedding; in a new
+            # item's bag it would add noise, so the bag is the mean over trained concepts only.
             concepts, offsets, weights = bag
-            out = out + F.embedding_bag(
-                concepts, self.concept_emb.weight, offsets, mode="sum", per_sample_weights=weights
+            trained = self.concept_trained.unsqueeze(1)
+            total = F.embedding_bag(concepts, trained, offsets, mode="sum", per_sample_weights=weights)
+            summed = F.embedding_bag(
+                concepts, self.concept_emb.weight * trained, offsets, mode="sum", per_sample_weights=weights
             )
+            out = out + summed / total.clamp_min(1e-12)
         return out
 
     def forward(self) -> torch.Tensor:
