@@ -12,7 +12,9 @@ Every interaction with a held-out item is dropped from the training rows (the it
 catalog, with their text); validation and test are the usual LOO tasks, so some targets are items
 the model never saw. The runner's ``cold_items`` / ``warm_items`` slices then compare Recall@10
 on those targets with the rest; full ranking, seen items removed. An ID-only model cannot rank a
-held-out item at all. Writes ``benchmarks/results/cold/<dataset>__<model>.json``.
+held-out item at all. A SeqRec with a calibrated ``new_item_offset_`` is also evaluated without it
+(the same weights; ``without_new_item_offset`` in the result). Writes
+``benchmarks/results/cold/<dataset>__<model>.json``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 from interestlm.data.registry import load_dataset
 from interestlm.data.tables import Interactions
 from interestlm.evaluate.protocol import TrainData
-from interestlm.evaluate.runner import EvaluationConfig, evaluate_model, make_split
+from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, fit_model, make_split
 from interestlm.evaluate.split import Split
 
 HERE = Path(__file__).resolve().parent
@@ -95,7 +97,15 @@ def main() -> int:
         for p in (params, *settings.values()):
             p.update({k: v for k, v in (("epochs", args.epochs), ("patience", args.patience)) if v is not None})
         config = EvaluationConfig(split="loo", ks=(5, 10, 20), seed=args.seed, models={**settings, base: params})
-        result = evaluate_model(dataset, split, base, config)
+        model_obj, model_config, fit_seconds = fit_model(dataset, split, base, config)
+        result = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
+        offset = getattr(model_obj, "new_item_offset_", 0.0)
+        if offset:
+            # The same weights without the calibrated offset on new items: what the offset trades.
+            model_obj.new_item_offset_ = 0.0  # type: ignore[attr-defined]
+            raw = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
+            model_obj.new_item_offset_ = offset  # type: ignore[attr-defined]
+            result["without_new_item_offset"] = {"metrics": raw["metrics"], "slices": raw["slices"]}
         if base != model:
             result["model"], result["variant_of"] = model, base
         result["split"] = f"loo, {args.share:.0%} of items held out of training ({held_how})"
@@ -105,7 +115,8 @@ def main() -> int:
         print(
             f"{args.dataset} {model} recall@10={result['metrics']['recall@10']:.4f} "
             f"cold={s['cold_items']['metrics']['recall@10']:.4f} (n={s['cold_items']['n_users']}) "
-            f"warm={s['warm_items']['metrics']['recall@10']:.4f} (n={s['warm_items']['n_users']})",
+            f"warm={s['warm_items']['metrics']['recall@10']:.4f} (n={s['warm_items']['n_users']}) "
+            f"new_item_offset={offset:.4f}",
             file=sys.stderr,
             flush=True,
         )

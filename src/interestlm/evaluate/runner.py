@@ -112,6 +112,15 @@ def evaluate_model(
     dataset: Dataset, split: Split, model_name: str, config: EvaluationConfig
 ) -> dict[str, Any]:
     """Fit one model on ``split.train`` and evaluate it by full ranking on the test stage."""
+    model, model_config, fit_seconds = fit_model(dataset, split, model_name, config)
+    return evaluate_fitted(dataset, split, model_name, model, model_config, fit_seconds, config)
+
+
+def fit_model(
+    dataset: Dataset, split: Split, model_name: str, config: EvaluationConfig
+) -> tuple[Model, dict[str, Any], float]:
+    """The model built from its defaults and ``config``, fitted on ``split.train`` (early stopping
+    on ``split.valid``); with the settings it was built with and the seconds fitting took."""
     model_config = default_model_config(dataset.name, model_name)
     model_config.update(config.models.get(model_name, {}))
     if model_name in _SEEDED_MODELS:
@@ -119,7 +128,19 @@ def evaluate_model(
     model = make_model(model_name, **model_config)
     t0 = time.perf_counter()
     model.fit(split.train, valid=split.valid)
-    fit_seconds = time.perf_counter() - t0
+    return model, model_config, time.perf_counter() - t0
+
+
+def evaluate_fitted(
+    dataset: Dataset,
+    split: Split,
+    model_name: str,
+    model: Model,
+    model_config: dict[str, Any],
+    fit_seconds: float,
+    config: EvaluationConfig,
+) -> dict[str, Any]:
+    """The result object of a model fitted by :func:`fit_model`: test metrics, slices, timing, report."""
     t1 = time.perf_counter()
     metrics = _task_metrics(model, split.test, split, config)
     eval_seconds = time.perf_counter() - t1
