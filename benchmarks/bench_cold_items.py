@@ -13,7 +13,8 @@ catalog, with their text); validation and test are the usual LOO tasks, so some 
 the model never saw. The runner's ``cold_items`` / ``warm_items`` slices then compare Recall@10
 on those targets with the rest; full ranking, seen items removed. An ID-only model cannot rank a
 held-out item at all. A SeqRec with a calibrated ``new_item_offset_`` is also evaluated without it
-(the same weights; ``without_new_item_offset`` in the result). Writes
+(the same weights; ``without_new_item_offset`` in the result) and with the offset of the other
+calibration objective (``overall_new_item_offset`` or ``balanced_new_item_offset``). Writes
 ``benchmarks/results/cold/<dataset>__<model>.json``.
 """
 
@@ -25,6 +26,7 @@ import sys
 import tomllib
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -33,6 +35,7 @@ from interestlm.data.tables import Interactions
 from interestlm.evaluate.protocol import TrainData
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, fit_model, make_split
 from interestlm.evaluate.split import Split
+from interestlm.learn.seqrec import SeqRec
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -100,12 +103,19 @@ def main() -> int:
         model_obj, model_config, fit_seconds = fit_model(dataset, split, base, config)
         result = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
         offset = getattr(model_obj, "new_item_offset_", 0.0)
-        if offset:
-            # The same weights without the calibrated offset on new items: what the offset trades.
-            model_obj.new_item_offset_ = 0.0  # type: ignore[attr-defined]
-            raw = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
-            model_obj.new_item_offset_ = offset  # type: ignore[attr-defined]
-            result["without_new_item_offset"] = {"metrics": raw["metrics"], "slices": raw["slices"]}
+        if isinstance(model_obj, SeqRec):
+            # The same weights with no offset on new items, and with the offset of the other
+            # calibration objective: what each trades between new and warm targets.
+            configured = model_obj.config.new_item_objective
+            other: Literal["balanced", "overall"] = "overall" if configured == "balanced" else "balanced"
+            for key in ("without_new_item_offset", f"{other}_new_item_offset"):
+                if key.startswith("without"):
+                    model_obj.new_item_offset_ = 0.0
+                else:
+                    model_obj.calibrate_new_items(split.valid, objective=other)
+                again = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
+                result[key] = {k: again[k] for k in ("metrics", "slices")} | {"offset": model_obj.new_item_offset_}
+            model_obj.new_item_offset_ = offset
         if base != model:
             result["model"], result["variant_of"] = model, base
         result["split"] = f"loo, {args.share:.0%} of items held out of training ({held_how})"

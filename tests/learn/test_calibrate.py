@@ -76,3 +76,19 @@ def test_without_enough_new_targets_the_offset_stays_zero() -> None:
     assert best_offset(ranks) == 0.0
     few = target_ranks(scores, targets, exclude, new)
     assert best_offset(few, min_new_targets=int(few.new.sum()) + 1) == 0.0
+
+
+def test_balanced_gain_weighs_new_and_warm_targets_equally() -> None:
+    scores, targets, exclude, new = _rows(5, n_rows=80)
+    single = [t[:1] for t in targets]
+    ranks = target_ranks(scores, single, exclude, new)
+    assert 0 < ranks.new.sum() < len(single) / 2  # unequal groups, so the two means differ
+    is_new = np.array([bool(new[t[0]]) for t in single])
+    offsets = np.array([-1.0, 0.0, 1.0])
+    shifted = [scores + b * new for b in offsets]
+    per_group = []
+    for rows in (np.flatnonzero(is_new), np.flatnonzero(~is_new)):
+        group_targets, group_exclude = [single[j] for j in rows], [exclude[j] for j in rows]
+        per_group.append([_ndcg_by_ranking(s[rows], group_targets, group_exclude) for s in shifted])
+    np.testing.assert_allclose(gain(ranks, offsets, balanced=True), np.mean(per_group, axis=0), atol=1e-6)
+    assert not np.allclose(gain(ranks, offsets, balanced=True), gain(ranks, offsets))

@@ -146,6 +146,8 @@ def test_registry_protocol_and_content(planted: TrainData) -> None:
         ({"n_experts": 0}, "n_experts"),
         ({"category_kind": "genres"}, "category_kind"),
         ({"hidden": 10, "n_heads": 3}, "divisible"),
+        ({"new_item_objective": "recall"}, "new_item_objective"),
+        ({"min_new_targets": 0}, "min_new_targets"),
     ],
 )
 def test_bad_config_is_rejected(bad: dict[str, object], match: str) -> None:

@@ -4,9 +4,15 @@ A content-based model scores a new item from its text and concepts alone. Those 
 items sensibly, but sit on a different level from the scores of items the softmax has trained:
 training pushes the vectors of items that occur often towards the states that precede them, and
 a new item never gets that push, so it rarely reaches a top 10 even when it is the next item.
-One scalar added to every new item's score fixes the level; it is chosen to maximise NDCG@10 on
-the validation rows, where some targets are items that were new at training time (exactly what
-a new item will be at serving time). Nothing about warm items changes.
+One scalar added to every new item's score fixes the level; it is chosen on the validation rows,
+where some targets are items that were new at training time (exactly what a new item will be at
+serving time). Nothing about warm items' order changes.
+
+Two objectives. ``overall``: NDCG@10 over all validation rows. New-item targets are few, so this
+mostly asks whether new items disturb the warm ones' top 10, and it tends to push them down
+(measured on Amazon Scientific with 10 % of items held out: NDCG@10 +0.7 %, Recall@10 of the new
+targets 0.067 -> 0.023). ``balanced`` (the default): the mean of NDCG@10 over new-item targets and
+over warm ones, so a new arrival counts as much as the back catalogue.
 """
 
 from __future__ import annotations
@@ -90,24 +96,32 @@ def concat_ranks(parts: list[TargetRanks]) -> TargetRanks:
     )
 
 
-def gain(ranks: TargetRanks, offsets: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+def gain(ranks: TargetRanks, offsets: npt.NDArray[np.floating], *, balanced: bool = False) -> npt.NDArray[np.float64]:
     """Mean discounted gain ``1 / log2(rank + 2)`` inside the top ``k`` for each offset.
 
     For one target per row this is NDCG@k; with several it is their mean discounted gain.
+    ``balanced``: the mean of that gain over new-item targets and over warm ones, so both groups
+    count equally however few targets are new.
     """
     out = np.zeros(len(offsets), dtype=np.float64)
     if len(ranks.score) == 0:
         return out
+    weights = np.full(len(ranks.score), 1.0 / len(ranks.score))
+    if balanced:
+        groups = [g for g in (ranks.new, ~ranks.new) if g.any()]
+        weights = sum((g / g.sum() / len(groups) for g in groups), np.zeros(len(ranks.score)))
     discount = np.concatenate([1.0 / np.log2(np.arange(ranks.k) + 2.0), [0.0]])
     for i, b in enumerate(np.asarray(offsets, dtype=np.float64)):
         target = ranks.score + b * ranks.new
         rank = (ranks.warm_top > target[:, None]).sum(axis=1) + (ranks.new_top + b > target[:, None]).sum(axis=1)
         hit = np.isfinite(target)
-        out[i] = float(np.where(hit, discount[np.minimum(rank, ranks.k)], 0.0).mean())
+        out[i] = float((np.where(hit, discount[np.minimum(rank, ranks.k)], 0.0) * weights).sum())
     return out
 
 
-def best_offset(ranks: TargetRanks, *, min_new_targets: int = 10, n_candidates: int = 256) -> float:
+def best_offset(
+    ranks: TargetRanks, *, balanced: bool = False, min_new_targets: int = 10, n_candidates: int = 256
+) -> float:
     """The offset on new items' scores with the highest :func:`gain` (ties: the one nearest 0).
 
     0 when fewer than ``min_new_targets`` targets are new items: with no evidence on how new
@@ -127,7 +141,7 @@ def best_offset(ranks: TargetRanks, *, min_new_targets: int = 10, n_candidates: 
     # Just past each change point, so the comparison it decides has flipped.
     candidates = np.quantile(changes, np.linspace(0.0, 1.0, n_candidates)) + 1e-4
     candidates = np.unique(np.concatenate([[0.0], candidates]))
-    values = gain(ranks, candidates)
+    values = gain(ranks, candidates, balanced=balanced)
     best = values.max()
     tied = candidates[values >= best - 1e-12]
     return float(tied[np.argmin(np.abs(tied))])

@@ -101,8 +101,10 @@ class SeqRecConfig(TransformerConfig):
     softmax: they are never a positive there, so as negatives they would only learn to be ranked
     low, while they stand for the new items the content tower exists to recommend.
     ``calibrate_new_items`` learns, after training, one offset added to the scores of those
-    items, chosen for the best validation NDCG@10 (:mod:`interestlm.learn.calibrate`); it stays 0
-    unless at least ``min_new_targets`` validation targets are such items.
+    items, chosen on the validation rows for ``new_item_objective`` (``"balanced"``: the mean of
+    NDCG@10 over new-item and warm targets; ``"overall"``: NDCG@10 of all rows; see
+    :mod:`interestlm.learn.calibrate`); it stays 0 unless at least ``min_new_targets`` validation
+    targets are such items.
     """
 
     text: bool = True
@@ -111,6 +113,7 @@ class SeqRecConfig(TransformerConfig):
     unseen_negatives: bool = False
     calibrate_new_items: bool = True
     min_new_targets: int = 10
+    new_item_objective: Literal["balanced", "overall"] = "balanced"
     id_dropout: float = 0.5
     #: Weight of the rating head's loss (0: no head). The head predicts the rating of each next
     #: item from the sequence state and that item's vector, trained beside the next-item loss.
@@ -128,6 +131,10 @@ class SeqRecConfig(TransformerConfig):
         super().__post_init__()
         if not (self.text or self.concepts or self.item_id):
             raise ValueError("SeqRecConfig: at least one of text, concepts, item_id must be True")
+        if self.new_item_objective not in ("balanced", "overall"):
+            raise ValueError(
+                f"SeqRecConfig.new_item_objective must be 'balanced' or 'overall', not {self.new_item_objective!r}"
+            )
         if self.min_new_targets < 1:
             raise ValueError(f"SeqRecConfig.min_new_targets must be >= 1, not {self.min_new_targets}")
         if not 0.0 <= self.id_dropout < 1.0:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -261,7 +261,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         self.new_item_offset_ = 0.0  # early stopping sees the raw scores
         super()._fit(train, valid, device)
         if valid is not None and len(valid) and self.config.calibrate_new_items:
-            self.new_item_offset_ = self._calibrate_new_items(valid)
+            self.calibrate_new_items(valid)
 
     def new_items(self) -> npt.NDArray[np.bool_]:
         """Which fitted catalogue items had no training interactions (their vectors are content only)."""
@@ -271,8 +271,17 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         out: npt.NDArray[np.bool_] = ~net.tower.warm.cpu().numpy()
         return out
 
-    def _calibrate_new_items(self, valid: EvalTask, block: int = 2048) -> float:
+    def calibrate_new_items(
+        self, valid: EvalTask, *, objective: Literal["balanced", "overall"] | None = None, block: int = 2048
+    ) -> float:
+        """Set and return ``new_item_offset_``, chosen on ``valid`` for ``objective`` (default: the config's).
+
+        ``fit`` calls it when ``calibrate_new_items`` is on; call it again to re-calibrate the
+        same weights for another objective.
+        """
+        balanced = (objective or self.config.new_item_objective) == "balanced"
         new = self.new_items()
+        self.new_item_offset_ = 0.0
         if not new.any():
             return 0.0
         parts = []
@@ -282,7 +291,10 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             exclude = valid.exclude[rows]
             seen = [exclude.indices[exclude.indptr[j] : exclude.indptr[j + 1]] for j in range(exclude.shape[0])]
             parts.append(target_ranks(scores, valid.targets[rows], seen, new))
-        return best_offset(concat_ranks(parts), min_new_targets=self.config.min_new_targets)
+        self.new_item_offset_ = best_offset(
+            concat_ranks(parts), balanced=balanced, min_new_targets=self.config.min_new_targets
+        )
+        return self.new_item_offset_
 
     def score(self, users: IntArray, histories: list[IntArray]) -> FloatArray:
         """Scores of every catalogue item after each history, new items lifted by ``new_item_offset_``."""
