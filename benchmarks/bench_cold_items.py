@@ -14,7 +14,7 @@ the model never saw. The runner's ``cold_items`` / ``warm_items`` slices then co
 on those targets with the rest; full ranking, seen items removed. An ID-only model cannot rank a
 held-out item at all. A SeqRec with a calibrated ``new_item_offset_`` is also evaluated without it
 (the same weights; ``without_new_item_offset`` in the result) and with the offset of the other
-calibration objective (``overall_new_item_offset`` or ``balanced_new_item_offset``). Writes
+calibration objectives (``<objective>_new_item_offset`` for each one it was not trained with). Writes
 ``benchmarks/results/cold/<dataset>__<model>.json``.
 """
 
@@ -26,7 +26,6 @@ import sys
 import tomllib
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -35,6 +34,7 @@ from interestlm.data.tables import Interactions
 from interestlm.evaluate.protocol import TrainData
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, fit_model, make_split
 from interestlm.evaluate.split import Split
+from interestlm.learn.calibrate import OBJECTIVES
 from interestlm.learn.seqrec import SeqRec
 
 HERE = Path(__file__).resolve().parent
@@ -104,15 +104,14 @@ def main() -> int:
         result = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
         offset = getattr(model_obj, "new_item_offset_", 0.0)
         if isinstance(model_obj, SeqRec):
-            # The same weights with no offset on new items, and with the offset of the other
-            # calibration objective: what each trades between new and warm targets.
-            configured = model_obj.config.new_item_objective
-            other: Literal["balanced", "overall"] = "overall" if configured == "balanced" else "balanced"
-            for key in ("without_new_item_offset", f"{other}_new_item_offset"):
-                if key.startswith("without"):
+            # The same weights with no offset on new items, and with the offsets of the other
+            # calibration objectives: what each trades between new and warm targets.
+            others = [o for o in OBJECTIVES if o != model_obj.config.new_item_objective]
+            for key, objective in [("without_new_item_offset", None)] + [(f"{o}_new_item_offset", o) for o in others]:
+                if objective is None:
                     model_obj.new_item_offset_ = 0.0
                 else:
-                    model_obj.calibrate_new_items(split.valid, objective=other)
+                    model_obj.calibrate_new_items(split.valid, objective=objective)
                 again = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
                 result[key] = {k: again[k] for k in ("metrics", "slices")} | {"offset": model_obj.new_item_offset_}
             model_obj.new_item_offset_ = offset

@@ -7,7 +7,7 @@ import pytest
 
 from interestlm.evaluate.metrics import ranking_metrics
 from interestlm.evaluate.ranking import top_k
-from interestlm.learn.calibrate import best_offset, concat_ranks, gain, target_ranks
+from interestlm.learn.calibrate import best_offset, concat_ranks, gain, subset, target_ranks
 
 N_ITEMS = 60
 
@@ -92,3 +92,54 @@ def test_balanced_gain_weighs_new_and_warm_targets_equally() -> None:
         per_group.append([_ndcg_by_ranking(s[rows], group_targets, group_exclude) for s in shifted])
     np.testing.assert_allclose(gain(ranks, offsets, balanced=True), np.mean(per_group, axis=0), atol=1e-6)
     assert not np.allclose(gain(ranks, offsets, balanced=True), gain(ranks, offsets))
+
+
+def _sliver_of_new_targets() -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Many warm targets that rank well and a few new ones that rank badly: balancing the two
+    groups pays to put new items on top of every list, which ruins the warm rows."""
+    rng = np.random.default_rng(7)
+    n_rows, n_new_targets = 400, 12
+    scores = rng.normal(size=(n_rows, N_ITEMS)).astype(np.float32)
+    new = np.zeros(N_ITEMS, dtype=bool)
+    new[:20] = True
+    scores[:, new] -= 2.0
+    targets = []
+    for j in range(n_rows):
+        pool = np.flatnonzero(new) if j < n_new_targets else np.flatnonzero(~new)
+        targets.append(np.array([pool[int(scores[j, pool].argmax())]]))
+    return scores, targets, [np.zeros(0, dtype=np.int64)] * n_rows, new
+
+
+def test_bounded_offset_spends_at_most_the_tolerance_of_overall_ndcg() -> None:
+    ranks = target_ranks(*_sliver_of_new_targets())
+    grid = np.linspace(-1.0, 6.0, 701)
+    best_overall = gain(ranks, grid).max()
+    balanced = best_offset(ranks, objective="balanced")
+    bounded = best_offset(ranks, objective="bounded", tolerance=0.01)
+    overall_at = {name: gain(ranks, np.array([b]))[0] for name, b in (("balanced", balanced), ("bounded", bounded))}
+    # The balanced objective pays more than the tolerance; the bounded one never does.
+    assert overall_at["balanced"] < 0.95 * best_overall
+    # 0 is always a candidate, so the budget is at least 1 % of the unshifted NDCG; the candidates
+    # are quantiles of the change points, so against a fine grid it holds up to their resolution.
+    assert overall_at["bounded"] >= 0.99 * gain(ranks, np.array([0.0]))[0] - 1e-9
+    assert overall_at["bounded"] >= 0.99 * best_overall - 0.002
+    # Within that budget it lifts new items (nearly) as far as any affordable offset can.
+    new_gain = gain(subset(ranks, ranks.new), grid)
+    affordable = gain(ranks, grid) >= 0.99 * best_overall
+    at_bounded = gain(subset(ranks, ranks.new), np.array([bounded, 0.0]))
+    assert at_bounded[0] >= 0.9 * new_gain[affordable].max()
+    assert at_bounded[0] > at_bounded[1]
+
+
+def test_a_wider_tolerance_never_lifts_new_items_less() -> None:
+    ranks = target_ranks(*_sliver_of_new_targets())
+    offsets = np.array([best_offset(ranks, tolerance=t) for t in (0.0, 0.01, 0.1, 0.5)])
+    lifts = list(gain(subset(ranks, ranks.new), offsets))
+    assert lifts == sorted(lifts)
+    assert lifts[-1] > lifts[0]
+
+
+def test_an_unknown_objective_is_rejected() -> None:
+    ranks = target_ranks(*_sliver_of_new_targets())
+    with pytest.raises(ValueError, match="objective"):
+        best_offset(ranks, objective="recall")  # type: ignore[arg-type]

@@ -75,6 +75,24 @@ def test_cold_items_of_the_users_topic_rank_first_from_content(fitted: SeqRec, p
     assert fitted.report()["warm_items"] == N_TOPICS * (PER_TOPIC - COLD_PER_TOPIC)
 
 
+def test_cosine_similarity_scores_unit_vectors_over_the_temperature(planted: TrainData, tmp_path: Path) -> None:
+    model = SeqRec(FAST, similarity="cos", temperature=0.1).fit(planted)
+    assert _best_cold_topic_rate(model, planted) >= 0.8
+    vectors = model.item_vectors()
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    histories, _ = _topic_histories(planted)
+    intent = model.intent(histories[:5])
+    np.testing.assert_allclose(np.linalg.norm(intent, axis=1), 10.0, rtol=1e-4)
+    # Every score is a cosine over the temperature, so it lies within +-1/temperature.
+    scores = model.score(np.arange(5, dtype=np.int32), histories[:5]) - model.new_item_offset_ * model.new_items()
+    assert np.abs(scores).max() <= 10.0 + 1e-3
+    content = item_content(planted.catalog, planted.interactions, model.config)
+    added = model.content_vectors(content.text_vectors, content.concepts)
+    np.testing.assert_allclose(np.linalg.norm(added, axis=1), 1.0, rtol=1e-5)
+    model.save(tmp_path / "cos")
+    np.testing.assert_array_equal(SeqRec.load(tmp_path / "cos").item_vectors(), vectors)
+
+
 def test_id_only_tower_cannot_rank_cold_items(planted: TrainData) -> None:
     # The control: without content a cold item has no vector at all, so every cold item ties.
     model = SeqRec(FAST, text=False, concepts=False).fit(planted)
@@ -148,6 +166,8 @@ def test_registry_protocol_and_content(planted: TrainData) -> None:
         ({"hidden": 10, "n_heads": 3}, "divisible"),
         ({"new_item_objective": "recall"}, "new_item_objective"),
         ({"min_new_targets": 0}, "min_new_targets"),
+        ({"similarity": "euclid"}, "similarity"),
+        ({"temperature": 0.0}, "temperature"),
     ],
 )
 def test_bad_config_is_rejected(bad: dict[str, object], match: str) -> None:

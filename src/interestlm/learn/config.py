@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, Self
 
+from interestlm.learn.calibrate import OBJECTIVES, Objective
+
 
 @dataclass(frozen=True, kw_only=True)
 class TransformerConfig:
@@ -101,10 +103,16 @@ class SeqRecConfig(TransformerConfig):
     softmax: they are never a positive there, so as negatives they would only learn to be ranked
     low, while they stand for the new items the content tower exists to recommend.
     ``calibrate_new_items`` learns, after training, one offset added to the scores of those
-    items, chosen on the validation rows for ``new_item_objective`` (``"balanced"``: the mean of
-    NDCG@10 over new-item and warm targets; ``"overall"``: NDCG@10 of all rows; see
-    :mod:`interestlm.learn.calibrate`); it stays 0 unless at least ``min_new_targets`` validation
-    targets are such items.
+    items, chosen on the validation rows for ``new_item_objective`` (``"bounded"``: the best
+    NDCG@10 of new-item targets that costs the overall NDCG@10 at most ``new_item_tolerance``
+    (relative); ``"balanced"``: the mean of NDCG@10 over new-item and warm targets;
+    ``"overall"``: NDCG@10 of all rows; see :mod:`interestlm.learn.calibrate`); it stays 0 unless
+    at least ``min_new_targets`` validation targets are such items.
+
+    ``similarity="cos"`` scores an item by the cosine between the sequence state and the item
+    vector divided by ``temperature`` (UniSRec's and VQ-Rec's choice, tau = 0.07) instead of
+    their dot product: item vectors then have unit length, so an item's score no longer grows
+    with how often training pushed its vector, which is the level a new item never reaches.
     """
 
     text: bool = True
@@ -113,12 +121,15 @@ class SeqRecConfig(TransformerConfig):
     unseen_negatives: bool = False
     calibrate_new_items: bool = True
     min_new_targets: int = 10
-    new_item_objective: Literal["balanced", "overall"] = "balanced"
+    new_item_objective: Objective = "bounded"
+    new_item_tolerance: float = 0.01
     id_dropout: float = 0.5
     #: Weight of the rating head's loss (0: no head). The head predicts the rating of each next
     #: item from the sequence state and that item's vector, trained beside the next-item loss.
     rating_weight: float = 0.0
     n_experts: int = 4
+    similarity: Literal["dot", "cos"] = "dot"
+    temperature: float = 0.07
     adaptor_dropout: float = 0.2
     keyphrases: bool = True
     category_kind: str = "category"
@@ -131,10 +142,16 @@ class SeqRecConfig(TransformerConfig):
         super().__post_init__()
         if not (self.text or self.concepts or self.item_id):
             raise ValueError("SeqRecConfig: at least one of text, concepts, item_id must be True")
-        if self.new_item_objective not in ("balanced", "overall"):
+        if self.new_item_objective not in OBJECTIVES:
             raise ValueError(
-                f"SeqRecConfig.new_item_objective must be 'balanced' or 'overall', not {self.new_item_objective!r}"
+                f"SeqRecConfig.new_item_objective must be one of {OBJECTIVES}, not {self.new_item_objective!r}"
             )
+        if not 0.0 <= self.new_item_tolerance < 1.0:
+            raise ValueError(f"SeqRecConfig.new_item_tolerance must be in [0, 1), not {self.new_item_tolerance}")
+        if self.similarity not in ("dot", "cos"):
+            raise ValueError(f"SeqRecConfig.similarity must be 'dot' or 'cos', not {self.similarity!r}")
+        if not 0.0 < self.temperature < float("inf"):
+            raise ValueError(f"SeqRecConfig.temperature must be a finite number > 0, not {self.temperature}")
         if self.min_new_targets < 1:
             raise ValueError(f"SeqRecConfig.min_new_targets must be >= 1, not {self.min_new_targets}")
         if not 0.0 <= self.id_dropout < 1.0:

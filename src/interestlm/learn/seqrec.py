@@ -12,6 +12,10 @@ Each item's vector (input embedding and output weight, tied) is the sum of up to
   probability ``id_dropout`` (per batch) so the model cannot lean on IDs alone; items without
   training interactions never get one (their ID row would be untrained noise).
 
+Scores are the dot product of the sequence state with the item vector, or (``similarity="cos"``)
+their cosine over a temperature, as UniSRec and VQ-Rec score; items without training interactions
+get one score offset chosen on the validation rows (:mod:`~interestlm.learn.calibrate`).
+
 The sequence model, training (full-softmax cross-entropy over the whole catalogue, or sampled
 softmax), early stopping and persistence are the shared :mod:`interestlm.learn.transformer`.
 The frozen text vectors and the concept bags are buffers of the net, so a saved model (safetensors
@@ -23,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +40,7 @@ from interestlm.concepts import ConceptConfig, extract_concepts
 from interestlm.data.tables import Catalog, FloatArray, IntArray, Interactions
 from interestlm.encode import make_encoder
 from interestlm.evaluate.protocol import EvalTask, TrainData
-from interestlm.learn.calibrate import best_offset, concat_ranks, target_ranks
+from interestlm.learn.calibrate import Objective, best_offset, concat_ranks, target_ranks
 from interestlm.learn.config import SeqRecConfig, TransformerConfig
 from interestlm.learn.transformer import (
     CausalEncoder,
@@ -202,6 +206,8 @@ class _SeqRecNet(SequenceNet):
     def __init__(self, n_items: int, cfg: SeqRecConfig, *, text_dim: int, n_concepts: int, concept_nnz: int) -> None:
         super().__init__()
         self.scale = math.sqrt(cfg.hidden)
+        self.cosine = cfg.similarity == "cos"
+        self.temperature = cfg.temperature
         self.tower = _ItemTower(n_items, cfg, text_dim=text_dim, n_concepts=n_concepts, concept_nnz=concept_nnz)
         self.encoder = CausalEncoder(cfg)
         self.rating_head: nn.Module | None = None
@@ -216,10 +222,19 @@ class _SeqRecNet(SequenceNet):
         out: torch.Tensor = self.rating_head(torch.cat([states, items, states * items], dim=-1)).squeeze(-1)
         return out
 
+    def finish(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Item vectors as scored: unit length under cosine similarity, unchanged under dot product."""
+        return F.normalize(vectors, dim=-1) if self.cosine else vectors
+
     def item_weights(self) -> torch.Tensor:
         """Content-based vectors of every catalogue item."""
-        out: torch.Tensor = self.tower()
-        return out
+        return self.finish(self.tower())
+
+    def forward(self, seqs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Hidden states; under cosine similarity unit length over the temperature, so that a
+        state's dot product with a (unit) item vector is the cosine logit."""
+        out = super().forward(seqs, weights)
+        return F.normalize(out, dim=-1) / self.temperature if self.cosine else out
 
     def embed(self, seqs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Rows of ``weights`` (index 0 = padding = zeros), scaled by sqrt(hidden) as in SASRec."""
@@ -271,15 +286,12 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         out: npt.NDArray[np.bool_] = ~net.tower.warm.cpu().numpy()
         return out
 
-    def calibrate_new_items(
-        self, valid: EvalTask, *, objective: Literal["balanced", "overall"] | None = None, block: int = 2048
-    ) -> float:
+    def calibrate_new_items(self, valid: EvalTask, *, objective: Objective | None = None, block: int = 2048) -> float:
         """Set and return ``new_item_offset_``, chosen on ``valid`` for ``objective`` (default: the config's).
 
         ``fit`` calls it when ``calibrate_new_items`` is on; call it again to re-calibrate the
         same weights for another objective.
         """
-        balanced = (objective or self.config.new_item_objective) == "balanced"
         new = self.new_items()
         self.new_item_offset_ = 0.0
         if not new.any():
@@ -292,7 +304,10 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             seen = [exclude.indices[exclude.indptr[j] : exclude.indptr[j + 1]] for j in range(exclude.shape[0])]
             parts.append(target_ranks(scores, valid.targets[rows], seen, new))
         self.new_item_offset_ = best_offset(
-            concat_ranks(parts), balanced=balanced, min_new_targets=self.config.min_new_targets
+            concat_ranks(parts),
+            objective=objective or self.config.new_item_objective,
+            tolerance=self.config.new_item_tolerance,
+            min_new_targets=self.config.min_new_targets,
         )
         return self.new_item_offset_
 
@@ -409,7 +424,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
                 torch.from_numpy(m.data.astype(np.float32)).to(self.device_),
             )
         with self._inference():
-            out: FloatArray = tower.content(text, bag, n).float().cpu().numpy()
+            out: FloatArray = net.finish(tower.content(text, bag, n)).float().cpu().numpy()
         return out
 
     def report(self) -> dict[str, Any]:
