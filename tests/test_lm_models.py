@@ -135,12 +135,13 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llama.cpp's OpenAI-compatible server (``python -m llama_cpp.server``) serving the bundled model."""
+    """llama.cpp's OpenAI-compatible server (``llama_cpp.server``, through ``interestlm.llama_server``,
+    which only turns weight repacking off) serving the bundled model."""
     require_local_lm()
     port = _free_port()
     log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()), "--host", "127.0.0.1",
+        [sys.executable, "-m", "interestlm.llama_server", "--model", str(bundled_model_path()), "--host", "127.0.0.1",
          "--port", str(port), "--n_threads", "1", "--n_ctx", "2048", "--model_alias", "smollm2"],
         stdout=log, stderr=subprocess.STDOUT,
     )

@@ -101,6 +101,33 @@ def local_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
+def disable_weight_repacking() -> None:
+    """Load every later llama.cpp model in this process without extra weight buffer types.
+
+    On CPUs with AMX (Intel Sapphire Rapids and later) llama.cpp repacks quantised weights into an
+    AMX buffer, and its AMX matrix multiply crashes the process (SIGSEGV in the first decode;
+    ggml-org/llama.cpp#20824; reproduced here with the bundled Q4_1 SmolLM2). Repacking only
+    speeds up large batches, which a 135M model answering one prompt never has, so it is turned
+    off for every model rather than only on affected CPUs. ``llama-cpp-python``'s ``Llama`` does
+    not expose the flag, so the default-parameters factory it calls is wrapped (idempotent).
+    """
+    import llama_cpp.llama as llama_module
+
+    # The module Llama reads the factory from at load time (llama_cpp.llama's own import of it).
+    bindings: Any = getattr(llama_module, "llama_cpp")  # noqa: B009
+    factory = bindings.llama_model_default_params
+    if getattr(factory, "_interestlm_no_repack", False):
+        return
+
+    def without_repacking() -> Any:
+        params = factory()
+        params.use_extra_bufts = False
+        return params
+
+    without_repacking._interestlm_no_repack = True  # type: ignore[attr-defined]
+    bindings.llama_model_default_params = without_repacking
+
+
 class LocalLM:
     """SmolLM2-135M-Instruct (or any chat GGUF) in-process through ``llama-cpp-python``.
 
@@ -134,6 +161,7 @@ class LocalLM:
                 from llama_cpp import Llama
             except ImportError as exc:
                 raise LMUnavailableError(f"the local model needs llama-cpp-python: {SMOLLM2_INSTALL}") from exc
+            disable_weight_repacking()
             self._llama = Llama(
                 model_path=str(self.model_path),
                 n_ctx=self.n_ctx,
