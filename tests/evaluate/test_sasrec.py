@@ -155,3 +155,31 @@ def test_bad_input_and_bad_config_are_rejected(fitted: SASRec) -> None:
         SASRecConfig(loss="bce")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="nothing to learn"):
         SASRec(FAST).fit(_train_data([np.array([1], dtype=np.int32)]))
+
+
+def test_contrastive_term_learns_the_cycle_and_masks_duplicate_sequences() -> None:
+    model = SASRec(FAST, dropout=0.2, contrastive_weight=0.5, contrastive_temperature=0.5, epochs=25)
+    model.fit(_train_data(_cycle_sequences()))
+    histories = [np.array([s, (s + 1) % CYCLE], dtype=np.int32) for s in range(CYCLE)]
+    scores = model.score(np.arange(CYCLE, dtype=np.int32), histories)
+    np.testing.assert_array_equal(scores.argmax(axis=1), (np.arange(CYCLE) + 2) % CYCLE)
+    plain = SASRec(FAST, dropout=0.2, epochs=25).fit(_train_data(_cycle_sequences()))
+    assert model.history_[0]["loss"] != plain.history_[0]["loss"]
+
+    import torch
+
+    model.net_.train()
+    with torch.no_grad():
+        weights = model.net_.item_weights()
+        same = torch.tensor([[1, 2, 3]] * 4)  # identical rows: no negatives left, nothing to pull apart
+        assert float(model._contrastive(same, weights, model.net_(same, weights)[:, -1])) == pytest.approx(0, abs=1e-6)
+        distinct = torch.tensor([[1, 2, 3], [2, 3, 4], [3, 4, 5], [0, 4, 5]])
+        last = model.net_(distinct, weights)[:, -1]
+        assert float(model._contrastive(distinct, weights, last)) > 0.0
+        off = SASRec(FAST)
+        off.net_ = model.net_
+        assert float(off._contrastive(distinct, weights, last)) == 0.0
+    with pytest.raises(ValueError, match="contrastive_weight"):
+        SASRecConfig(contrastive_weight=-1.0)
+    with pytest.raises(ValueError, match="contrastive_temperature"):
+        SASRecConfig(contrastive_temperature=0.0)

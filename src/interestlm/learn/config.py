@@ -26,6 +26,10 @@ class TransformerConfig:
     where most sequences are far shorter than ``max_len``, this cuts the encoder's work several
     times. ``device="auto"`` picks CUDA when available (then training uses mixed precision).
     ``num_threads`` sets torch's CPU threads while fitting and scoring (restored afterwards).
+    ``contrastive_weight > 0`` adds a self-supervised term (DuoRec's unsupervised augmentation):
+    each batch runs through the encoder twice, under two dropout masks, and an in-batch InfoNCE
+    loss (cosine / ``contrastive_temperature``) pulls a sequence's two last states together and
+    apart from the other sequences'; it costs one more encoder pass per batch.
     """
 
     max_len: int = 50
@@ -41,6 +45,8 @@ class TransformerConfig:
     patience: int = 10
     eval_every: int = 1
     loss: Literal["ce", "sampled"] = "ce"
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.2
     n_negatives: int = 256
     all_windows: bool = True
     group_by_length: bool = True
@@ -65,6 +71,12 @@ class TransformerConfig:
             raise ValueError(f"{name}.dropout must be in [0, 1), not {self.dropout}")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ValueError(f"{name}.lr must be > 0 and weight_decay >= 0")
+        if not 0.0 <= self.contrastive_weight < float("inf"):
+            raise ValueError(f"{name}.contrastive_weight must be a finite number >= 0, not {self.contrastive_weight}")
+        if not 0.0 < self.contrastive_temperature < float("inf"):
+            raise ValueError(
+                f"{name}.contrastive_temperature must be a finite number > 0, not {self.contrastive_temperature}"
+            )
         if self.patience < 0:
             raise ValueError(f"{name}.patience must be >= 0, not {self.patience}")
         if self.loss not in ("ce", "sampled"):

@@ -355,9 +355,9 @@ class SeqRec(SequentialModel[SeqRecConfig]):
     def _loss(
         self, inputs: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, aux: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Next-item loss, plus ``rating_weight`` x the rating head's squared error where rated."""
-        weights, states, targets, mask = self._states(inputs, labels)
-        loss = self._next_item_loss(weights, states, targets, inputs.device, gen)
+        """Next-item (+ contrastive) loss, plus ``rating_weight`` x the rating head's squared error where rated."""
+        weights, states, targets, mask, contrast = self._states(inputs, labels)
+        loss = self._next_item_loss(weights, states, targets, inputs.device, gen) + contrast
         if aux is None:
             return loss
         ratings = aux[mask]

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -207,6 +207,16 @@ def torch_threads(n: int) -> Iterator[None]:
 C = TypeVar("C", bound=TransformerConfig)
 
 
+class BatchStates(NamedTuple):
+    """What a training loss needs from one batch's forward pass (see ``SequentialModel._states``)."""
+
+    weights: torch.Tensor  #: item vectors, ``(n_items, hidden)``
+    states: torch.Tensor  #: hidden states at real positions, ``(n_positions, hidden)``
+    targets: torch.Tensor  #: their next items (0-based)
+    mask: torch.Tensor  #: real positions of the batch, ``(batch, length)``
+    contrast: torch.Tensor  #: the weighted contrastive term (a 0-d tensor; 0 when off)
+
+
 class SequentialModel(ABC, Generic[C]):
     """Fit / score / save / load of a :class:`SequenceNet`, following the evaluation ``Model`` protocol.
 
@@ -344,18 +354,34 @@ class SequentialModel(ABC, Generic[C]):
         self, inputs: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, aux: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Next-item loss of one batch (``aux``: the labels' values from :meth:`_aux_windows`)."""
-        weights, states, targets, _ = self._states(inputs, labels)
-        return self._next_item_loss(weights, states, targets, inputs.device, gen)
+        b = self._states(inputs, labels)
+        return self._next_item_loss(b.weights, b.states, b.targets, inputs.device, gen) + b.contrast
 
-    def _states(
-        self, inputs: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Item vectors, hidden states at real positions, their next items, and the position mask."""
+    def _states(self, inputs: torch.Tensor, labels: torch.Tensor) -> BatchStates:
+        """Item vectors, hidden states at real positions, their next items, the position mask and
+        the (weighted) contrastive term of the batch."""
         # Item vectors once per batch: a content tower is then run once, not once per position.
         weights = self.net_.item_weights()
         hidden = self.net_(inputs, weights)
         mask = inputs > 0  # left padding: a real input always has a real next item
-        return weights, hidden[mask], labels[mask] - 1, mask
+        contrast = self._contrastive(inputs, weights, hidden[:, -1])
+        return BatchStates(weights, hidden[mask], labels[mask] - 1, mask, contrast)
+
+    def _contrastive(self, inputs: torch.Tensor, weights: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """In-batch InfoNCE between each sequence's last state and a second, differently
+        dropped-out pass over the same inputs (0 when ``contrastive_weight`` is 0)."""
+        cfg = self.config
+        if cfg.contrastive_weight <= 0 or len(inputs) < 2:
+            return last.new_zeros(())
+        # Left padding: the last column is every row's latest real position.
+        other = self.net_(inputs, weights)[:, -1]
+        a, b = F.normalize(last.float(), dim=-1), F.normalize(other.float(), dim=-1)
+        sim = a @ b.T / cfg.contrastive_temperature
+        same = torch.arange(len(sim), device=sim.device)
+        # Rows with the same input sequence are no negatives of each other.
+        duplicate = (inputs.unsqueeze(1) == inputs.unsqueeze(0)).all(dim=-1) & (same.unsqueeze(1) != same)
+        sim = sim.masked_fill(duplicate, -torch.inf)
+        return cfg.contrastive_weight * 0.5 * (F.cross_entropy(sim, same) + F.cross_entropy(sim.T, same))
 
     def _next_item_loss(
         self,
