@@ -25,7 +25,7 @@ def table() -> str:
         m = r["metrics"]
         cells = [r["dataset"], r["model"], str(r["n_users"])]
         cells += [f"{m[c]:.4f}" if c in m else "–" for c in COLUMNS]
-        cells += [f"{r['seconds']['fit']:.1f}", f"{r['seconds']['evaluate']:.1f}", r.get("device", "cpu")]
+        cells += [f"{r['seconds']['fit']:.1f}", f"{r['seconds']['evaluate']:.1f}", _device(r)]
         lines.append("| " + " | ".join(cells) + " |")
     weights = [
         (r["dataset"], r["model"], r["model_report"]["fusion_weights"])
@@ -38,15 +38,21 @@ def table() -> str:
         lines.append("| dataset | model | " + " | ".join(names) + " |")
         lines.append("|" + "---|" * (len(names) + 2))
         for dataset, model, w in weights:
-            cells = " | ".join(f"{w[n]:+.3f}" if n in w else "–" for n in names)
-            lines.append(f"| {dataset} | {model} | {cells} |")
-    if rows:
-        hw = rows[0].get("hardware", {})
-        lines.append("")
-        lines.append(
-            f"Measured on {hw.get('cpu', '?')} ({hw.get('cores', '?')} cores) unless the device column says otherwise."
-        )
+            row = " | ".join(f"{w[n]:+.3f}" if n in w else "–" for n in names)
+            lines.append(f"| {dataset} | {model} | {row} |")
     return "\n".join(lines)
+
+
+def _device(result: dict[str, object]) -> str:
+    """Device of one result with its CPU model: the results come from more than one machine."""
+    device = str(result.get("device", "cpu"))
+    hw = result.get("hardware")
+    cpu = hw.get("cpu") if isinstance(hw, dict) else None
+    if not cpu:
+        return device
+    cores = hw.get("cores", "?") if isinstance(hw, dict) else "?"
+    name = str(cpu).removesuffix(" Processor").replace("(R)", "")
+    return f"{device} ({name}, {cores} cores)"
 
 
 def main() -> int:
