@@ -3,12 +3,14 @@
 Usage: python benchmarks/run_baselines.py [--datasets ...] [--models ...] [--force]
 
 A model name may also be a variant from config.toml (``[variants.NAME]``, with ``of = "MODEL"``
-and settings laid over that model's): ablations are run and stored like any other model.
+or ``of = "VARIANT"`` and settings laid over that one's): ablations are run and stored like any
+other model.
 
 Each (dataset, model) pair writes ``benchmarks/results/<dataset>__<model>.json`` in the shape of
 ``interestlm evaluate --json`` (hardware, versions and the device of each number included), so
 pairs can be run separately and re-run; ``benchmarks/make_table.py`` turns the files into the
-README table.
+README table. ``--seed N`` with N other than 0 writes ``results/seeds/<dataset>__<model>__seed<N>.json``
+instead (the README table stays seed 0; ``benchmarks/seed_summary.py`` puts the seeds side by side).
 """
 
 from __future__ import annotations
@@ -40,14 +42,30 @@ def model_settings(settings: dict[str, Any], dataset: str) -> dict[str, dict[str
 
 
 def resolve(name: str, settings: dict[str, Any], merged: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    """The registered model behind ``name`` and its parameters (a variant's laid over its model's)."""
-    variant = dict(settings.get("variants", {}).get(name, {}))
-    if not variant:
-        return name, merged.get(name, {})
-    base = variant.pop("of", None)
-    if not isinstance(base, str):
-        raise ValueError(f'[variants.{name}] needs of = "MODEL" naming the model it varies')
-    return base, {**merged.get(base, {}), **variant}
+    """The registered model behind ``name`` and its parameters (a variant's laid over its model's).
+
+    ``of`` may name another variant: its parameters are laid under this one's.
+    """
+    variants = settings.get("variants", {})
+    chain: list[str] = []
+    params: dict[str, Any] = {}
+    while name in variants:
+        if name in chain:
+            raise ValueError(f"[variants.{name}]: `of` goes round in a circle ({' -> '.join([*chain, name])})")
+        chain.append(name)
+        variant = dict(variants[name])
+        base = variant.pop("of", None)
+        if not isinstance(base, str):
+            raise ValueError(f'[variants.{name}] needs of = "MODEL" naming the model (or variant) it varies')
+        params = {**variant, **params}
+        name = base
+    return name, {**merged.get(name, {}), **params}
+
+
+def result_path(folder: Path, dataset: str, model: str, seed: int) -> Path:
+    """Where one (dataset, model, seed) result is written: seed 0 keeps the unsuffixed name."""
+    suffix = "" if seed == 0 else f"__seed{seed}"
+    return folder / f"{dataset}__{model}{suffix}.json"
 
 
 def main() -> int:
@@ -62,6 +80,8 @@ def main() -> int:
     parser.add_argument("--no-slices", action="store_true", help="skip per-slice metrics (halves the ranking time)")
     args = parser.parse_args()
     results = RESULTS if args.split == "loo" else RESULTS / args.split
+    if args.seed != 0:
+        results = results / "seeds"
     results.mkdir(parents=True, exist_ok=True)
     settings = tomllib.loads(args.config.read_text(encoding="utf-8"))
     for name in args.datasets:
@@ -73,7 +93,7 @@ def main() -> int:
             progress=False,
             slices=not args.no_slices,
         )
-        todo = [m for m in args.models if args.force or not (results / f"{name}__{m}.json").exists()]
+        todo = [m for m in args.models if args.force or not result_path(results, name, m, args.seed).exists()]
         if not todo:
             continue
         t0 = time.perf_counter()
@@ -86,7 +106,7 @@ def main() -> int:
             result = evaluate_model(dataset, split, base, run_config)
             if base != model:
                 result["model"], result["variant_of"] = model, base
-            out = results / f"{name}__{model}.json"
+            out = result_path(results, name, model, args.seed)
             out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
             m = result["metrics"]
             print(
