@@ -24,52 +24,17 @@ import argparse
 import json
 import sys
 import tomllib
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from interestlm.data.registry import load_dataset
-from interestlm.data.tables import Interactions
-from interestlm.evaluate.protocol import TrainData
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, fit_model, make_split
-from interestlm.evaluate.split import Split
+from interestlm.evaluate.split import hold_out_items, hold_out_newest
 from interestlm.learn.calibrate import OBJECTIVES
 from interestlm.learn.seqrec import SeqRec
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run_baselines import model_settings, resolve  # noqa: E402
-
-
-def hold_out_items(split: Split, share: float, seed: int) -> Split:
-    """``split`` with every training row of a random ``share`` of the catalog removed."""
-    if not 0.0 < share < 1.0:
-        raise ValueError(f"share must be in (0, 1), not {share}")
-    n_items = split.train.n_items
-    held = np.random.default_rng(seed).choice(n_items, round(share * n_items), replace=False)
-    return _without_items(split, held, {})
-
-
-def hold_out_newest(split: Split, dataset_interactions: Interactions, share: float) -> Split:
-    """``split`` with every training row of the ``share`` of items that appeared last removed."""
-    if not 0.0 < share < 1.0:
-        raise ValueError(f"share must be in (0, 1), not {share}")
-    n_items = split.train.n_items
-    first = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first, dataset_interactions.item, dataset_interactions.timestamp.astype(np.int64))
-    if len(np.unique(dataset_interactions.timestamp)) < 2:
-        raise ValueError("--newest needs a dataset with real timestamps")
-    order = np.argsort(-first, kind="stable")  # items never interacted with sort first: they are new too
-    held = order[: round(share * n_items)]
-    return _without_items(split, held, {"first seen at or after (unix time)": int(first[held].min())})
-
-
-def _without_items(split: Split, held: np.ndarray, notes: dict[str, int]) -> Split:
-    """``split`` with every training row of the ``held`` items removed (they stay in the catalog)."""
-    inter = split.train.interactions
-    train = TrainData(interactions=inter.select(~np.isin(inter.item, held)), catalog=split.train.catalog)
-    return replace(split, train=train, notes={**split.notes, "held-out items": len(held), **notes})
 
 
 def main() -> int:

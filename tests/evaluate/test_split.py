@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from interestlm.data.tables import Catalog, Dataset, Interactions
 from interestlm.evaluate.protocol import EvalTask
-from interestlm.evaluate.split import HISTORY_BUCKETS, Split, leave_one_out, temporal_split
+from interestlm.evaluate.split import (
+    HISTORY_BUCKETS,
+    Split,
+    hold_out_items,
+    hold_out_newest,
+    leave_one_out,
+    temporal_split,
+)
 from interestlm.testing import shared_data
 
 Row = tuple[int, int, int]  # (user, item, timestamp)
@@ -274,6 +281,36 @@ def test_loo_slices_partition_the_test_task(log: tuple[list[Row], int, int]) -> 
 
 
 @pytest.mark.integration
+def test_newest_items_leave_training_and_stay_as_targets() -> None:
+    # Item 3 first appears last (t=9), item 2 next (t=7); items 0 and 1 are old.
+    rows = [(0, 0, 1), (0, 1, 2), (0, 2, 7), (0, 3, 9), (1, 1, 1), (1, 0, 3), (1, 2, 8), (1, 3, 10)]
+    loo = leave_one_out(make_dataset(rows, 2, 4))
+    data = make_dataset(rows, 2, 4)
+    split = hold_out_newest(loo, data.interactions, 0.25)
+    assert 3 not in split.train.interactions.item.tolist()
+    assert sorted(split.train.interactions.item.tolist()) == sorted(loo.train.interactions.item.tolist())
+    assert split.notes["held-out items"] == 1 and split.notes["first seen at or after (unix time)"] == 9
+    assert split.test is loo.test and split.valid is loo.valid
+    two = hold_out_newest(loo, data.interactions, 0.5)
+    assert set(two.train.interactions.item.tolist()) == {0, 1}
+    with pytest.raises(ValueError, match="real timestamps"):
+        hold_out_newest(loo, make_dataset([(0, 0, 1), (0, 1, 1)], 1, 2).interactions, 0.5)
+
+
+def test_random_items_are_held_out_of_training_only() -> None:
+    # Each user's sequence is a rotation of the catalog, so every item is somebody's training item.
+    rows = [(u, (u + t) % 10, t) for u in range(6) for t in range(10)]
+    loo = leave_one_out(make_dataset(rows, 6, 10))
+    assert set(loo.train.interactions.item.tolist()) == set(range(10))
+    split = hold_out_items(loo, 0.3, seed=1)
+    kept = set(split.train.interactions.item.tolist())
+    assert split.notes["held-out items"] == 3 and len(kept) == 7
+    assert split.test is loo.test and split.train.catalog is loo.train.catalog
+    assert split.train.interactions.item.tolist() == [i for i in loo.train.interactions.item.tolist() if i in kept]
+    with pytest.raises(ValueError, match="share"):
+        hold_out_items(loo, 1.0, seed=0)
+
+
 def test_loo_on_beauty_is_fast_and_matches_the_files_convention() -> None:
     path = shared_data("amazon-s3rec") / "Beauty.txt"
     users: list[int] = []

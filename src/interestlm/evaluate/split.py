@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from interestlm.data.tables import Dataset, IntArray, LongArray
+from interestlm.data.tables import Dataset, IntArray, Interactions, LongArray
 from interestlm.evaluate.protocol import EvalTask, TrainData
 
 #: History-length buckets of :meth:`Split.slices`: (name, smallest length, largest length + 1).
@@ -361,4 +361,45 @@ def temporal_split(
     )
 
 
-__all__ = ["HISTORY_BUCKETS", "Split", "leave_one_out", "temporal_split"]
+def without_items(split: Split, items: npt.NDArray[np.integer], notes: dict[str, int] | None = None) -> Split:
+    """``split`` with every training row of ``items`` removed; they stay in the catalog (with their
+    text) and in validation and test, so some targets are items a model never saw in training."""
+    inter = split.train.interactions
+    train = TrainData(interactions=inter.select(~np.isin(inter.item, items)), catalog=split.train.catalog)
+    return replace(split, train=train, notes={**split.notes, "held-out items": len(items), **(notes or {})})
+
+
+def hold_out_items(split: Split, share: float, seed: int) -> Split:
+    """``split`` without the training rows of a random ``share`` of the catalog (item cold start)."""
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"share must be in (0, 1), not {share}")
+    n_items = split.train.n_items
+    held = np.random.default_rng(seed).choice(n_items, round(share * n_items), replace=False)
+    return without_items(split, held)
+
+
+def hold_out_newest(split: Split, interactions: Interactions, share: float) -> Split:
+    """``split`` without the training rows of the ``share`` of items whose first interaction in
+    ``interactions`` (the whole dataset's) is latest: a temporal cut on items, users' earlier
+    histories kept (a global cut leaves many test users with no history to read)."""
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"share must be in (0, 1), not {share}")
+    if len(np.unique(interactions.timestamp)) < 2:
+        raise ValueError("holding out the newest items needs real timestamps; these interactions have one")
+    n_items = split.train.n_items
+    first = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, interactions.item, interactions.timestamp.astype(np.int64))
+    order = np.argsort(-first, kind="stable")  # items never interacted with sort first: they are new too
+    held = order[: round(share * n_items)]
+    return without_items(split, held, {"first seen at or after (unix time)": int(first[held].min())})
+
+
+__all__ = [
+    "HISTORY_BUCKETS",
+    "Split",
+    "hold_out_items",
+    "hold_out_newest",
+    "leave_one_out",
+    "temporal_split",
+    "without_items",
+]
