@@ -15,7 +15,8 @@ on those targets with the rest; full ranking, seen items removed. An ID-only mod
 held-out item at all. A SeqRec with a calibrated ``new_item_offset_`` is also evaluated without it
 (the same weights; ``without_new_item_offset`` in the result) and with the offset of the other
 calibration objectives (``<objective>_new_item_offset`` for each one it was not trained with). Writes
-``benchmarks/results/cold/<dataset>__<model>.json``.
+``benchmarks/results/cold/<dataset>__<model>.json`` (``cold-newest/`` with ``--newest``; a share other
+than 0.1 and a seed other than 0 add ``__share<percent>`` and ``__seed<N>`` to the name).
 """
 
 from __future__ import annotations
@@ -84,7 +85,11 @@ def main() -> int:
             result["model"], result["variant_of"] = model, base
         result["split"] = f"loo, {args.share:.0%} of items held out of training ({held_how})"
         result["notes"] = {k: int(v) for k, v in split.notes.items()}
-        (out_dir / f"{args.dataset}__{model}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        # The default share keeps the plain name; other shares (and seeds) are told apart in it.
+        suffix = "" if args.share == 0.1 else f"__share{round(100 * args.share)}"
+        suffix += "" if args.seed == 0 else f"__seed{args.seed}"
+        out = out_dir / f"{args.dataset}__{model}{suffix}.json"
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         s = result["slices"]
         print(
             f"{args.dataset} {model} recall@10={result['metrics']['recall@10']:.4f} "
