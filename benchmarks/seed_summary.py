@@ -37,7 +37,8 @@ def collect(results: Path) -> dict[str, dict[int, dict[str, Any]]]:
 
 
 def summarise(seeds: dict[int, dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
-    """Mean, sample standard deviation, min and max of each metric over the seeds, and training time."""
+    """Mean, sample standard deviation, min and max of each metric over the seeds, and training time
+    (medians over the seeds of the median epoch and of the training seconds up to the best epoch)."""
     out: dict[str, Any] = {"seeds": list(seeds), "metrics": {}}
     for metric in metrics:
         values = [float(r["metrics"][metric]) for r in seeds.values()]
@@ -52,6 +53,9 @@ def summarise(seeds: dict[int, dict[str, Any]], metrics: list[str]) -> dict[str,
     if trainings:
         out["best_epochs"] = [t["best_epoch"] for t in trainings]
         out["seconds_per_epoch_median"] = statistics.median(t["seconds_per_epoch_median"] for t in trainings)
+        out["seconds_to_best_median"] = statistics.median(
+            sum(h["seconds"] for h in t["history"] if h["epoch"] <= t["best_epoch"]) for t in trainings
+        )
     out["fit_seconds_median"] = statistics.median(r["seconds"]["fit"] for r in seeds.values())
     out["devices"] = sorted({f"{r['device']} ({r['hardware']['cpu']})" for r in seeds.values()})
     return out
@@ -59,8 +63,8 @@ def summarise(seeds: dict[int, dict[str, Any]], metrics: list[str]) -> dict[str,
 
 def markdown(summary: dict[str, dict[str, Any]], metrics: list[str]) -> str:
     """One row per pair: each metric as mean ± std (min-max)."""
-    head = "| dataset | model | seeds | " + " | ".join(metrics) + " | best epochs | s per epoch | device |"
-    lines = [head, "|" + "---|" * (len(metrics) + 6)]
+    head = "| dataset | model | seeds | " + " | ".join(metrics) + " | best epochs | s per epoch | s to best | device |"
+    lines = [head, "|" + "---|" * (len(metrics) + 7)]
     for pair, row in summary.items():
         dataset, model = pair.split("__", 1)
         cells = [
@@ -69,9 +73,10 @@ def markdown(summary: dict[str, dict[str, Any]], metrics: list[str]) -> str:
         ]
         epochs = ", ".join(str(e) for e in row.get("best_epochs", [])) or "–"
         per_epoch = f"{row['seconds_per_epoch_median']:.1f}" if "seconds_per_epoch_median" in row else "–"
+        to_best = f"{row['seconds_to_best_median']:.0f}" if "seconds_to_best_median" in row else "–"
         seeds = ", ".join(str(s) for s in row["seeds"])
         devices = "; ".join(row["devices"])
-        tail = f" | {epochs} | {per_epoch} | {devices} |"
+        tail = f" | {epochs} | {per_epoch} | {to_best} | {devices} |"
         lines.append(f"| {dataset} | {model} | {seeds} | " + " | ".join(cells) + tail)
     return "\n".join(lines)
 

@@ -55,7 +55,11 @@ def _result(recall: float, ndcg: float, best_epoch: int) -> dict[str, object]:
     return {
         "metrics": {"recall@10": recall, "ndcg@10": ndcg},
         "seconds": {"fit": 10.0},
-        "training": {"best_epoch": best_epoch, "seconds_per_epoch_median": 2.0},
+        "training": {
+            "best_epoch": best_epoch,
+            "seconds_per_epoch_median": 2.0,
+            "history": [{"epoch": float(e), "seconds": 2.0} for e in range(1, best_epoch + 3)],
+        },
         "device": "cpu",
         "hardware": {"cpu": "test cpu"},
     }
@@ -77,5 +81,6 @@ def test_seed_summary_puts_seed_zero_beside_the_other_seeds(tmp_path: Path) -> N
     assert row["metrics"]["recall@10"]["mean"] == pytest.approx(0.11)
     assert row["metrics"]["ndcg@10"]["std"] == pytest.approx(0.0141421, rel=1e-4)
     assert row["best_epochs"] == [4, 6]
+    assert row["seconds_to_best_median"] == pytest.approx(10.0)  # 8 s and 12 s of epochs up to the best
     table = markdown({"beauty__sasrec": row}, ["recall@10", "ndcg@10"])
     assert "| beauty | sasrec | 0, 1 | 0.1100 ± 0.0141 (0.1000-0.1200) |" in table
