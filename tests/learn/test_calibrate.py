@@ -7,7 +7,7 @@ import pytest
 
 from interestlm.evaluate.metrics import ranking_metrics
 from interestlm.evaluate.ranking import top_k
-from interestlm.learn.calibrate import best_offset, concat_ranks, gain, subset, target_ranks
+from interestlm.learn.calibrate import OBJECTIVES, best_offset, concat_ranks, gain, subset, target_ranks
 
 N_ITEMS = 60
 
@@ -143,3 +143,23 @@ def test_an_unknown_objective_is_rejected() -> None:
     ranks = target_ranks(*_sliver_of_new_targets())
     with pytest.raises(ValueError, match="objective"):
         best_offset(ranks, objective="recall")  # type: ignore[arg-type]
+
+
+def test_a_floor_keeps_the_offset_from_burying_new_items() -> None:
+    # New items score 3 above their signal and most targets are warm: every objective would sink
+    # the new items; a floor of 0 stops at their content score, and still lets them be lifted.
+    rng = np.random.default_rng(4)
+    n_rows = 300
+    signal = rng.normal(size=(n_rows, N_ITEMS)).astype(np.float32)
+    new = np.zeros(N_ITEMS, dtype=bool)
+    new[:15] = True
+    targets = [np.array([int(signal[j].argmax())]) for j in range(n_rows)]
+    exclude = [np.zeros(0, dtype=np.int64)] * n_rows
+    ranks = target_ranks(signal + 3.0 * new, targets, exclude, new)
+    assert ranks.new.sum() >= 10
+    for objective in OBJECTIVES:
+        assert best_offset(ranks, objective=objective) < -2.0, objective
+        assert best_offset(ranks, objective=objective, min_offset=0.0) == 0.0, objective
+        assert best_offset(ranks, objective=objective, min_offset=-1.0) >= -1.0, objective
+    lifted = target_ranks(signal - 3.0 * new, targets, exclude, new)
+    assert 2.0 < best_offset(lifted, min_offset=0.0) < 4.5

@@ -168,6 +168,7 @@ def test_registry_protocol_and_content(planted: TrainData) -> None:
         ({"min_new_targets": 0}, "min_new_targets"),
         ({"similarity": "euclid"}, "similarity"),
         ({"temperature": 0.0}, "temperature"),
+        ({"new_item_min_offset": float("nan")}, "new_item_min_offset"),
     ],
 )
 def test_bad_config_is_rejected(bad: dict[str, object], match: str) -> None:
@@ -301,6 +302,12 @@ def test_new_items_score_offset_is_learned_on_validation_and_carries_to_other_ro
     grown = scorer.with_items(content.text_vectors[:2], content.concepts[:2])
     added = loaded.intent(histories) @ loaded.content_vectors(content.text_vectors[:2], content.concepts[:2]).T
     np.testing.assert_allclose(grown.score(histories)[:, -2:], added + offset, rtol=1e-5, atol=1e-5)
+
+
+def test_the_offset_floor_reaches_the_calibration(planted: TrainData) -> None:
+    # A floor far above the offset validation would pick: the calibration may not go below it.
+    model = SeqRec(FAST, new_item_min_offset=50.0).fit(planted, valid=_topic_task(planted, seed=0))
+    assert model.new_item_offset_ >= 50.0
 
 
 def test_no_offset_without_calibration_or_validation(planted: TrainData) -> None:

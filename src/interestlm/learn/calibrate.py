@@ -142,6 +142,7 @@ def best_offset(
     tolerance: float = 0.01,
     min_new_targets: int = 10,
     n_candidates: int = 256,
+    min_offset: float | None = None,
 ) -> float:
     """The offset on new items' scores that is best for ``objective`` (ties: the one nearest 0).
 
@@ -149,7 +150,9 @@ def best_offset(
     new-item targets. 0 when fewer than ``min_new_targets`` targets are new items: with no
     evidence on how new items should rank, the offset would only learn to hide them. Candidates
     are quantiles of the offsets at which a rank changes (a new target passing a warm item, a new
-    item passing a warm target), plus 0.
+    item passing a warm target), plus 0. ``min_offset`` (None: no bound) keeps only candidates at
+    or above it: ``0.0`` lets the offset lift new items but never sink them below their content
+    score, which every objective may otherwise do where burying new items wins validation NDCG.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"best_offset: objective must be one of {OBJECTIVES}, not {objective!r}")
@@ -165,6 +168,8 @@ def best_offset(
     # Just past each change point, so the comparison it decides has flipped.
     candidates = np.quantile(changes, np.linspace(0.0, 1.0, n_candidates)) + 1e-4
     candidates = np.unique(np.concatenate([[0.0], candidates]))
+    if min_offset is not None:
+        candidates = np.unique(np.concatenate([[max(0.0, min_offset)], candidates[candidates >= min_offset]]))
     if objective == "bounded":
         overall = gain(ranks, candidates)
         affordable = overall >= (1.0 - tolerance) * overall.max() - 1e-12

@@ -308,6 +308,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             objective=objective or self.config.new_item_objective,
             tolerance=self.config.new_item_tolerance,
             min_new_targets=self.config.min_new_targets,
+            min_offset=self.config.new_item_min_offset,
         )
         return self.new_item_offset_
 
