@@ -7,7 +7,15 @@ import pytest
 
 from interestlm.evaluate.metrics import ranking_metrics
 from interestlm.evaluate.ranking import top_k
-from interestlm.learn.calibrate import OBJECTIVES, best_offset, concat_ranks, gain, subset, target_ranks
+from interestlm.learn.calibrate import (
+    OBJECTIVES,
+    TargetRanks,
+    best_offset,
+    concat_ranks,
+    gain,
+    subset,
+    target_ranks,
+)
 
 N_ITEMS = 60
 
@@ -48,18 +56,21 @@ def test_an_excluded_target_is_never_a_hit() -> None:
     assert gain(target_ranks(scores, single, exclude, new), np.array([0.0]))[0] > 0.0
 
 
-def test_best_offset_lifts_new_items_to_their_level() -> None:
-    # Warm items score around 0; new items carry the same signal shifted 3 down. The target is the
-    # top item of its row by the signal, so only the offset that undoes the shift ranks it first.
-    rng = np.random.default_rng(2)
-    n_rows = 300
+def _shifted_new_items(seed: int, shift: float, n_rows: int = 300) -> TargetRanks:
+    """Rows whose target is the top item by a random signal; the 15 new items' scores are that
+    signal plus ``shift``, so the offset that ranks every target right is ``-shift``."""
+    rng = np.random.default_rng(seed)
     signal = rng.normal(size=(n_rows, N_ITEMS)).astype(np.float32)
     new = np.zeros(N_ITEMS, dtype=bool)
     new[:15] = True
     targets = [np.array([int(signal[j].argmax())]) for j in range(n_rows)]
-    scores = signal - 3.0 * new
     exclude = [np.zeros(0, dtype=np.int64)] * n_rows
-    ranks = target_ranks(scores, targets, exclude, new)
+    return target_ranks(signal + shift * new, targets, exclude, new)
+
+
+def test_best_offset_lifts_new_items_to_their_level() -> None:
+    # New items score 3 below their signal; only the offset that undoes the shift ranks them right.
+    ranks = _shifted_new_items(seed=2, shift=-3.0)
     assert ranks.new.sum() >= 10
     offset = best_offset(ranks)
     assert 2.0 < offset < 4.5
@@ -148,18 +159,10 @@ def test_an_unknown_objective_is_rejected() -> None:
 def test_a_floor_keeps_the_offset_from_burying_new_items() -> None:
     # New items score 3 above their signal and most targets are warm: every objective would sink
     # the new items; a floor of 0 stops at their content score, and still lets them be lifted.
-    rng = np.random.default_rng(4)
-    n_rows = 300
-    signal = rng.normal(size=(n_rows, N_ITEMS)).astype(np.float32)
-    new = np.zeros(N_ITEMS, dtype=bool)
-    new[:15] = True
-    targets = [np.array([int(signal[j].argmax())]) for j in range(n_rows)]
-    exclude = [np.zeros(0, dtype=np.int64)] * n_rows
-    ranks = target_ranks(signal + 3.0 * new, targets, exclude, new)
+    ranks = _shifted_new_items(seed=4, shift=3.0)
     assert ranks.new.sum() >= 10
     for objective in OBJECTIVES:
         assert best_offset(ranks, objective=objective) < -2.0, objective
         assert best_offset(ranks, objective=objective, min_offset=0.0) == 0.0, objective
         assert best_offset(ranks, objective=objective, min_offset=-1.0) >= -1.0, objective
-    lifted = target_ranks(signal - 3.0 * new, targets, exclude, new)
-    assert 2.0 < best_offset(lifted, min_offset=0.0) < 4.5
+    assert 2.0 < best_offset(_shifted_new_items(seed=4, shift=-3.0), min_offset=0.0) < 4.5
