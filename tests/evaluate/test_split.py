@@ -277,16 +277,13 @@ def test_loo_slices_partition_the_test_task(log: tuple[list[Row], int, int]) -> 
     assert sum(len(slices[name]) for name, _, _ in HISTORY_BUCKETS) == len(split.test)
 
 
-# --- real data ---------------------------------------------------------------------------------
-
-
-@pytest.mark.integration
 def test_newest_items_leave_training_and_stay_as_targets() -> None:
     # Item 3 first appears last (t=9), item 2 next (t=7); items 0 and 1 are old.
     rows = [(0, 0, 1), (0, 1, 2), (0, 2, 7), (0, 3, 9), (1, 1, 1), (1, 0, 3), (1, 2, 8), (1, 3, 10)]
-    loo = leave_one_out(make_dataset(rows, 2, 4))
     data = make_dataset(rows, 2, 4)
+    loo = leave_one_out(data)
     split = hold_out_newest(loo, data.interactions, 0.25)
+    # Item 3 is only ever a test target, so holding it out leaves the training rows as they were.
     assert 3 not in split.train.interactions.item.tolist()
     assert sorted(split.train.interactions.item.tolist()) == sorted(loo.train.interactions.item.tolist())
     assert split.notes["held-out items"] == 1 and split.notes["first seen at or after (unix time)"] == 9
@@ -311,6 +308,10 @@ def test_random_items_are_held_out_of_training_only() -> None:
         hold_out_items(loo, 1.0, seed=0)
 
 
+# --- real data ---------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
 def test_loo_on_beauty_is_fast_and_matches_the_files_convention() -> None:
     path = shared_data("amazon-s3rec") / "Beauty.txt"
     users: list[int] = []
