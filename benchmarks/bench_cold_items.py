@@ -35,7 +35,7 @@ from interestlm.learn.seqrec import SeqRec
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run_baselines import model_settings, resolve  # noqa: E402
+from run_baselines import model_settings, resolve, result_path  # noqa: E402
 
 
 def main() -> int:
@@ -86,9 +86,8 @@ def main() -> int:
         result["split"] = f"loo, {args.share:.0%} of items held out of training ({held_how})"
         result["notes"] = {k: int(v) for k, v in split.notes.items()}
         # The default share keeps the plain name; other shares (and seeds) are told apart in it.
-        suffix = "" if args.share == 0.1 else f"__share{round(100 * args.share)}"
-        suffix += "" if args.seed == 0 else f"__seed{args.seed}"
-        out = out_dir / f"{args.dataset}__{model}{suffix}.json"
+        share = "" if args.share == 0.1 else f"__share{round(100 * args.share)}"
+        out = result_path(out_dir, args.dataset, f"{model}{share}", args.seed)
         out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         s = result["slices"]
         print(

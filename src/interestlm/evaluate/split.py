@@ -369,12 +369,17 @@ def without_items(split: Split, items: npt.NDArray[np.integer], notes: dict[str,
     return replace(split, train=train, notes={**split.notes, "held-out items": len(items), **(notes or {})})
 
 
-def hold_out_items(split: Split, share: float, seed: int) -> Split:
-    """``split`` without the training rows of a random ``share`` of the catalog (item cold start)."""
+def _share_count(share: float, n_items: int) -> int:
+    """How many of ``n_items`` a hold-out ``share`` takes; the share must lie in (0, 1)."""
     if not 0.0 < share < 1.0:
         raise ValueError(f"share must be in (0, 1), not {share}")
+    return round(share * n_items)
+
+
+def hold_out_items(split: Split, share: float, seed: int) -> Split:
+    """``split`` without the training rows of a random ``share`` of the catalog (item cold start)."""
     n_items = split.train.n_items
-    held = np.random.default_rng(seed).choice(n_items, round(share * n_items), replace=False)
+    held = np.random.default_rng(seed).choice(n_items, _share_count(share, n_items), replace=False)
     return without_items(split, held)
 
 
@@ -382,15 +387,14 @@ def hold_out_newest(split: Split, interactions: Interactions, share: float) -> S
     """``split`` without the training rows of the ``share`` of items whose first interaction in
     ``interactions`` (the whole dataset's) is latest: a temporal cut on items, users' earlier
     histories kept (a global cut leaves many test users with no history to read)."""
-    if not 0.0 < share < 1.0:
-        raise ValueError(f"share must be in (0, 1), not {share}")
+    n_items = split.train.n_items
+    n_held = _share_count(share, n_items)
     if len(np.unique(interactions.timestamp)) < 2:
         raise ValueError("holding out the newest items needs real timestamps; these interactions have one")
-    n_items = split.train.n_items
     first = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, interactions.item, interactions.timestamp.astype(np.int64))
     order = np.argsort(-first, kind="stable")  # items never interacted with sort first: they are new too
-    held = order[: round(share * n_items)]
+    held = order[:n_held]
     return without_items(split, held, {"first seen at or after (unix time)": int(first[held].min())})
 
 
