@@ -55,6 +55,7 @@ def _catalog_equal(a: Catalog, b: Catalog) -> bool:
         and a.tags == b.tags
         and a.brands == b.brands
         and a.attributes == b.attributes
+        and np.array_equal(a.released, b.released, equal_nan=True)
     )
 
 
@@ -216,11 +217,22 @@ def test_catalog_round_trip_exact(tmp_path: Path) -> None:
         categories=[(), ("a", "b"), ("ß",)],
         tags=[("x",), (), ()],
         attributes=[(), (), ("colour: red", "")],
+        released=[817776000.0, np.nan, -1e9],
     )
     save_catalog(tmp_path / "odd", odd)
     back = load_catalog(tmp_path / "odd")
     assert _catalog_equal(odd, back)
     assert isinstance(back.categories[1], tuple)
+
+
+def test_catalog_written_before_release_times_loads_them_unknown(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    save_catalog(tmp_path, Catalog.build(["a", "b"], titles=["x", "y"], released=[1.0, 2.0]))
+    path = tmp_path / "items.parquet"
+    pq.write_table(pq.read_table(path).drop_columns(["released"]), path)
+    back = load_catalog(tmp_path)
+    assert back.titles == ["x", "y"] and np.isnan(back.released).all()
 
 
 def test_catalog_missing_column_is_named(tmp_path: Path) -> None:

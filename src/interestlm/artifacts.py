@@ -270,6 +270,8 @@ def _read_parquet(path: Path) -> pa.Table:
         raise ArtifactError(f"{path}: not a readable Parquet file ({exc})") from exc
 
 
+#: Optional float64 column of ``Catalog.released`` (null = unknown); files written before it have none.
+_RELEASED = "released"
 _CATALOG_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("item_id", pa.string()),
     ("title", pa.string()),
@@ -292,8 +294,11 @@ def save_catalog(directory: str | Path, catalog: Catalog) -> Path:
         "brand": catalog.brands,
         "attributes": [list(a) for a in catalog.attributes],
     }
-    schema = pa.schema(list(_CATALOG_COLUMNS))
-    table = pa.table({name: pa.array(values[name], type=typ) for name, typ in _CATALOG_COLUMNS}, schema=schema)
+    columns = {name: pa.array(values[name], type=typ) for name, typ in _CATALOG_COLUMNS}
+    # NaN (unknown) is written as null: "no release time" reads as missing in any parquet tool.
+    released = np.asarray(catalog.released, dtype=np.float64)
+    columns[_RELEASED] = pa.array(released, type=pa.float64(), mask=np.isnan(released))
+    table = pa.table(columns)
     path = Path(directory) / "items.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
@@ -314,8 +319,16 @@ def load_catalog(directory: str | Path) -> Catalog:
             raise ArtifactError(f"{path}: column {name!r} has {nulls} null value(s)")
         if table.schema.field(name).type != typ:
             raise ArtifactError(f"{path}: column {name!r} has type {table.schema.field(name).type}, expected {typ}")
+    released = np.full(table.num_rows, np.nan)
+    if _RELEASED in table.column_names:
+        found = table.schema.field(_RELEASED).type
+        if found != pa.float64():
+            raise ArtifactError(f"{path}: column {_RELEASED!r} has type {found}, expected double")
+        values = table.column(_RELEASED).to_pylist()
+        released = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     try:
         return Catalog(
+            released=released,
             item_ids=np.array(cols["item_id"], dtype=object),
             titles=cols["title"],
             descriptions=cols["description"],

@@ -737,6 +737,7 @@ def _concat_catalogs(a: Catalog, b: Catalog) -> Catalog:
         tags=[*a.tags, *b.tags],
         brands=[*a.brands, *b.brands],
         attributes=[*a.attributes, *b.attributes],
+        released=np.concatenate([a.released, b.released]),
     )
 
 

@@ -58,6 +58,8 @@ def test_planted_movielens_fields(tmp_path: Path) -> None:
     assert (inter.kind == KIND_CODE["rating"]).all()
     assert ds.has_time
     assert ds.report.accepted[str(tmp_path / "ml" / "ratings.csv")] == 4
+    # Release times from the title years (1 January UTC of the year).
+    assert cat.released.tolist() == [788918400.0, 788918400.0, 1293840000.0]
 
 
 @pytest.mark.parametrize(
@@ -174,11 +176,26 @@ def test_ml_100k_format(tmp_path: Path) -> None:
     assert ds.catalog.titles == ["Café Film (1995)", "Quiet Film (1996)"]
     assert ds.catalog.categories == [("Action", "Comedy"), ("unknown",)]
     assert ds.catalog.descriptions == ["Released 01-Jan-1995.", ""]
+    assert ds.catalog.released[0] == 788918400.0 and np.isnan(ds.catalog.released[1])
     assert ds.interactions.rating.tolist() == [3.0, 5.0, 1.0]
     (folder / "u.data").write_text("7\t1\t3\t881250949\n8\t2\t6\t891717742\n")
     with pytest.raises(DataError) as info:
         read_movielens_100k(folder)
     assert (info.value.line, info.value.field) == (2, "rating")
+    # A release date that does not parse is counted and left unknown; the item stays.
+    (folder / "u.data").write_text("7\t1\t3\t881250949\n")
+    (folder / "u.item").write_bytes(b"1|Odd Film (1995)|31-Foo-1995||http://us.imdb.com/x|0|1|1\n")
+    odd = read_movielens_100k(folder)
+    assert np.isnan(odd.catalog.released[0]) and odd.catalog.descriptions == ["Released 31-Foo-1995."]
+    assert odd.report.notes["release dates that do not parse as DD-Mon-YYYY (left unknown)"] == 1
+
+
+def test_title_years() -> None:
+    from interestlm.data.readers.movielens import title_years
+
+    got = title_years(["Heat (1995)", "Heat (1995) ", "No Year", "Year 1995 Inside", "Far (3000)"])
+    assert got[0] == got[1] == 788918400.0
+    assert np.isnan(got[2:]).all()
 
 
 @pytest.mark.integration

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -56,6 +57,32 @@ def test_rank_task_removes_seen_items_and_batches_consistently() -> None:
     metrics = evaluate_task(model, task, ks=(1,))
     assert metrics["hr@1"] == 1.0
     assert metrics["ndcg@1"] == 1.0
+
+
+class ClockScores(FixedScores):
+    """Prefers item ``time mod n_items`` when asked at a time; the fixed table otherwise."""
+
+    def score_at(self, users: np.ndarray, histories: list[np.ndarray], times: np.ndarray) -> np.ndarray:
+        out = self.table[users].copy()
+        out[np.arange(len(users)), times.astype(np.int64) % out.shape[1]] = 100.0
+        return out
+
+
+def test_models_that_read_the_clock_are_scored_at_the_tasks_times() -> None:
+    table = np.tile(np.arange(5, 0, -1, dtype=np.float32), (2, 1))
+    histories = [np.array([], dtype=np.int32)] * 2
+    task = EvalTask(
+        name="test", users=np.array([0, 1], dtype=np.int32), histories=histories,
+        targets=[np.array([3]), np.array([4])], exclude=history_matrix(histories, 5), times=np.array([13.0, 4.0]),
+    )  # fmt: skip
+    assert rank_task(ClockScores(table), task, 2, batch_size=1).tolist() == [[3, 0], [4, 0]]
+    # Without times (or for a model with no clock) the plain scores rank.
+    untimed = EvalTask(name="t", users=task.users, histories=histories, targets=task.targets, exclude=task.exclude)
+    assert rank_task(ClockScores(table), untimed, 2).tolist() == [[0, 1], [0, 1]]
+    assert rank_task(FixedScores(table), task, 2).tolist() == [[0, 1], [0, 1]]
+    with pytest.raises(ValueError, match="times has 1 rows, expected 2"):
+        EvalTask(name="t", users=task.users, histories=histories, targets=task.targets, exclude=task.exclude,
+                 times=np.zeros(1))  # fmt: skip
 
 
 def test_history_matrix_collapses_duplicates_to_binary() -> None:

@@ -96,6 +96,22 @@ def test_loo_planted_ties_follow_file_order() -> None:
     assert split.notes["users with 1 row (train only)"] == 1
 
 
+def test_rows_are_asked_for_at_their_held_out_events_time() -> None:
+    rows = [(0, 0, 5), (1, 4, 1), (0, 1, 7), (0, 2, 9), (0, 3, 1), (1, 5, 2), (2, 6, 9)]
+    split = leave_one_out(make_dataset(rows, 4, 7))
+    assert split.valid is not None
+    # Under leave-one-out: the time of the row's own target (user 0: valid at 7, test at 9).
+    assert split.test.times is not None and split.test.times.tolist() == [9.0, 2.0]
+    assert split.valid.times is not None and split.valid.times.tolist() == [7.0]
+    # Slices keep their rows' times.
+    assert split.slices()["cold_items"].times.tolist() == [9.0, 2.0]  # type: ignore[union-attr]
+    # Sequence positions are no clock: no times.
+    assert leave_one_out(make_dataset(rows, 4, 7, has_time=False)).test.times is None
+    # Under a temporal cut every row is asked for at its window's start.
+    temporal = temporal_split(make_dataset(rows, 4, 7), at=7, valid_fraction=0.0)
+    assert temporal.test.times is not None and set(temporal.test.times.tolist()) == {7.0}
+
+
 def test_loo_counts_unreachable_repeat_targets() -> None:
     rows = [(0, 1, 1), (0, 2, 2), (0, 1, 3)]  # the test item was already consumed
     split = leave_one_out(make_dataset(rows, 1, 3))

@@ -73,4 +73,5 @@ def _append_items(catalog: Catalog, new_ids: list[str]) -> Catalog:
         tags=catalog.tags + [()] * n,
         brands=catalog.brands + [""] * n,
         attributes=catalog.attributes + [()] * n,
+        released=np.concatenate([catalog.released, np.full(n, np.nan)]),
     )

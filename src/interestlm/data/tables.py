@@ -43,7 +43,12 @@ def _str_array(values: Sequence[str] | npt.NDArray[np.object_]) -> StrArray:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Catalog:
-    """The item table: one row per item, position = item index used everywhere else."""
+    """The item table: one row per item, position = item index used everywhere else.
+
+    ``released``: when each item became available (release date, date added to the catalogue),
+    in seconds since the epoch, NaN where unknown (the default for every item); models that read
+    item age (see ``SeqRecConfig.freshness``) use it.
+    """
 
     item_ids: StrArray
     titles: list[str]
@@ -52,9 +57,15 @@ class Catalog:
     tags: list[tuple[str, ...]]
     brands: list[str]
     attributes: list[tuple[str, ...]]
+    released: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)
+        if len(self.released) == 0 and n:
+            object.__setattr__(self, "released", np.full(n, np.nan))
+        object.__setattr__(self, "released", np.asarray(self.released, dtype=np.float64))
+        if len(self.released) != n:
+            raise ValueError(f"Catalog.released has {len(self.released)} rows, expected {n}")
         for name in ("titles", "descriptions", "categories", "tags", "brands", "attributes"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"Catalog.{name} has {len(getattr(self, name))} rows, expected {n}")
@@ -72,8 +83,9 @@ class Catalog:
         tags: Sequence[Sequence[str]] | None = None,
         brands: Sequence[str] | None = None,
         attributes: Sequence[Sequence[str]] | None = None,
+        released: Sequence[float] | npt.NDArray[np.floating] | None = None,
     ) -> Catalog:
-        """Build a catalog, filling any missing column with empty values."""
+        """Build a catalog, filling any missing column with empty values (``released``: NaN)."""
         n = len(item_ids)
         return cls(
             item_ids=_str_array(item_ids),
@@ -83,6 +95,7 @@ class Catalog:
             tags=[tuple(t) for t in tags] if tags is not None else [()] * n,
             brands=list(brands) if brands is not None else [""] * n,
             attributes=[tuple(a) for a in attributes] if attributes is not None else [()] * n,
+            released=np.asarray(released, dtype=np.float64) if released is not None else np.full(n, np.nan),
         )
 
     def __len__(self) -> int:
@@ -103,6 +116,7 @@ class Catalog:
             tags=[self.tags[i] for i in idx],
             brands=[self.brands[i] for i in idx],
             attributes=[self.attributes[i] for i in idx],
+            released=self.released[np.asarray(idx, dtype=np.int64)],
         )
 
 

@@ -64,7 +64,11 @@ class EvalTask:
 
     For row ``j``: user ``users[j]`` is given ``histories[j]`` (time-ordered item indices the
     model may condition on), must rank ``targets[j]`` (held-out items), and ``exclude[j]``
-    (already-seen items) is removed from the ranking before top-K.
+    (already-seen items) is removed from the ranking before top-K. ``times[j]`` (None when the
+    data has no real timestamps) is when row ``j`` asks for its ranking, in seconds since the
+    epoch: the time of its (earliest) held-out event under leave-one-out, as a live system ranks
+    at the moment of the request; the window's start under a temporal cut. Models that read the
+    clock (:class:`TimedModel`) are scored at it; none sees the targets' times otherwise.
     """
 
     name: str
@@ -72,11 +76,14 @@ class EvalTask:
     histories: list[IntArray]
     targets: list[IntArray]
     exclude: sp.csr_matrix
+    times: npt.NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.users)
         if len(self.histories) != n or len(self.targets) != n or self.exclude.shape[0] != n:
             raise ValueError(f"EvalTask {self.name!r}: users, histories, targets and exclude must align")
+        if self.times is not None and len(self.times) != n:
+            raise ValueError(f"EvalTask {self.name!r}: times has {len(self.times)} rows, expected {n}")
 
     def __len__(self) -> int:
         return len(self.users)
@@ -90,6 +97,7 @@ class EvalTask:
             histories=[self.histories[i] for i in idx],
             targets=[self.targets[i] for i in idx],
             exclude=self.exclude[idx],
+            times=None if self.times is None else self.times[idx],
         )
 
 
@@ -103,4 +111,13 @@ class Model(Protocol):
 
     def score(self, users: IntArray, histories: list[IntArray]) -> FloatArray:
         """Scores for every catalog item, shape ``(len(users), n_items)``; higher is better."""
+        ...
+
+
+@runtime_checkable
+class TimedModel(Model, Protocol):
+    """A :class:`Model` whose scores depend on when they are asked for (e.g. how old each item is)."""
+
+    def score_at(self, users: IntArray, histories: list[IntArray], times: npt.NDArray[np.float64]) -> FloatArray:
+        """:meth:`score` as of ``times[j]`` (seconds since the epoch; NaN: the model's own default)."""
         ...

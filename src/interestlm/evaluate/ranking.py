@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from interestlm.data.tables import IntArray
 from interestlm.evaluate.metrics import ranking_metrics
-from interestlm.evaluate.protocol import EvalTask, Model
+from interestlm.evaluate.protocol import EvalTask, Model, TimedModel
 
 
 def top_k(scores: npt.NDArray[np.floating], k: int) -> IntArray:
@@ -52,14 +52,22 @@ def rank_task(
     batch_size: int = 512,
     progress: bool = False,
 ) -> IntArray:
-    """Top-``k`` item indices for every row of ``task``, seen items removed."""
+    """Top-``k`` item indices for every row of ``task``, seen items removed.
+
+    A :class:`TimedModel` is scored at the task's ``times`` when the task has them.
+    """
     out = np.empty((len(task), k), dtype=np.int32)
     starts = range(0, len(task), batch_size)
+    timed = task.times is not None and isinstance(model, TimedModel)
     for start in tqdm(starts, desc=f"rank {task.name}", disable=not progress, leave=False):
         stop = min(start + batch_size, len(task))
-        scores = np.array(
-            model.score(task.users[start:stop], task.histories[start:stop]), dtype=np.float32, copy=True
-        )
+        users, histories = task.users[start:stop], task.histories[start:stop]
+        if timed:
+            assert task.times is not None and isinstance(model, TimedModel)
+            raw = model.score_at(users, histories, task.times[start:stop])
+        else:
+            raw = model.score(users, histories)
+        scores = np.array(raw, dtype=np.float32, copy=True)
         excl = task.exclude[start:stop].tocoo()
         scores[excl.row, excl.col] = -np.inf
         out[start:stop] = top_k(scores, k)

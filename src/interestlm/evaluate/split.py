@@ -128,12 +128,14 @@ def _task(
     target_item: npt.NDArray[np.int64],
     n_users: int,
     n_items: int,
+    target_time: npt.NDArray[np.integer] | None = None,
 ) -> EvalTask:
     """Build an EvalTask from rows in (user, time) order.
 
     ``history`` selects the rows that form each user's history; ``target_user``/``target_item``
     are (user, item) pairs sorted by user. Rows of the task are the distinct target users in
-    increasing index order.
+    increasing index order. ``target_time`` (real timestamps only; aligned with the targets)
+    gives each row its request time ``times``: the earliest of its targets'.
     """
     users, target_counts = np.unique(target_user, return_counts=True)
     is_task_user = np.zeros(n_users, dtype=bool)
@@ -150,12 +152,17 @@ def _task(
     )
     exclude.sum_duplicates()
     exclude.data[:] = 1.0
+    times: npt.NDArray[np.float64] | None = None
+    if target_time is not None:
+        # Targets are sorted by user: each row's targets are one consecutive piece.
+        times = np.minimum.reduceat(np.asarray(target_time, dtype=np.float64), np.cumsum(target_counts) - target_counts)
     return EvalTask(
         name=name,
         users=users.astype(np.int32),
         histories=histories,
         targets=targets,
         exclude=exclude,
+        times=times,
     )
 
 
@@ -188,6 +195,7 @@ def leave_one_out(dataset: Dataset) -> Split:
     order = inter.time_order()
     seq_user = inter.user[order]
     seq_item = inter.item[order]
+    seq_time = inter.timestamp[order] if dataset.has_time else None
     counts = np.bincount(seq_user, minlength=n_users)
     starts = np.cumsum(counts) - counts
     length = counts[seq_user]
@@ -204,6 +212,7 @@ def leave_one_out(dataset: Dataset) -> Split:
         target_item=seq_item[is_valid].astype(np.int64),
         n_users=n_users,
         n_items=n_items,
+        target_time=None if seq_time is None else seq_time[is_valid],
     )
     test = _task(
         "test",
@@ -214,6 +223,7 @@ def leave_one_out(dataset: Dataset) -> Split:
         target_item=seq_item[is_test].astype(np.int64),
         n_users=n_users,
         n_items=n_items,
+        target_time=None if seq_time is None else seq_time[is_test],
     )
     notes = {
         "users with 1 row (train only)": int((counts == 1).sum()),
@@ -249,8 +259,10 @@ def _window_task(
     n_users: int,
     n_items: int,
     notes: dict[str, int],
+    at: int,
 ) -> EvalTask:
-    """Targets: each user's distinct items in ``window`` that are not among their ``known`` rows."""
+    """Targets: each user's distinct items in ``window`` that are not among their ``known`` rows;
+    every row is asked for at ``at``, the window's start (the whole window is predicted from there)."""
     window_keys = np.unique(_pair_keys(seq_user[window], seq_item[window], n_items))
     known_keys = np.unique(_pair_keys(seq_user[known], seq_item[known], n_items))
     seen = np.isin(window_keys, known_keys, assume_unique=True)
@@ -265,6 +277,7 @@ def _window_task(
         target_item=keys % n_items,
         n_users=n_users,
         n_items=n_items,
+        target_time=np.full(len(keys), at, dtype=np.int64),
     )
     notes[f"{name} window rows"] = int(window.sum())
     notes[f"{name} targets (distinct user-item pairs)"] = len(keys)
@@ -339,6 +352,7 @@ def temporal_split(
             n_users=n_users,
             n_items=n_items,
             notes=notes,
+            at=valid_cut,
         )
     test = _window_task(
         "test",
@@ -349,6 +363,7 @@ def temporal_split(
         n_users=n_users,
         n_items=n_items,
         notes=notes,
+        at=cut,
     )
     return Split(
         name="temporal",

@@ -128,6 +128,12 @@ class SeqRecConfig(TransformerConfig):
     vector divided by ``temperature`` (UniSRec's and VQ-Rec's choice, tau = 0.07) instead of
     their dot product: item vectors then have unit length, so an item's score no longer grows
     with how often training pushed its vector, which is the level a new item never reaches.
+
+    ``freshness`` adds a learned score bias by item age: the time from an item's
+    ``Catalog.released`` to the moment of the choice (in training, the next item's event time;
+    when scoring, the request time: ``EvalTask.times``, else the last training event), in
+    log-spaced buckets (:data:`~interestlm.learn.seqrec.AGE_BUCKETS`). It needs release times
+    in the catalogue and real timestamps (not sequence positions) in the interactions.
     """
 
     text: bool = True
@@ -145,6 +151,7 @@ class SeqRecConfig(TransformerConfig):
     rating_weight: float = 0.0
     n_experts: int = 4
     similarity: Literal["dot", "cos"] = "dot"
+    freshness: bool = False
     temperature: float = 0.07
     adaptor_dropout: float = 0.2
     keyphrases: bool = True

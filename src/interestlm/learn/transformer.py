@@ -22,7 +22,7 @@ import json
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -207,6 +207,11 @@ def torch_threads(n: int) -> Iterator[None]:
 C = TypeVar("C", bound=TransformerConfig)
 
 
+#: A score term per (state, item) of a batch: ``bias(items)`` with ``items`` ``(1 or n_states, m)``
+#: item indices, or None for every catalogue item; returns ``(n_states, m)``.
+LogitBias = Callable[[torch.Tensor | None], torch.Tensor]
+
+
 class BatchStates(NamedTuple):
     """What a training loss needs from one batch's forward pass (see ``SequentialModel._states``)."""
 
@@ -250,10 +255,11 @@ class SequentialModel(ABC, Generic[C]):
         """Boolean mask of the items the training softmax may use as negatives (None: every item)."""
         return None
 
-    def _aux_windows(self, train: TrainData) -> npt.NDArray[np.float32] | None:
-        """Per-position training values laid out like the item windows (see :func:`window_values`),
-        handed to :meth:`_loss` as ``aux`` for the labels' positions; None: no auxiliary task."""
-        return None
+    def _aux_windows(self, train: TrainData) -> dict[str, npt.NDArray[np.float32]]:
+        """Named per-position training values laid out like the item windows (see
+        :func:`window_values`), handed to :meth:`_loss` as ``aux``, each cut to the batch's columns
+        (the same ``(batch, length + 1)`` cells as inputs plus the last label); empty: none."""
+        return {}
 
     # ----------------------------------------------------------------------------- fitting
     def _device(self) -> torch.device:
@@ -280,8 +286,7 @@ class SequentialModel(ABC, Generic[C]):
             raise ValueError(f"{name}.fit: no user has two or more training items, so there is nothing to learn")
         lengths = (windows[:, :-1] > 0).sum(dim=1)
         windows = windows.to(device)
-        aux_values = self._aux_windows(train)
-        aux = torch.from_numpy(aux_values).to(device) if aux_values is not None else None
+        aux = {name: torch.from_numpy(v).to(device) for name, v in self._aux_windows(train).items()}
         self.net_ = self._build_net(train).to(device)
         negatives = self._negative_items(train)
         self._negatives = negatives.to(device) if negatives is not None else None
@@ -310,7 +315,7 @@ class SequentialModel(ABC, Generic[C]):
                 first = int((batch[:, :-1] > 0).any(dim=0).int().argmax())
                 inputs, labels = batch[:, first:-1], batch[:, first + 1 :]
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                    loss = self._loss(inputs, labels, gen, aux[rows][:, first + 1 :] if aux is not None else None)
+                    loss = self._loss(inputs, labels, gen, {name: v[rows][:, first:] for name, v in aux.items()})
                 optimizer.zero_grad(set_to_none=True)
                 torch.autograd.backward(scaler.scale(loss))
                 scaler.step(optimizer)
@@ -351,9 +356,13 @@ class SequentialModel(ABC, Generic[C]):
         return torch.cat([batches[i] for i in shuffled])
 
     def _loss(
-        self, inputs: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, aux: torch.Tensor | None = None
+        self,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        gen: torch.Generator,
+        aux: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Next-item loss of one batch (``aux``: the labels' values from :meth:`_aux_windows`)."""
+        """Next-item loss of one batch (``aux``: the batch's windows of :meth:`_aux_windows`)."""
         b = self._states(inputs, labels)
         return self._next_item_loss(b.weights, b.states, b.targets, inputs.device, gen) + b.contrast
 
@@ -390,15 +399,25 @@ class SequentialModel(ABC, Generic[C]):
         targets: torch.Tensor,
         device: torch.device,
         gen: torch.Generator,
+        bias: LogitBias | None = None,
     ) -> torch.Tensor:
+        """Cross-entropy of each state's next item over the catalogue (or sampled negatives).
+
+        ``bias(items)`` (optional) adds a score term of each state for ``items``: ``(1 or
+        n_states, m)`` item indices, None for the whole catalogue.
+        """
         if self.config.loss == "ce":
             logits = (states @ weights.T).float()
+            if bias is not None:
+                logits = logits + bias(None)
             if self._negatives is not None:
                 logits = logits.masked_fill(~self._negatives, -torch.inf)
             return F.cross_entropy(logits, targets)
         negatives = torch.randint(0, self.n_items_, (self.config.n_negatives,), generator=gen).to(device)
         pos = (states * weights[targets]).sum(-1, keepdim=True)
         neg = states @ weights[negatives].T
+        if bias is not None:
+            pos, neg = pos + bias(targets.unsqueeze(1)), neg + bias(negatives.unsqueeze(0))
         neg = neg.masked_fill(negatives.unsqueeze(0) == targets.unsqueeze(1), -torch.inf)
         if self._negatives is not None:
             neg = neg.masked_fill(~self._negatives[negatives].unsqueeze(0), -torch.inf)

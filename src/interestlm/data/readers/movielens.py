@@ -6,10 +6,13 @@ or ml-1m: only the first is shipped (as a sample) with the package.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from interestlm.data.build import assemble
 from interestlm.data.errors import DataError, LoadReport, OnError, RowGuard
@@ -26,6 +29,8 @@ from interestlm.data.tables import Catalog, Dataset
 
 #: The genre label ml-latest uses for "none".
 NO_GENRES = "(no genres listed)"
+#: The release year at the end of a MovieLens title: "Toy Story (1995)".
+_TITLE_YEAR = re.compile(r"\((\d{4})\)\s*$")
 
 
 def read_movielens(path: Path | str, *, on_error: OnError = "raise", name: str | None = None) -> Dataset:
@@ -70,7 +75,11 @@ def read_movielens(path: Path | str, *, on_error: OnError = "raise", name: str |
                 unlinked += 1
         report.note("tags on movies missing from movies.csv (ignored)", unlinked)
     catalog = Catalog.build(
-        item_ids, titles=titles, categories=genres, tags=[unique(tags_by_item.get(i, [])) for i in item_ids]
+        item_ids,
+        titles=titles,
+        categories=genres,
+        tags=[unique(tags_by_item.get(i, [])) for i in item_ids],
+        released=title_years(titles),
     )
 
     ratings = split_rows(
@@ -98,7 +107,8 @@ def read_movielens_100k(path: Path | str, *, on_error: OnError = "raise", name: 
     """Read MovieLens 100K: ``u.data`` (tab-separated), ``u.item`` (pipe, Latin-1), ``u.genre``.
 
     The 19 genre flags of ``u.item`` become category names taken from ``u.genre``; the release
-    date goes into the description.
+    date goes into the description and ``Catalog.released`` (dates that do not parse are counted
+    in the report and left unknown).
     """
     folder = Path(path)
     report, guard = new_report_guard(on_error)
@@ -120,12 +130,16 @@ def read_movielens_100k(path: Path | str, *, on_error: OnError = "raise", name: 
     keep = items.finish(guard)
     on = np.stack(flag_values, axis=1)[keep].astype(bool) if flags else np.zeros((int(keep.sum()), 0), dtype=bool)
     dates = kept(items.strings("release date"), keep)
+    released = np.array([_release_date(d) for d in dates])
+    bad_dates = np.isnan(released) & np.array([bool(d.strip()) for d in dates], dtype=bool)
     catalog = Catalog.build(
         kept(items.strings("movie id"), keep),
         titles=kept(items.strings("title"), keep),
         descriptions=[f"Released {d}." if d else "" for d in dates],
         categories=[tuple(f for f, set_ in zip(flags, row, strict=True) if set_) for row in on.tolist()],
+        released=released,
     )
+    report.note("release dates that do not parse as DD-Mon-YYYY (left unknown)", int((bad_dates).sum()))
 
     data = split_rows(find_file(folder, "u.data"), ("user id", "item id", "rating", "timestamp"), sep="\t")
     return _integer_ratings(data, guard, catalog=catalog, name=name or folder.name, report=report)
@@ -150,6 +164,7 @@ def read_movielens_1m(path: Path | str, *, on_error: OnError = "raise", name: st
         kept(movies.strings("MovieID"), keep),
         titles=kept(movies.strings("Title"), keep),
         categories=[_genres(g) for g in kept(movies.strings("Genres"), keep)],
+        released=title_years(kept(movies.strings("Title"), keep)),
     )
 
     users_path = folder / "users.dat"
@@ -196,3 +211,25 @@ def _genres(field: str) -> tuple[str, ...]:
         return ()
     return unique([g.strip() for g in field.split("|")])
 
+
+
+def title_years(titles: list[str]) -> npt.NDArray[np.float64]:
+    """Release times (seconds since the epoch) from the years MovieLens titles end with.
+
+    A year alone says little about the day, so it stands for 1 January of that year: an item is
+    then never taken as released after its title year began (NaN where a title has no year).
+    """
+    out = np.full(len(titles), np.nan)
+    for i, title in enumerate(titles):
+        found = _TITLE_YEAR.search(title)
+        if found and 1800 <= int(found.group(1)) <= 2200:
+            out[i] = datetime(int(found.group(1)), 1, 1, tzinfo=UTC).timestamp()
+    return out
+
+
+def _release_date(text: str) -> float:
+    """ml-100k's ``DD-Mon-YYYY`` release date in seconds since the epoch (NaN when empty or malformed)."""
+    try:
+        return datetime.strptime(text.strip(), "%d-%b-%Y").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return float("nan")
