@@ -102,6 +102,7 @@ def test_learns_that_fresh_releases_are_watched_and_ranks_new_ones_by_their_age(
     # has no item over ~14 months old, bucket 7: the buckets past it never change.)
     assert min(bias[2], bias[3]) > max(bias[1], *bias[5:8]) + 1.0
     assert bias[8:] == [0.0] * (AGE_BUCKETS - 8)
+    assert bias[0] == 0.0  # unknown ages (none here) add nothing
     task = _late_task(train)
     assert isinstance(fresh, TimedModel)
     with_age = evaluate_task(fresh, task, ks=(5,))["recall@5"]
@@ -133,12 +134,11 @@ def test_freshness_is_saved_and_reaches_the_ranking_signal(fresh: SeqRec, tmp_pa
     np.testing.assert_allclose(loaded.released_times(), _released(), rtol=1e-6)
     scorer = SeqRecScorer(loaded)
     np.testing.assert_allclose(scorer.score(histories), expected, rtol=1e-5, atol=1e-5)
-    # An item added later has no release time: it gets the "unknown" bucket's bias.
+    # An item added later has no release time: an unknown age adds nothing to its score.
     grown = scorer.with_items(np.ones((1, loaded.net_.tower.text.shape[1]), dtype=np.float32), None)
-    unknown = float(loaded.report()["age_bias"][0])
-    intent = loaded.intent(histories)
-    added = intent @ grown.vectors[-1]
-    np.testing.assert_allclose(grown.score(histories)[:, -1], added + unknown, rtol=1e-4, atol=1e-4)
+    assert loaded.report()["age_bias"][0] == 0.0
+    added = loaded.intent(histories) @ grown.vectors[-1]
+    np.testing.assert_allclose(grown.score(histories)[:, -1], added, rtol=1e-4, atol=1e-4)
 
 
 def test_freshness_needs_release_times(train: TrainData) -> None:

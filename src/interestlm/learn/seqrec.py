@@ -54,7 +54,7 @@ from interestlm.learn.transformer import (
 )
 from interestlm.text import item_texts, review_snippets
 
-#: Item-age buckets of the freshness bias: 0 = unknown, 1 = not released yet, then
+#: Item-age buckets of the freshness bias: 0 = unknown (adds nothing), 1 = not released yet, then
 #: ``2 + floor(log2(1 + days / 7))`` (a week, three, seven, ...), the last one open-ended (~39 years).
 AGE_BUCKETS = 14
 _DAY = 86400.0
@@ -283,8 +283,14 @@ class _SeqRecNet(SequenceNet):
         return self.age_bias_of(days, self.released)[rows]
 
     def age_bias_of(self, now: torch.Tensor, released: torch.Tensor) -> torch.Tensor:
-        """The age bias after states at times ``now`` of items released at ``released`` (days)."""
-        return _lookup(self.age_bias * _AGE_SCALE, age_buckets(now, released))
+        """The age bias after states at times ``now`` of items released at ``released`` (days).
+
+        An unknown age adds nothing: learned, that bucket became a private bias of the few items
+        without a date (+3.3 for ml-100k's one undated item), which every item added later without
+        a date would inherit.
+        """
+        table = torch.cat([self.age_bias.new_zeros(1), self.age_bias[1:] * _AGE_SCALE])
+        return _lookup(table, age_buckets(now, released))
 
     def rating(self, states: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Standardised rating of each item (rows of ``items``) after each state (rows of ``states``)."""
