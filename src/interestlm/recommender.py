@@ -166,6 +166,8 @@ class Recommender:
             histories=[p.items.astype(np.int32) for p in prefixes],
             targets=[t.astype(np.int32) for t in targets],
             exclude=_seen_matrix(prefixes, len(self.catalog_)),
+            # Asked for when the held-out item was chosen, as an evaluation split asks.
+            times=np.asarray([self.histories_[u].timestamps[-1] for u in users], dtype=np.float64),
         )
         return self.train_.select(keep), task
 

@@ -145,3 +145,26 @@ def test_freshness_needs_release_times(train: TrainData) -> None:
     blind = TrainData(interactions=train.interactions, catalog=Catalog.build(train.catalog.item_ids.tolist()))
     with pytest.raises(ValueError, match="no release times"):
         SeqRec(FAST, freshness=True, text=False, item_id=True, epochs=1).fit(blind)
+
+
+def test_the_recommender_trains_and_keeps_the_age_bias(tmp_path: Path) -> None:
+    from interestlm.data.tables import Dataset
+    from interestlm.recommender import Recommender, RecommenderConfig
+
+    log = _log(n_users=120)
+    data = Dataset(name="fresh", catalog=_catalog(), interactions=log, has_time=True)
+    seqrec = SeqRecConfig.from_json({**FAST.to_json(), "freshness": True})
+    config = RecommenderConfig(encoder="hashing", collaborative="itemknn", sequential=True, seqrec=seqrec)
+    fitted = Recommender(config).fit(data)
+    model = fitted.sequential_
+    assert model is not None and model.report()["age_bias"][2] > model.report()["age_bias"][1]
+    np.testing.assert_allclose(model.released_times(), _released(), rtol=1e-6)
+    histories = [np.array([3, 4, 5], dtype=np.int32)]
+    expected = model.score(np.zeros(1, dtype=np.int32), histories)
+    assert fitted.context_.sequential is not None
+    np.testing.assert_allclose(fitted.context_.sequential.score(histories), expected, rtol=1e-5, atol=1e-5)
+    # Saved with the recommender: release times in items.parquet, the bias in the model.
+    again = Recommender.load(fitted.save(tmp_path / "rec"))
+    np.testing.assert_array_equal(again.catalog_.released, _released())
+    assert again.context_.sequential is not None
+    np.testing.assert_allclose(again.context_.sequential.score(histories), expected, rtol=1e-5, atol=1e-5)
