@@ -324,8 +324,7 @@ def load_catalog(directory: str | Path) -> Catalog:
         found = table.schema.field(_RELEASED).type
         if found != pa.float64():
             raise ArtifactError(f"{path}: column {_RELEASED!r} has type {found}, expected double")
-        values = table.column(_RELEASED).to_pylist()
-        released = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        released = np.asarray(table.column(_RELEASED).to_numpy(), dtype=np.float64)  # nulls read as NaN
     try:
         return Catalog(
             released=released,

@@ -139,7 +139,7 @@ def read_movielens_100k(path: Path | str, *, on_error: OnError = "raise", name: 
         categories=[tuple(f for f, set_ in zip(flags, row, strict=True) if set_) for row in on.tolist()],
         released=released,
     )
-    report.note("release dates that do not parse as DD-Mon-YYYY (left unknown)", int((bad_dates).sum()))
+    report.note("release dates that do not parse as DD-Mon-YYYY (left unknown)", int(bad_dates.sum()))
 
     data = split_rows(find_file(folder, "u.data"), ("user id", "item id", "rating", "timestamp"), sep="\t")
     return _integer_ratings(data, guard, catalog=catalog, name=name or folder.name, report=report)
