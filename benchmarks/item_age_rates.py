@@ -23,14 +23,10 @@ import torch
 from interestlm.data.registry import load_dataset
 from interestlm.evaluate.runner import make_split
 from interestlm.evaluate.split import hold_out_newest
-from interestlm.learn.seqrec import AGE_BUCKETS, age_buckets
+from interestlm.learn.seqrec import AGE_BUCKET_NAMES, AGE_BUCKETS, age_buckets
 
 HERE = Path(__file__).resolve().parent
 DAY = 86400.0
-#: What each bucket holds, for the JSON (see ``interestlm.learn.seqrec.AGE_BUCKETS``).
-LABELS = ["unknown", "not released"] + [
-    f"{7 * (2**k - 1)}-{7 * (2 ** (k + 1) - 1) - 1} days" for k in range(AGE_BUCKETS - 3)
-] + [f">= {7 * (2 ** (AGE_BUCKETS - 3) - 1)} days"]
 
 
 def main() -> int:
@@ -56,7 +52,8 @@ def main() -> int:
     columns = [index[int(i)] for i in train.item[events]]
     chosen = np.bincount(buckets[np.arange(len(events)), columns], minlength=AGE_BUCKETS)
     rows = [
-        {"bucket": b, "age": LABELS[b], "chosen": int(chosen[b]), "available_per_event": available[b] / len(events),
+        {"bucket": b, "age": AGE_BUCKET_NAMES[b], "chosen": int(chosen[b]),
+         "available_per_event": available[b] / len(events),
          "rate_per_1000": round(1000 * chosen[b] / available[b], 3) if available[b] else None}
         for b in range(AGE_BUCKETS)
     ]  # fmt: skip

@@ -12,7 +12,7 @@ import torch
 from interestlm.data.tables import Catalog, Interactions
 from interestlm.evaluate.protocol import EvalTask, TimedModel, TrainData
 from interestlm.evaluate.ranking import evaluate_task
-from interestlm.learn.seqrec import AGE_BUCKETS, SeqRec, SeqRecConfig, SeqRecScorer, age_buckets
+from interestlm.learn.seqrec import AGE_BUCKET_NAMES, AGE_BUCKETS, SeqRec, SeqRecConfig, SeqRecScorer, age_buckets
 
 DAY = 86400.0
 BASE = 800_000_000.0  # seconds: a 1995 start, as in MovieLens
@@ -91,6 +91,12 @@ def test_age_buckets_are_log_spaced_weeks_with_unknown_and_unreleased() -> None:
     # Ages 0, 6, 7, 20 (< 3 weeks), 21 days; not yet out; unknown; older than the last bucket.
     assert got[0].tolist() == [2, 2, 3, 3, 4, 1, 0, AGE_BUCKETS - 1]
     assert got[1].tolist() == [0] * 8  # no clock: every age is unknown
+    # Each name's first day falls in its own bucket, and the day before it in the previous one.
+    assert AGE_BUCKET_NAMES[:3] == ("unknown", "not released", "0-6 days") and len(AGE_BUCKET_NAMES) == AGE_BUCKETS
+    for b, name in enumerate(AGE_BUCKET_NAMES[2:], start=2):
+        first = float(name.split("-")[0].removeprefix(">= ").split()[0])
+        ages = age_buckets(torch.tensor([first, first - 1]), torch.zeros(1))[:, 0].tolist()
+        assert ages == [b, b - 1 if b > 2 else 1]
 
 
 def test_learns_that_fresh_releases_are_watched_and_ranks_new_ones_by_their_age(

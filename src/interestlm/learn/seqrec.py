@@ -27,6 +27,7 @@ The frozen text vectors and the concept bags are buffers of the net, so a saved 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,17 @@ _DAY = 86400.0
 #: slow for a dozen scalars that each shift a whole column of logits (planted data: +-0.5 after
 #: 750 steps at lr 5e-3, too little to lift new releases over the rest).
 _AGE_SCALE = 10.0
+
+
+def _age_bucket_names() -> tuple[str, ...]:
+    """What each bucket of :func:`age_buckets` holds: dated bucket ``2 + k`` starts at ``7 (2^k - 1)`` days."""
+    starts = [7 * (2**k - 1) for k in range(AGE_BUCKETS - 2)]
+    dated = [f"{a}-{b - 1} days" for a, b in itertools.pairwise(starts)] + [f">= {starts[-1]} days"]
+    return ("unknown", "not released", *dated)
+
+
+#: A readable name per age bucket ("unknown", "not released", "0-6 days", ...).
+AGE_BUCKET_NAMES = _age_bucket_names()
 
 
 def age_buckets(now: torch.Tensor, released: torch.Tensor) -> torch.Tensor:
@@ -289,8 +301,11 @@ class _SeqRecNet(SequenceNet):
         without a date (+3.3 for ml-100k's one undated item), which every item added later without
         a date would inherit.
         """
-        table = torch.cat([self.age_bias.new_zeros(1), self.age_bias[1:] * _AGE_SCALE])
-        return _lookup(table, age_buckets(now, released))
+        return _lookup(self.age_table(), age_buckets(now, released))
+
+    def age_table(self) -> torch.Tensor:
+        """The score bias of each age bucket as scored: the unknown bucket fixed at 0, the rest scaled."""
+        return torch.cat([self.age_bias.new_zeros(1), self.age_bias[1:] * _AGE_SCALE])
 
     def rating(self, states: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Standardised rating of each item (rows of ``items``) after each state (rows of ``states``)."""
@@ -504,7 +519,8 @@ class SeqRec(SequentialModel[SeqRecConfig]):
     ) -> torch.Tensor:
         """Next-item (+ contrastive) loss, plus ``rating_weight`` x the rating head's squared error where rated.
 
-        With ``freshness`` the next-item scores carry the age bias as of each input's time.
+        With ``freshness`` the next-item scores carry the age bias as of each choice's own time
+        (the next item's event).
         """
         aux = aux or {}
         net = self.net_
@@ -606,10 +622,8 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             "encoder": self.config.encoder if net.tower.has_text else None,
             "rating_head": net.rating_head is not None,
             "new_item_offset": self.new_item_offset_,
-            # The learned bias per age bucket (unknown, not yet released, < 1 week, < 3, < 7, ...).
-            "age_bias": [round(float(b) * _AGE_SCALE, 4) for b in net.age_bias.detach().cpu()]
-            if net.has_freshness
-            else None,
+            # The learned bias per age bucket, in the order of AGE_BUCKET_NAMES.
+            "age_bias": [round(float(b), 4) for b in net.age_table().detach().cpu()] if net.has_freshness else None,
         }
 
 
@@ -628,12 +642,20 @@ class SeqRecScorer:
     ``new_item_offset_`` on the items without training interactions, added ones included.
     """
 
-    def __init__(self, model: SeqRec, vectors: FloatArray | None = None, offsets: FloatArray | None = None) -> None:
+    def __init__(
+        self,
+        model: SeqRec,
+        vectors: FloatArray | None = None,
+        offsets: FloatArray | None = None,
+        released: npt.NDArray[np.float64] | None = None,
+    ) -> None:
         self.model = model
         self.vectors = model.item_vectors() if vectors is None else vectors
         if offsets is None:
             offsets = np.where(model.new_items(), np.float32(model.new_item_offset_), np.float32(0.0))
         self.offsets = offsets.astype(np.float32)
+        #: Each scored item's release time (seconds; NaN unknown): what the model's age bias reads.
+        self.released = model.released_times() if released is None else released
 
     @property
     def n_items(self) -> int:
@@ -645,7 +667,10 @@ class SeqRecScorer:
         extra = self.model.content_vectors(text_vectors, concepts)
         added = np.full(len(extra), self.model.new_item_offset_, dtype=np.float32)
         return SeqRecScorer(
-            self.model, np.vstack([self.vectors, extra]).astype(np.float32), np.concatenate([self.offsets, added])
+            self.model,
+            np.vstack([self.vectors, extra]).astype(np.float32),
+            np.concatenate([self.offsets, added]),
+            np.concatenate([self.released, np.full(len(extra), np.nan)]),
         )
 
     def intent(self, histories: list[npt.NDArray[np.integer]]) -> FloatArray:
@@ -657,9 +682,7 @@ class SeqRecScorer:
         (with the model's age bias as of its ``now_``; added items' release times are unknown)."""
         out: FloatArray = self.intent(histories) @ self.vectors.T + self.offsets
         if self.model.config.freshness:
-            extra = np.full(self.n_items - self.model.n_items_, np.nan)
-            released = np.concatenate([self.model.released_times(), extra])
-            out += self.model.freshness_scores(np.full(len(histories), np.nan), released)
+            out += self.model.freshness_scores(np.full(len(histories), np.nan), self.released)
         return out
 
 
@@ -673,6 +696,7 @@ def _content_shape(content: ItemContent) -> dict[str, int]:
 
 __all__ = [
     "AGE_BUCKETS",
+    "AGE_BUCKET_NAMES",
     "ItemContent",
     "SeqRec",
     "SeqRecConfig",
