@@ -13,8 +13,10 @@ catalog, with their text); validation and test are the usual LOO tasks, so some 
 the model never saw. The runner's ``cold_items`` / ``warm_items`` slices then compare Recall@10
 on those targets with the rest; full ranking, seen items removed. An ID-only model cannot rank a
 held-out item at all. A SeqRec with a calibrated ``new_item_offset_`` is also evaluated without it
-(the same weights; ``without_new_item_offset`` in the result) and with the offset of the other
-calibration objectives (``<objective>_new_item_offset`` for each one it was not trained with). Writes
+(the same weights; ``without_new_item_offset`` in the result), with the offset of the other
+calibration objectives (``<objective>_new_item_offset`` for each one it was not trained with), and
+calibrated the other way on the new-item affinity slope (``with_new_item_affinity`` or
+``without_new_item_affinity``, whichever its config does not do). Writes
 ``benchmarks/results/cold/<dataset>__<model>.json`` (``cold-newest/`` with ``--newest``; a share other
 than 0.1 and a seed other than 0 add ``__share<percent>`` and ``__seed<N>`` to the name).
 """
@@ -30,7 +32,7 @@ from pathlib import Path
 from interestlm.data.registry import load_dataset
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, fit_model, make_split
 from interestlm.evaluate.split import hold_out_items, hold_out_newest
-from interestlm.learn.calibrate import OBJECTIVES
+from interestlm.learn.calibrate import OBJECTIVES, Objective
 from interestlm.learn.seqrec import SeqRec
 
 HERE = Path(__file__).resolve().parent
@@ -69,18 +71,29 @@ def main() -> int:
         model_obj, model_config, fit_seconds = fit_model(dataset, split, base, config)
         result = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
         offset = getattr(model_obj, "new_item_offset_", 0.0)
+        affinity = getattr(model_obj, "new_item_affinity_", 0.0)
         if isinstance(model_obj, SeqRec):
-            # The same weights with no offset on new items, and with the offsets of the other
-            # calibration objectives: what each trades between new and warm targets.
+            result["new_item_offset"], result["new_item_affinity"] = offset, affinity
+            # The same weights with no offset on new items, with the offsets of the other
+            # calibration objectives, and with or without the affinity slope: what each trades
+            # between new and warm targets.
+            own = model_obj.config.new_item_affinity
             others = [o for o in OBJECTIVES if o != model_obj.config.new_item_objective]
-            for key, objective in [("without_new_item_offset", None)] + [(f"{o}_new_item_offset", o) for o in others]:
+            again_with: list[tuple[str, Objective | None, bool]] = [("without_new_item_offset", None, False)]
+            again_with += [(f"{o}_new_item_offset", o, own) for o in others]
+            flipped = "without_new_item_affinity" if own else "with_new_item_affinity"
+            again_with.append((flipped, model_obj.config.new_item_objective, not own))
+            for key, objective, with_affinity in again_with:
                 if objective is None:
-                    model_obj.new_item_offset_ = 0.0
+                    model_obj.new_item_offset_ = model_obj.new_item_affinity_ = 0.0
                 else:
-                    model_obj.calibrate_new_items(split.valid, objective=objective)
+                    model_obj.calibrate_new_items(split.valid, objective=objective, affinity=with_affinity)
                 again = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
-                result[key] = {k: again[k] for k in ("metrics", "slices")} | {"offset": model_obj.new_item_offset_}
-            model_obj.new_item_offset_ = offset
+                result[key] = {k: again[k] for k in ("metrics", "slices")} | {
+                    "offset": model_obj.new_item_offset_,
+                    "affinity": model_obj.new_item_affinity_,
+                }
+            model_obj.new_item_offset_, model_obj.new_item_affinity_ = offset, affinity
         if base != model:
             result["model"], result["variant_of"] = model, base
         result["split"] = f"loo, {args.share:.0%} of items held out of training ({held_how})"
@@ -94,7 +107,7 @@ def main() -> int:
             f"{args.dataset} {model} recall@10={result['metrics']['recall@10']:.4f} "
             f"cold={s['cold_items']['metrics']['recall@10']:.4f} (n={s['cold_items']['n_users']}) "
             f"warm={s['warm_items']['metrics']['recall@10']:.4f} (n={s['warm_items']['n_users']}) "
-            f"new_item_offset={offset:.4f}",
+            f"new_item_offset={offset:.4f} new_item_affinity={affinity:.4f}",
             file=sys.stderr,
             flush=True,
         )

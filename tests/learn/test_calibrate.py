@@ -11,8 +11,10 @@ from interestlm.learn.calibrate import (
     OBJECTIVES,
     TargetRanks,
     best_offset,
+    best_offsets,
     concat_ranks,
     gain,
+    recent_new_share,
     subset,
     target_ranks,
 )
@@ -166,3 +168,59 @@ def test_a_floor_keeps_the_offset_from_burying_new_items() -> None:
         assert best_offset(ranks, objective=objective, min_offset=0.0) == 0.0, objective
         assert best_offset(ranks, objective=objective, min_offset=-1.0) >= -1.0, objective
     assert 2.0 < best_offset(_shifted_new_items(seed=4, shift=-3.0), min_offset=0.0) < 4.5
+
+
+def test_recent_new_share_reads_the_last_window_items() -> None:
+    new = np.array([False, True, False, True])
+    histories = [np.array([1, 3, 0, 2]), np.array([], dtype=np.int64), np.array([0, 1]), np.array([2, 5, 9])]
+    # Last 3 of [1, 3, 0, 2] is [3, 0, 2]: one new; items past the catalogue (5, 9) were added since.
+    np.testing.assert_allclose(recent_new_share(histories, new, 3), [1 / 3, 0.0, 0.5, 2 / 3], rtol=1e-6)
+    np.testing.assert_allclose(recent_new_share(histories, new, 1), [0.0, 0.0, 1.0, 1.0])
+
+
+def _new_item_users(seed: int, n_rows: int = 400) -> tuple[TargetRanks, np.ndarray, np.ndarray]:
+    """Rows whose target is the top item by a random signal; new items' scores sit 3 below it.
+    Half the users have recent histories full of new items (share 1) and their target is new;
+    the others (share 0) choose warm items. Returns the ranks, each row's share and whether
+    its target is new."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=(n_rows, N_ITEMS)).astype(np.float32)
+    new = np.zeros(N_ITEMS, dtype=bool)
+    new[:15] = True
+    fan = rng.random(n_rows) < 0.5
+    pool = {True: np.flatnonzero(new), False: np.flatnonzero(~new)}
+    targets = [np.array([pool[bool(f)][signal[j, pool[bool(f)]].argmax()]]) for j, f in enumerate(fan)]
+    exclude = [np.zeros(0, dtype=np.int64)] * n_rows
+    share = fan.astype(np.float32)
+    return target_ranks(signal - 3.0 * new, targets, exclude, new, shares=share), share, fan
+
+
+def test_gain_with_affinity_is_the_evaluations_ndcg() -> None:
+    rng = np.random.default_rng(0)
+    scores, targets, exclude, new = _rows(0)
+    single = [t[:1] for t in targets]
+    shares = rng.random(len(single)).astype(np.float32)
+    ranks = target_ranks(scores, single, exclude, new, shares=shares)
+    for offset, affinity in ((0.0, 1.5), (-0.5, 2.0), (0.7, 0.0)):
+        lifted = scores + (offset + affinity * shares[:, None]) * new
+        expected = _ndcg_by_ranking(lifted, single, exclude)
+        assert gain(ranks, np.array([offset]), affinity=affinity)[0] == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_the_affinity_slope_lifts_new_items_for_the_users_who_choose_them(objective: str) -> None:
+    ranks, _, fan = _new_item_users(1)
+    offset, affinity = best_offsets(ranks, objective=objective, affinity=True)  # type: ignore[arg-type]
+    # Users who choose new items need them lifted by about 3; the others need none.
+    assert affinity > 2.0 and offset + affinity > 2.5
+    with_slope = gain(ranks, np.array([offset]), affinity=affinity)[0]
+    alone = best_offset(ranks, objective=objective)  # type: ignore[arg-type]
+    assert with_slope > gain(ranks, np.array([alone]))[0] + 0.2
+    # Without the flag the slope stays 0, and the offset is best_offset's.
+    assert best_offsets(ranks, objective=objective) == (alone, 0.0)  # type: ignore[arg-type]
+    assert fan.any() and not fan.all()
+
+
+def test_no_new_item_evidence_means_no_offset_and_no_slope() -> None:
+    ranks, _, _ = _new_item_users(2)
+    assert best_offsets(ranks, affinity=True, min_new_targets=int(ranks.new.sum()) + 1) == (0.0, 0.0)

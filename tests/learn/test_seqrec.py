@@ -304,6 +304,63 @@ def test_new_items_score_offset_is_learned_on_validation_and_carries_to_other_ro
     np.testing.assert_allclose(grown.score(histories)[:, -2:], added + offset, rtol=1e-5, atol=1e-5)
 
 
+def _new_item_fan_task(train: TrainData, seed: int) -> EvalTask:
+    """Single-topic users; every other one has just chosen a cold item of their topic and chooses
+    another (the "new release" users), the rest choose a warm item of their topic."""
+    import scipy.sparse as sp
+
+    base, topics = _topic_histories(train)
+    cold = _cold_items()
+    rng = np.random.default_rng(seed)
+    histories, targets = [], []
+    for j, (h, t) in enumerate(zip(base, topics, strict=True)):
+        if j % 2 == seed % 2:
+            first, second = rng.choice(cold[cold // PER_TOPIC == t], size=2, replace=False)
+            histories.append(np.append(h, first).astype(np.int32))
+            targets.append(np.array([second]))
+        else:
+            warm = np.setdiff1d(np.arange(t * PER_TOPIC, (t + 1) * PER_TOPIC), np.concatenate([h, cold]))
+            histories.append(h)
+            targets.append(np.array([rng.choice(warm if len(warm) else h)]))
+    n = len(histories)
+    exclude = sp.csr_matrix(
+        (np.ones(sum(map(len, histories))), np.concatenate(histories), np.cumsum([0, *map(len, histories)])),
+        shape=(n, N_TOPICS * PER_TOPIC),
+    )
+    return EvalTask(name="valid", users=np.arange(n, dtype=np.int32), histories=histories, targets=targets,
+                    exclude=exclude)  # fmt: skip
+
+
+def test_the_new_item_affinity_lifts_new_items_for_users_who_just_chose_one(planted: TrainData, tmp_path: Path) -> None:
+    model = SeqRec(FAST, new_item_affinity=True, new_item_window=2).fit(planted, valid=_new_item_fan_task(planted, 0))
+    offset, affinity = model.new_item_offset_, model.new_item_affinity_
+    assert affinity > 0 and model.report()["new_item_affinity"] == affinity
+    # On other rows of the same kind it beats the best single offset of the same weights.
+    test = _new_item_fan_task(planted, 1)
+    with_slope = evaluate_task(model, test, ks=(10,))["ndcg@10"]
+    model.calibrate_new_items(_new_item_fan_task(planted, 0), affinity=False)
+    assert model.new_item_affinity_ == 0.0
+    assert with_slope > evaluate_task(model, test, ks=(10,))["ndcg@10"] + 0.02
+    model.new_item_offset_, model.new_item_affinity_ = offset, affinity
+    # The lift is offset + affinity * (share of new items among the last 2), in the scores, the
+    # saved model and the ranking signal, where items added since count as new.
+    histories = [np.array([2, 3, 4], dtype=np.int32), np.array([2, int(_cold_items()[0])], dtype=np.int32)]
+    new = model.new_items()
+    raw = model.intent(histories) @ model.item_vectors().T
+    lifted = raw + np.array([[offset], [offset + affinity / 2]], dtype=np.float32) * new
+    np.testing.assert_allclose(model.score(np.zeros(2, dtype=np.int32), histories), lifted, rtol=1e-5, atol=1e-5)
+    loaded = SeqRec.load(model.save(tmp_path / "fan"))
+    assert (loaded.new_item_offset_, loaded.new_item_affinity_) == (offset, affinity)
+    np.testing.assert_allclose(SeqRecScorer(loaded).score(histories), lifted, rtol=1e-5, atol=1e-5)
+    content = item_content(planted.catalog, planted.interactions, loaded.config)
+    assert content.text_vectors is not None and content.concepts is not None
+    grown = SeqRecScorer(loaded).with_items(content.text_vectors[:2], content.concepts[:2])
+    added = np.array([2, model.n_items_], dtype=np.int32)  # a warm item, then the first added one
+    vectors = loaded.content_vectors(content.text_vectors[:2], content.concepts[:2])
+    expected = loaded.intent([added], item_vectors=grown.vectors) @ vectors.T + offset + affinity / 2
+    np.testing.assert_allclose(grown.score([added])[:, -2:], expected, rtol=1e-5, atol=1e-5)
+
+
 def test_the_offset_floor_reaches_the_calibration(planted: TrainData) -> None:
     # A floor far above the offset validation would pick: the calibration may not go below it.
     model = SeqRec(FAST, new_item_min_offset=50.0).fit(planted, valid=_topic_task(planted, seed=0))

@@ -18,6 +18,15 @@ new) it chose an offset that put new items on top of every list, and test NDCG@1
 0.088 to 0.026. ``bounded`` (the default): the best NDCG@10 over new-item targets among the
 offsets that keep the overall NDCG@10 within ``tolerance`` (relative) of the best any offset
 reaches, so new items get every lift the whole ranking can afford and no more.
+
+**Affinity for new items.** Whether the next item is new depends on the user far more than on
+the item: on ml-100k with the newest 20 % of items held out, 4 % of validation targets are new
+when none of the user's last 5 items is, and 53 % when more than 60 % of them are (test rows:
+4 % and 80 %). A model knows which items it was trained on, so that share is there at serving
+time. :func:`best_offsets` can learn the offset as ``offset + affinity * share`` per row, where
+``share`` is the share of new items among the row's last few history items
+(:func:`recent_new_share`): one level for new items, and a slope that lifts them for users who
+have been choosing them.
 """
 
 from __future__ import annotations
@@ -42,18 +51,36 @@ class TargetRanks:
     ``score``: the target's score (-inf when it is excluded, i.e. unreachable); ``new``: whether
     the target is a new item; ``warm_top`` / ``new_top``: the ``k`` best scores of the other
     rankable warm / new items of that row (-inf padded), from which the rank of the target under
-    any offset follows exactly as long as it lies inside the top ``k``.
+    any offset follows exactly as long as it lies inside the top ``k``; ``share``: the row's
+    share of new items among its recent history (:func:`recent_new_share`), which the
+    ``affinity`` slope of an offset multiplies.
     """
 
     score: FloatArray
     new: npt.NDArray[np.bool_]
     warm_top: FloatArray
     new_top: FloatArray
+    share: FloatArray
 
     @property
     def k(self) -> int:
         """The cut-off the top lists were kept for."""
         return int(self.warm_top.shape[1])
+
+
+def recent_new_share(
+    histories: Sequence[npt.NDArray[np.integer]], new_items: npt.NDArray[np.bool_], window: int
+) -> FloatArray:
+    """The share of new items among each history's last ``window`` items (0 for an empty
+    history); items at or past ``len(new_items)`` (added to the catalogue since) count as new."""
+    out = np.zeros(len(histories), dtype=np.float32)
+    for j, h in enumerate(histories):
+        recent = np.asarray(h, dtype=np.int64)[-window:]
+        if len(recent):
+            new = recent >= len(new_items)
+            new[~new] = new_items[recent[~new]]
+            out[j] = new.mean()
+    return out
 
 
 def target_ranks(
@@ -62,8 +89,10 @@ def target_ranks(
     exclude: Sequence[npt.NDArray[np.integer]],
     new_items: npt.NDArray[np.bool_],
     k: int = 10,
+    shares: npt.NDArray[np.floating] | None = None,
 ) -> TargetRanks:
-    """:class:`TargetRanks` of every target of a block of rows (``scores``: ``(rows, n_items)``)."""
+    """:class:`TargetRanks` of every target of a block of rows (``scores``: ``(rows, n_items)``;
+    ``shares``: each row's :func:`recent_new_share`, default 0)."""
     s = np.array(scores, dtype=np.float32, copy=True)
     pair_score: list[float] = []
     pair_new: list[bool] = []
@@ -82,6 +111,7 @@ def target_ranks(
         new=np.asarray(pair_new, dtype=bool),
         warm_top=_top(np.where(new_items[None, :], -np.inf, s), k)[rows],
         new_top=_top(np.where(new_items[None, :], s, -np.inf), k)[rows],
+        share=(np.zeros(len(targets), np.float32) if shares is None else np.asarray(shares, np.float32))[rows],
     )
 
 
@@ -102,18 +132,26 @@ def concat_ranks(parts: list[TargetRanks]) -> TargetRanks:
         new=np.concatenate([p.new for p in parts]),
         warm_top=np.concatenate([p.warm_top for p in parts]),
         new_top=np.concatenate([p.new_top for p in parts]),
+        share=np.concatenate([p.share for p in parts]),
     )
 
 
 def subset(ranks: TargetRanks, pairs: npt.NDArray[np.bool_]) -> TargetRanks:
     """The (row, target) pairs of ``ranks`` selected by the mask ``pairs``."""
     return TargetRanks(
-        score=ranks.score[pairs], new=ranks.new[pairs], warm_top=ranks.warm_top[pairs], new_top=ranks.new_top[pairs]
+        score=ranks.score[pairs],
+        new=ranks.new[pairs],
+        warm_top=ranks.warm_top[pairs],
+        new_top=ranks.new_top[pairs],
+        share=ranks.share[pairs],
     )
 
 
-def gain(ranks: TargetRanks, offsets: npt.NDArray[np.floating], *, balanced: bool = False) -> npt.NDArray[np.float64]:
-    """Mean discounted gain ``1 / log2(rank + 2)`` inside the top ``k`` for each offset.
+def gain(
+    ranks: TargetRanks, offsets: npt.NDArray[np.floating], *, affinity: float = 0.0, balanced: bool = False
+) -> npt.NDArray[np.float64]:
+    """Mean discounted gain ``1 / log2(rank + 2)`` inside the top ``k`` for each offset (on a
+    row: ``offset + affinity * share``).
 
     For one target per row this is NDCG@k; with several it is their mean discounted gain.
     ``balanced``: the mean of that gain over new-item targets and over warm ones, so both groups
@@ -127,12 +165,86 @@ def gain(ranks: TargetRanks, offsets: npt.NDArray[np.floating], *, balanced: boo
         groups = [g for g in (ranks.new, ~ranks.new) if g.any()]
         weights = sum((g / g.sum() / len(groups) for g in groups), np.zeros(len(ranks.score)))
     discount = np.concatenate([1.0 / np.log2(np.arange(ranks.k) + 2.0), [0.0]])
+    slope = affinity * ranks.share.astype(np.float64)
     for i, b in enumerate(np.asarray(offsets, dtype=np.float64)):
-        target = ranks.score + b * ranks.new
-        rank = (ranks.warm_top > target[:, None]).sum(axis=1) + (ranks.new_top + b > target[:, None]).sum(axis=1)
+        lift = b + slope
+        target = ranks.score + lift * ranks.new
+        rank = (ranks.warm_top > target[:, None]).sum(axis=1) + (ranks.new_top + lift[:, None] > target[:, None]).sum(
+            axis=1
+        )
         hit = np.isfinite(target)
         out[i] = float((np.where(hit, discount[np.minimum(rank, ranks.k)], 0.0) * weights).sum())
     return out
+
+
+def _offset_candidates(ranks: TargetRanks, affinity: float, n_candidates: int) -> npt.NDArray[np.float64]:
+    """Offsets just past each quantile of the points at which a rank changes under ``affinity``
+    (a new target passing a warm item, a new item passing a warm target), plus 0."""
+    reachable = np.isfinite(ranks.score)
+    slope = affinity * ranks.share
+    lift = (ranks.warm_top - (ranks.score + slope)[:, None])[ranks.new & reachable]
+    drop = (ranks.score[:, None] - ranks.new_top - slope[:, None])[~ranks.new & reachable]
+    changes = np.concatenate([lift.ravel(), drop.ravel()])
+    changes = changes[np.isfinite(changes)]
+    if len(changes) == 0:
+        return np.zeros(1)
+    # Just past each change point, so the comparison it decides has flipped.
+    candidates = np.quantile(changes, np.linspace(0.0, 1.0, n_candidates)) + 1e-4
+    return np.unique(np.concatenate([[0.0], candidates]))
+
+
+def best_offsets(
+    ranks: TargetRanks,
+    *,
+    objective: Objective = "bounded",
+    tolerance: float = 0.01,
+    min_new_targets: int = 10,
+    n_candidates: int = 256,
+    min_offset: float | None = None,
+    affinity: bool = False,
+    n_slopes: int = 24,
+) -> tuple[float, float]:
+    """The ``(offset, affinity)`` for new items' scores (``offset + affinity * share`` on a row)
+    that is best for ``objective``; ties: the pair nearest ``(0, 0)``.
+
+    ``tolerance`` is the relative loss of overall NDCG@10 the ``bounded`` objective may spend on
+    new-item targets. ``(0, 0)`` when fewer than ``min_new_targets`` targets are new items: with
+    no evidence on how new items should rank, the offset would only learn to hide them. Offset
+    candidates are quantiles of the offsets at which a rank changes, plus 0. ``min_offset``
+    (None: no bound) keeps only offsets at or above it: ``0.0`` lets the offset lift new items
+    but never sink them below their content score, which every objective may otherwise do where
+    burying new items wins validation NDCG. With ``affinity`` the slope is searched too, from 0
+    (only lifts for users whose recent items are new) up to twice the 95th percentile of the
+    rank-change gaps, so a user whose recent items are all new can be lifted past any warm item.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"best_offsets: objective must be one of {OBJECTIVES}, not {objective!r}")
+    reachable = np.isfinite(ranks.score)
+    if int((ranks.new & reachable).sum()) < min_new_targets:
+        return 0.0, 0.0
+    slopes = [0.0]
+    if affinity:
+        gaps = np.abs(_offset_candidates(ranks, 0.0, n_candidates))
+        slopes = list(np.linspace(0.0, 2.0 * float(np.quantile(gaps, 0.95)), n_slopes + 1))
+    pairs: list[tuple[float, float]] = []
+    overall: list[npt.NDArray[np.float64]] = []
+    for_new: list[npt.NDArray[np.float64]] = []
+    for slope in slopes:
+        candidates = _offset_candidates(ranks, slope, n_candidates)
+        if min_offset is not None:
+            candidates = np.unique(np.concatenate([[max(0.0, min_offset)], candidates[candidates >= min_offset]]))
+        pairs.extend((float(b), float(slope)) for b in candidates)
+        overall.append(gain(ranks, candidates, affinity=slope, balanced=objective == "balanced"))
+        if objective == "bounded":
+            for_new.append(gain(subset(ranks, ranks.new), candidates, affinity=slope))
+    values = np.concatenate(overall)
+    if objective == "bounded":
+        affordable = values >= (1.0 - tolerance) * values.max() - 1e-12
+        lifted = np.where(affordable, np.concatenate(for_new), -np.inf)
+        # Among equally good lifts for new items, the one that spends the least overall NDCG.
+        values = np.where(lifted >= lifted.max() - 1e-12, values, -np.inf)
+    tied = [pair for pair, v in zip(pairs, values, strict=True) if v >= values.max() - 1e-12]
+    return min(tied, key=lambda pair: abs(pair[0]) + abs(pair[1]))
 
 
 def best_offset(
@@ -144,43 +256,28 @@ def best_offset(
     n_candidates: int = 256,
     min_offset: float | None = None,
 ) -> float:
-    """The offset on new items' scores that is best for ``objective`` (ties: the one nearest 0).
-
-    ``tolerance`` is the relative loss of overall NDCG@10 the ``bounded`` objective may spend on
-    new-item targets. 0 when fewer than ``min_new_targets`` targets are new items: with no
-    evidence on how new items should rank, the offset would only learn to hide them. Candidates
-    are quantiles of the offsets at which a rank changes (a new target passing a warm item, a new
-    item passing a warm target), plus 0. ``min_offset`` (None: no bound) keeps only candidates at
-    or above it: ``0.0`` lets the offset lift new items but never sink them below their content
-    score, which every objective may otherwise do where burying new items wins validation NDCG.
-    """
-    if objective not in OBJECTIVES:
-        raise ValueError(f"best_offset: objective must be one of {OBJECTIVES}, not {objective!r}")
-    reachable = np.isfinite(ranks.score)
-    if int((ranks.new & reachable).sum()) < min_new_targets:
-        return 0.0
-    lift = (ranks.warm_top - ranks.score[:, None])[ranks.new & reachable]
-    drop = (ranks.score[:, None] - ranks.new_top)[~ranks.new & reachable]
-    changes = np.concatenate([lift.ravel(), drop.ravel()])
-    changes = changes[np.isfinite(changes)]
-    if len(changes) == 0:
-        return 0.0
-    # Just past each change point, so the comparison it decides has flipped.
-    candidates = np.quantile(changes, np.linspace(0.0, 1.0, n_candidates)) + 1e-4
-    candidates = np.unique(np.concatenate([[0.0], candidates]))
-    if min_offset is not None:
-        candidates = np.unique(np.concatenate([[max(0.0, min_offset)], candidates[candidates >= min_offset]]))
-    if objective == "bounded":
-        overall = gain(ranks, candidates)
-        affordable = overall >= (1.0 - tolerance) * overall.max() - 1e-12
-        for_new = np.where(affordable, gain(subset(ranks, ranks.new), candidates), -np.inf)
-        # Among equally good lifts for new items, the one that spends the least overall NDCG.
-        values = np.where(for_new >= for_new.max() - 1e-12, overall, -np.inf)
-    else:
-        values = gain(ranks, candidates, balanced=objective == "balanced")
-    best = values.max()
-    tied = candidates[values >= best - 1e-12]
-    return float(tied[np.argmin(np.abs(tied))])
+    """The one offset on new items' scores that is best for ``objective`` (ties: the one nearest
+    0): :func:`best_offsets` without the affinity slope."""
+    offset, _ = best_offsets(
+        ranks,
+        objective=objective,
+        tolerance=tolerance,
+        min_new_targets=min_new_targets,
+        n_candidates=n_candidates,
+        min_offset=min_offset,
+    )
+    return offset
 
 
-__all__ = ["OBJECTIVES", "Objective", "TargetRanks", "best_offset", "concat_ranks", "gain", "subset", "target_ranks"]
+__all__ = [
+    "OBJECTIVES",
+    "Objective",
+    "TargetRanks",
+    "best_offset",
+    "best_offsets",
+    "concat_ranks",
+    "gain",
+    "recent_new_share",
+    "subset",
+    "target_ranks",
+]

@@ -122,7 +122,10 @@ class SeqRecConfig(TransformerConfig):
     at least ``min_new_targets`` validation targets are such items. ``new_item_min_offset``
     (None: unbounded) is the lowest offset allowed: ``0.0`` never sinks new items below their
     content score (on ml-100k's newest 20 % of items `bounded` chose offsets down to -1.6, which
-    hid every new item).
+    hid every new item). ``new_item_affinity`` calibrates a second number with it, a slope on
+    the share of new items among the user's last ``new_item_window`` history items, so the
+    offset on a row is ``offset + affinity * share``: users who have been choosing new items get
+    them lifted, the rest do not (:func:`~interestlm.learn.calibrate.best_offsets`).
 
     ``similarity="cos"`` scores an item by the cosine between the sequence state and the item
     vector divided by ``temperature`` (UniSRec's and VQ-Rec's choice, tau = 0.07) instead of
@@ -145,6 +148,8 @@ class SeqRecConfig(TransformerConfig):
     new_item_objective: Objective = "bounded"
     new_item_tolerance: float = 0.01
     new_item_min_offset: float | None = None
+    new_item_affinity: bool = False
+    new_item_window: int = 10
     id_dropout: float = 0.5
     #: Weight of the rating head's loss (0: no head). The head predicts the rating of each next
     #: item from the sequence state and that item's vector, trained beside the next-item loss.
@@ -177,6 +182,8 @@ class SeqRecConfig(TransformerConfig):
             raise ValueError(f"SeqRecConfig.temperature must be a finite number > 0, not {self.temperature}")
         if self.new_item_min_offset is not None and not abs(self.new_item_min_offset) < float("inf"):
             raise ValueError(f"SeqRecConfig.new_item_min_offset must be finite or None, not {self.new_item_min_offset}")
+        if self.new_item_window < 1:
+            raise ValueError(f"SeqRecConfig.new_item_window must be >= 1, not {self.new_item_window}")
         if self.min_new_targets < 1:
             raise ValueError(f"SeqRecConfig.min_new_targets must be >= 1, not {self.min_new_targets}")
         if not 0.0 <= self.id_dropout < 1.0:

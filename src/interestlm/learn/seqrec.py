@@ -44,7 +44,7 @@ from interestlm.concepts import ConceptConfig, extract_concepts
 from interestlm.data.tables import Catalog, FloatArray, IntArray, Interactions
 from interestlm.encode import make_encoder
 from interestlm.evaluate.protocol import EvalTask, TrainData
-from interestlm.learn.calibrate import Objective, best_offset, concat_ranks, target_ranks
+from interestlm.learn.calibrate import Objective, best_offsets, concat_ranks, recent_new_share, target_ranks
 from interestlm.learn.config import SeqRecConfig, TransformerConfig
 from interestlm.learn.transformer import (
     CausalEncoder,
@@ -372,11 +372,15 @@ class SeqRec(SequentialModel[SeqRecConfig]):
     # ------------------------------------------------------------------ new items' score offset
     #: Added to the scores of items without training interactions (see :mod:`~interestlm.learn.calibrate`).
     new_item_offset_: float = 0.0
+    #: Added, times the share of new items among a row's last ``new_item_window`` history items,
+    #: to the same scores (``new_item_affinity``).
+    new_item_affinity_: float = 0.0
     #: The time (seconds since the epoch) scores are for when none is given: the last training event.
     now_: float = math.nan
 
     def _fit(self, train: TrainData, valid: EvalTask | None, device: torch.device) -> None:
-        self.new_item_offset_ = 0.0  # early stopping sees the raw scores
+        # Early stopping sees the raw scores.
+        self.new_item_offset_ = self.new_item_affinity_ = 0.0
         super()._fit(train, valid, device)
         if valid is not None and len(valid) and self.config.calibrate_new_items:
             self.calibrate_new_items(valid)
@@ -398,14 +402,23 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         out: npt.NDArray[np.bool_] = ~net.tower.warm.cpu().numpy()
         return out
 
-    def calibrate_new_items(self, valid: EvalTask, *, objective: Objective | None = None, block: int = 2048) -> float:
-        """Set and return ``new_item_offset_``, chosen on ``valid`` for ``objective`` (default: the config's).
+    def calibrate_new_items(
+        self,
+        valid: EvalTask,
+        *,
+        objective: Objective | None = None,
+        affinity: bool | None = None,
+        block: int = 2048,
+    ) -> float:
+        """Set and return ``new_item_offset_`` (and with ``affinity`` the slope
+        ``new_item_affinity_``), chosen on ``valid`` for ``objective``; both default to the
+        config's (``new_item_objective``, ``new_item_affinity``).
 
         ``fit`` calls it when ``calibrate_new_items`` is on; call it again to re-calibrate the
-        same weights for another objective.
+        same weights another way.
         """
         new = self.new_items()
-        self.new_item_offset_ = 0.0
+        self.new_item_offset_ = self.new_item_affinity_ = 0.0
         if not new.any():
             return 0.0
         parts = []
@@ -416,18 +429,29 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             scores = self.score_at(valid.users[rows], valid.histories[rows], times[rows])
             exclude = valid.exclude[rows]
             seen = [exclude.indices[exclude.indptr[j] : exclude.indptr[j + 1]] for j in range(exclude.shape[0])]
-            parts.append(target_ranks(scores, valid.targets[rows], seen, new))
-        self.new_item_offset_ = best_offset(
+            shares = recent_new_share(valid.histories[rows], new, self.config.new_item_window)
+            parts.append(target_ranks(scores, valid.targets[rows], seen, new, shares=shares))
+        self.new_item_offset_, self.new_item_affinity_ = best_offsets(
             concat_ranks(parts),
             objective=objective or self.config.new_item_objective,
             tolerance=self.config.new_item_tolerance,
             min_new_targets=self.config.min_new_targets,
             min_offset=self.config.new_item_min_offset,
+            affinity=self.config.new_item_affinity if affinity is None else affinity,
         )
         return self.new_item_offset_
 
+    def new_item_lift(self, histories: list[IntArray], new: npt.NDArray[np.bool_] | None = None) -> FloatArray:
+        """What each history's row adds to every new item's score: ``new_item_offset_ +
+        new_item_affinity_ * share`` (``new``: which scored items are new; default the fitted ones)."""
+        new = self.new_items() if new is None else new
+        lift = np.full(len(histories), np.float32(self.new_item_offset_), dtype=np.float32)
+        if self.new_item_affinity_:
+            lift += np.float32(self.new_item_affinity_) * recent_new_share(histories, new, self.config.new_item_window)
+        return lift
+
     def score(self, users: IntArray, histories: list[IntArray]) -> FloatArray:
-        """Scores of every catalogue item after each history, new items lifted by ``new_item_offset_``
+        """Scores of every catalogue item after each history, new items lifted by :meth:`new_item_lift`
         (with ``freshness``: items aged as of ``now_``, the last training event)."""
         return self.score_at(users, histories, np.full(len(histories), np.nan))
 
@@ -438,8 +462,9 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         out = super().score(users, histories)
         if self.config.freshness:
             out += self.freshness_scores(times)
-        if self.new_item_offset_:
-            out[:, self.new_items()] += np.float32(self.new_item_offset_)
+        if self.new_item_offset_ or self.new_item_affinity_:
+            new = self.new_items()
+            out[:, new] += self.new_item_lift(histories, new)[:, None]
         return out
 
     def freshness_scores(
@@ -474,11 +499,16 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         if "rating_mean" in meta:
             self.rating_stats_ = (float(meta["rating_mean"]), float(meta["rating_std"]))
         self.new_item_offset_ = float(meta.get("new_item_offset", 0.0))
+        self.new_item_affinity_ = float(meta.get("new_item_affinity", 0.0))
         self.now_ = float(meta.get("now", math.nan))
         return _SeqRecNet(int(meta["n_items"]), self.config, **self.content_shape_)
 
     def _net_meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {**self.content_shape_, "new_item_offset": self.new_item_offset_}
+        meta: dict[str, Any] = {
+            **self.content_shape_,
+            "new_item_offset": self.new_item_offset_,
+            "new_item_affinity": self.new_item_affinity_,
+        }
         if not math.isnan(self.now_):
             meta["now"] = self.now_
         if self.rating_stats_ is not None:
@@ -622,6 +652,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             "encoder": self.config.encoder if net.tower.has_text else None,
             "rating_head": net.rating_head is not None,
             "new_item_offset": self.new_item_offset_,
+            "new_item_affinity": self.new_item_affinity_,
             # The learned bias per age bucket, in the order of AGE_BUCKET_NAMES.
             "age_bias": [round(float(b), 4) for b in net.age_table().detach().cpu()] if net.has_freshness else None,
         }
@@ -639,21 +670,20 @@ class SeqRecScorer:
 
     ``score(histories)`` is ``intent @ vectors.T`` over the fitted items plus any added since
     (their vectors from content alone, see :meth:`SeqRec.content_vectors`), plus the model's
-    ``new_item_offset_`` on the items without training interactions, added ones included.
+    :meth:`~SeqRec.new_item_lift` on the items without training interactions, added ones included.
     """
 
     def __init__(
         self,
         model: SeqRec,
         vectors: FloatArray | None = None,
-        offsets: FloatArray | None = None,
+        new: npt.NDArray[np.bool_] | None = None,
         released: npt.NDArray[np.float64] | None = None,
     ) -> None:
         self.model = model
         self.vectors = model.item_vectors() if vectors is None else vectors
-        if offsets is None:
-            offsets = np.where(model.new_items(), np.float32(model.new_item_offset_), np.float32(0.0))
-        self.offsets = offsets.astype(np.float32)
+        #: Which scored items have no training interactions: the ones the new-item lift applies to.
+        self.new = model.new_items() if new is None else new
         #: Each scored item's release time (seconds; NaN unknown): what the model's age bias reads.
         self.released = model.released_times() if released is None else released
 
@@ -665,11 +695,10 @@ class SeqRecScorer:
     def with_items(self, text_vectors: FloatArray | None, concepts: sp.spmatrix | None) -> SeqRecScorer:
         """The scorer with items appended (their content: text vectors and concept rows)."""
         extra = self.model.content_vectors(text_vectors, concepts)
-        added = np.full(len(extra), self.model.new_item_offset_, dtype=np.float32)
         return SeqRecScorer(
             self.model,
             np.vstack([self.vectors, extra]).astype(np.float32),
-            np.concatenate([self.offsets, added]),
+            np.concatenate([self.new, np.ones(len(extra), dtype=bool)]),
             np.concatenate([self.released, np.full(len(extra), np.nan)]),
         )
 
@@ -680,7 +709,9 @@ class SeqRecScorer:
     def score(self, histories: list[npt.NDArray[np.integer]]) -> FloatArray:
         """Next-item scores of every item after each history, ``(len(histories), n_items)``
         (with the model's age bias as of its ``now_``; added items' release times are unknown)."""
-        out: FloatArray = self.intent(histories) @ self.vectors.T + self.offsets
+        out: FloatArray = self.intent(histories) @ self.vectors.T
+        lift = self.model.new_item_lift([np.asarray(h, dtype=np.int64) for h in histories], self.new)
+        out[:, self.new] += lift[:, None]
         if self.model.config.freshness:
             out += self.model.freshness_scores(np.full(len(histories), np.nan), self.released)
         return out
