@@ -253,8 +253,6 @@ def test_rating_head_tells_followed_topics_from_disliked_ones(planted: TrainData
 
 def _topic_task(train: TrainData, seed: int) -> EvalTask:
     """Single-topic users; every other row's target is a cold item of the user's topic, the rest warm."""
-    import scipy.sparse as sp
-
     histories, topics = _topic_histories(train)
     cold = _cold_items()
     rng = np.random.default_rng(seed)
@@ -263,6 +261,13 @@ def _topic_task(train: TrainData, seed: int) -> EvalTask:
         warm = np.setdiff1d(np.arange(t * PER_TOPIC, (t + 1) * PER_TOPIC), np.concatenate([h, cold]))
         pool = cold[cold // PER_TOPIC == t] if j % 2 == seed % 2 or len(warm) == 0 else warm
         targets.append(np.array([rng.choice(pool)]))
+    return _valid_task(histories, targets)
+
+
+def _valid_task(histories: list[np.ndarray], targets: list[np.ndarray]) -> EvalTask:
+    """A validation task of these rows, each history's items excluded from its ranking."""
+    import scipy.sparse as sp
+
     n = len(histories)
     exclude = sp.csr_matrix(
         (np.ones(sum(map(len, histories))), np.concatenate(histories), np.cumsum([0, *map(len, histories)])),
@@ -307,8 +312,6 @@ def test_new_items_score_offset_is_learned_on_validation_and_carries_to_other_ro
 def _new_item_fan_task(train: TrainData, seed: int) -> EvalTask:
     """Single-topic users; every other one has just chosen a cold item of their topic and chooses
     another (the "new release" users), the rest choose a warm item of their topic."""
-    import scipy.sparse as sp
-
     base, topics = _topic_histories(train)
     cold = _cold_items()
     rng = np.random.default_rng(seed)
@@ -322,13 +325,7 @@ def _new_item_fan_task(train: TrainData, seed: int) -> EvalTask:
             warm = np.setdiff1d(np.arange(t * PER_TOPIC, (t + 1) * PER_TOPIC), np.concatenate([h, cold]))
             histories.append(h)
             targets.append(np.array([rng.choice(warm if len(warm) else h)]))
-    n = len(histories)
-    exclude = sp.csr_matrix(
-        (np.ones(sum(map(len, histories))), np.concatenate(histories), np.cumsum([0, *map(len, histories)])),
-        shape=(n, N_TOPICS * PER_TOPIC),
-    )
-    return EvalTask(name="valid", users=np.arange(n, dtype=np.int32), histories=histories, targets=targets,
-                    exclude=exclude)  # fmt: skip
+    return _valid_task(histories, targets)
 
 
 def test_the_new_item_affinity_lifts_new_items_for_users_who_just_chose_one(planted: TrainData, tmp_path: Path) -> None:

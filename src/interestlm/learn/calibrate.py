@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -247,25 +247,10 @@ def best_offsets(
     return min(tied, key=lambda pair: abs(pair[0]) + abs(pair[1]))
 
 
-def best_offset(
-    ranks: TargetRanks,
-    *,
-    objective: Objective = "bounded",
-    tolerance: float = 0.01,
-    min_new_targets: int = 10,
-    n_candidates: int = 256,
-    min_offset: float | None = None,
-) -> float:
-    """The one offset on new items' scores that is best for ``objective`` (ties: the one nearest
-    0): :func:`best_offsets` without the affinity slope."""
-    offset, _ = best_offsets(
-        ranks,
-        objective=objective,
-        tolerance=tolerance,
-        min_new_targets=min_new_targets,
-        n_candidates=n_candidates,
-        min_offset=min_offset,
-    )
+def best_offset(ranks: TargetRanks, **options: Any) -> float:
+    """The one offset on new items' scores that is best for the objective (ties: the one nearest
+    0): :func:`best_offsets` (same ``options``) without the affinity slope."""
+    offset, _ = best_offsets(ranks, **{**options, "affinity": False})
     return offset
 
 
