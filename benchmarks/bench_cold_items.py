@@ -16,7 +16,10 @@ held-out item at all. A SeqRec with a calibrated ``new_item_offset_`` is also ev
 (the same weights; ``without_new_item_offset`` in the result), with the offset of the other
 calibration objectives (``<objective>_new_item_offset`` for each one it was not trained with), and
 calibrated the other way on the new-item affinity slope (``with_new_item_affinity`` or
-``without_new_item_affinity``, whichever its config does not do). Writes
+``without_new_item_affinity``, whichever its config does not do). With ``new_item_trend`` the model
+is first told of the events after training (the validation and test windows and every row of the
+held-out items: a live system's log, which it counts only before each request) and re-calibrated;
+``without_new_item_trend`` is the same weights and log calibrated without the trend. Writes
 ``benchmarks/results/cold/<dataset>__<model>.json`` (``cold-newest/`` with ``--newest``; a share other
 than 0.1 and a seed other than 0 add ``__share<percent>`` and ``__seed<N>`` to the name).
 """
@@ -28,6 +31,8 @@ import json
 import sys
 import tomllib
 from pathlib import Path
+
+import numpy as np
 
 from interestlm.data.registry import load_dataset
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, fit_model, make_split
@@ -70,10 +75,22 @@ def main() -> int:
         config = EvaluationConfig(split="loo", ks=(5, 10, 20), seed=args.seed, models={**settings, base: params})
         model_obj, model_config, fit_seconds = fit_model(dataset, split, base, config)
         result = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
+        if isinstance(model_obj, SeqRec) and model_obj.config.new_item_trend and split.valid is not None:
+            # The events after training, as a live system logs them: the validation and test
+            # windows and every row of the held-out items. The model counts them before each request.
+            inter = dataset.interactions
+            logged = np.zeros(len(inter), dtype=bool)
+            logged[split.valid_rows] = logged[split.test_rows] = True
+            logged |= model_obj.new_items()[inter.item]
+            model_obj.observe(inter.item[logged], inter.timestamp[logged].astype(np.float64))
+            model_obj.calibrate_new_items(split.valid)
+            result = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
+            result["live_log_events"] = int(logged.sum())
         offset = getattr(model_obj, "new_item_offset_", 0.0)
         affinity = getattr(model_obj, "new_item_affinity_", 0.0)
+        trend = getattr(model_obj, "new_item_trend_", 0.0)
         if isinstance(model_obj, SeqRec):
-            result["new_item_offset"], result["new_item_affinity"] = offset, affinity
+            result["new_item_offset"], result["new_item_affinity"], result["new_item_trend"] = offset, affinity, trend
             # The same weights with no offset on new items, with the offsets of the other
             # calibration objectives, and with or without the affinity slope: what each trades
             # between new and warm targets.
@@ -85,15 +102,25 @@ def main() -> int:
             again_with.append((flipped, model_obj.config.new_item_objective, not own))
             for key, objective, with_affinity in again_with:
                 if objective is None:
-                    model_obj.new_item_offset_ = model_obj.new_item_affinity_ = 0.0
+                    model_obj.new_item_offset_ = model_obj.new_item_affinity_ = model_obj.new_item_trend_ = 0.0
                 else:
                     model_obj.calibrate_new_items(split.valid, objective=objective, affinity=with_affinity)
                 again = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
                 result[key] = {k: again[k] for k in ("metrics", "slices")} | {
                     "offset": model_obj.new_item_offset_,
                     "affinity": model_obj.new_item_affinity_,
+                    "trend": model_obj.new_item_trend_,
+                }
+            if model_obj.config.new_item_trend:
+                # The same weights and log, calibrated without the trend weight.
+                model_obj.calibrate_new_items(split.valid, trend=False)
+                again = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
+                result["without_new_item_trend"] = {k: again[k] for k in ("metrics", "slices")} | {
+                    "offset": model_obj.new_item_offset_,
+                    "affinity": model_obj.new_item_affinity_,
                 }
             model_obj.new_item_offset_, model_obj.new_item_affinity_ = offset, affinity
+            model_obj.new_item_trend_ = trend
         if base != model:
             result["model"], result["variant_of"] = model, base
         result["split"] = f"loo, {args.share:.0%} of items held out of training ({held_how})"
@@ -107,7 +134,7 @@ def main() -> int:
             f"{args.dataset} {model} recall@10={result['metrics']['recall@10']:.4f} "
             f"cold={s['cold_items']['metrics']['recall@10']:.4f} (n={s['cold_items']['n_users']}) "
             f"warm={s['warm_items']['metrics']['recall@10']:.4f} (n={s['warm_items']['n_users']}) "
-            f"new_item_offset={offset:.4f} new_item_affinity={affinity:.4f}",
+            f"new_item_offset={offset:.4f} new_item_affinity={affinity:.4f} new_item_trend={trend:.4f}",
             file=sys.stderr,
             flush=True,
         )

@@ -358,6 +358,80 @@ def test_the_new_item_affinity_lifts_new_items_for_users_who_just_chose_one(plan
     np.testing.assert_allclose(grown.score([added])[:, -2:], expected, rtol=1e-5, atol=1e-5)
 
 
+DAY = 86400.0
+NOW = 1_000_000_000.0
+
+
+def _trending_task(train: TrainData, seed: int, hits: np.ndarray) -> EvalTask:
+    """Single-topic users asking at NOW; every other one chooses their topic's trending cold item
+    (``hits[topic]``), the rest a warm item of their topic."""
+    base, topics = _topic_histories(train)
+    cold = _cold_items()
+    rng = np.random.default_rng(seed)
+    targets = []
+    for j, (h, t) in enumerate(zip(base, topics, strict=True)):
+        warm = np.setdiff1d(np.arange(t * PER_TOPIC, (t + 1) * PER_TOPIC), np.concatenate([h, cold]))
+        targets.append(np.array([hits[t] if j % 2 == seed % 2 or not len(warm) else rng.choice(warm)]))
+    task = _valid_task(base, targets)
+    return EvalTask(name=task.name, users=task.users, histories=task.histories, targets=task.targets,
+                    exclude=task.exclude, times=np.full(len(base), NOW))  # fmt: skip
+
+
+def test_the_live_log_counts_each_item_in_the_window_before_the_request(fitted: SeqRec, tmp_path: Path) -> None:
+    model = SeqRec.load(fitted.save(tmp_path / "log"))
+    assert not model.live_counts(np.array([NOW])).any()  # nothing told yet
+    model.observe(np.array([5, 5, 7, 5]), np.array([NOW - 40 * DAY, NOW - 2 * DAY, NOW - DAY, NOW]))
+    model.observe(np.array([7]), np.array([NOW - 3 * DAY]))  # out of order: kept sorted
+    counts = model.live_counts(np.array([NOW, NOW - DAY, np.nan]))
+    # The 30 days before NOW, the request's own second excluded; NaN: up to the last event.
+    assert (counts[0, 5], counts[0, 7]) == (1, 2)
+    assert (counts[1, 5], counts[1, 7]) == (1, 1)
+    assert (counts[2, 5], counts[2, 7]) == (2, 2)
+    assert counts.sum() == 1 + 2 + 1 + 1 + 2 + 2
+    with pytest.raises(ValueError, match="item indices"):
+        model.observe(np.array([model.n_items_]), np.array([NOW]))
+    with pytest.raises(ValueError, match="NaN"):
+        model.observe(np.array([1]), np.array([np.nan]))
+    with pytest.raises(ValueError, match="2 items but 1 times"):
+        model.observe(np.array([1, 2]), np.array([NOW]))
+
+
+def test_the_trend_weight_lifts_the_new_items_people_are_choosing(planted: TrainData, tmp_path: Path) -> None:
+    cold = _cold_items()
+    hits = np.array([cold[cold // PER_TOPIC == t][1] for t in range(N_TOPICS)])
+    model = SeqRec(FAST, new_item_trend=True).fit(planted, valid=_trending_task(planted, 0, hits))
+    assert model.new_item_trend_ == 0.0  # fit has no live log yet
+    # The log after training: each topic's hit chosen 12 times last week, its other cold items once.
+    others = np.setdiff1d(cold, hits)
+    items = np.concatenate([np.repeat(hits, 12), others])
+    model.observe(items, NOW - DAY * np.linspace(1, 7, len(items)))
+    model.calibrate_new_items(_trending_task(planted, 0, hits))
+    weight = model.new_item_trend_
+    assert weight > 0 and model.report()["new_item_trend"] == weight
+    test = _trending_task(planted, 1, hits)
+    with_trend = evaluate_task(model, test, ks=(10,))["ndcg@10"]
+    model.calibrate_new_items(_trending_task(planted, 0, hits), trend=False)
+    assert model.new_item_trend_ == 0.0
+    assert with_trend > evaluate_task(model, test, ks=(10,))["ndcg@10"] + 0.05
+    model.calibrate_new_items(_trending_task(planted, 0, hits))
+    # In the scores: weight * log(1 + count) on new items, counted before each request time.
+    history = [np.array([2, 3, 4], dtype=np.int32)]
+    plain = model.intent(history) @ model.item_vectors().T + model.new_item_lift(history)[:, None] * model.new_items()
+    counts = model.live_counts(np.array([NOW]))
+    np.testing.assert_allclose(
+        model.score_at(np.zeros(1, dtype=np.int32), history, np.array([NOW])),
+        plain + weight * np.log1p(counts) * model.new_items(), rtol=1e-5, atol=1e-4,
+    )  # fmt: skip
+    # The weight is saved; the log is serving state, told again after loading.
+    loaded = SeqRec.load(model.save(tmp_path / "trend"))
+    assert loaded.new_item_trend_ == weight and len(loaded.live_times_) == 0
+    loaded.observe(model.live_items_, model.live_times_)
+    np.testing.assert_allclose(
+        SeqRecScorer(loaded).score(history),
+        plain + weight * np.log1p(loaded.live_counts(np.array([np.nan]))) * model.new_items(), rtol=1e-5, atol=1e-4,
+    )  # fmt: skip
+
+
 def test_the_offset_floor_reaches_the_calibration(planted: TrainData) -> None:
     # A floor far above the offset validation would pick: the calibration may not go below it.
     model = SeqRec(FAST, new_item_min_offset=50.0).fit(planted, valid=_topic_task(planted, seed=0))

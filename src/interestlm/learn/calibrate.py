@@ -193,6 +193,78 @@ def _offset_candidates(ranks: TargetRanks, affinity: float, n_candidates: int) -
     return np.unique(np.concatenate([[0.0], candidates]))
 
 
+def change_scale(ranks: TargetRanks, n_candidates: int = 256) -> float:
+    """The 95th percentile of the score gaps at which a rank changes: how far a lift must reach."""
+    return float(np.quantile(np.abs(_offset_candidates(ranks, 0.0, n_candidates)), 0.95))
+
+
+@dataclass(frozen=True)
+class OffsetGrid:
+    """Candidate new-item lifts and what each scores on the validation rows.
+
+    ``lifts[i]``: ``(offset, affinity, *extra)``; ``values[i]``: NDCG@10 over all rows (the
+    ``balanced`` mean for that objective); ``for_new[i]``: NDCG@10 over new-item targets.
+    """
+
+    lifts: list[tuple[float, ...]]
+    values: npt.NDArray[np.float64]
+    for_new: npt.NDArray[np.float64]
+
+    @staticmethod
+    def join(grids: Sequence[OffsetGrid]) -> OffsetGrid:
+        """One grid of the candidates of several (e.g. one per trend weight)."""
+        return OffsetGrid(
+            lifts=[lift for g in grids for lift in g.lifts],
+            values=np.concatenate([g.values for g in grids]),
+            for_new=np.concatenate([g.for_new for g in grids]),
+        )
+
+
+def offset_grid(
+    ranks: TargetRanks,
+    *,
+    objective: Objective = "bounded",
+    n_candidates: int = 256,
+    min_offset: float | None = None,
+    affinity: bool = False,
+    n_slopes: int = 24,
+    extra: tuple[float, ...] = (),
+) -> OffsetGrid:
+    """Every ``(offset, affinity)`` candidate :func:`best_offsets` weighs, scored on ``ranks``
+    (``extra`` is appended to each candidate, to tell grids apart once joined)."""
+    slopes = [0.0]
+    if affinity:
+        slopes = list(np.linspace(0.0, 2.0 * change_scale(ranks, n_candidates), n_slopes + 1))
+    lifts: list[tuple[float, ...]] = []
+    values: list[npt.NDArray[np.float64]] = []
+    for_new: list[npt.NDArray[np.float64]] = []
+    for slope in slopes:
+        candidates = _offset_candidates(ranks, slope, n_candidates)
+        if min_offset is not None:
+            candidates = np.unique(np.concatenate([[max(0.0, min_offset)], candidates[candidates >= min_offset]]))
+        lifts.extend((float(b), float(slope), *extra) for b in candidates)
+        values.append(gain(ranks, candidates, affinity=slope, balanced=objective == "balanced"))
+        for_new.append(gain(subset(ranks, ranks.new), candidates, affinity=slope))
+    return OffsetGrid(lifts=lifts, values=np.concatenate(values), for_new=np.concatenate(for_new))
+
+
+def choose_lift(grid: OffsetGrid, *, objective: Objective = "bounded", tolerance: float = 0.01) -> tuple[float, ...]:
+    """The candidate of ``grid`` that is best for ``objective``; ties: the one nearest all zeros."""
+    values = grid.values
+    if objective == "bounded":
+        affordable = values >= (1.0 - tolerance) * values.max() - 1e-12
+        lifted = np.where(affordable, grid.for_new, -np.inf)
+        # Among equally good lifts for new items, the one that spends the least overall NDCG.
+        values = np.where(lifted >= lifted.max() - 1e-12, values, -np.inf)
+    tied = [lift for lift, v in zip(grid.lifts, values, strict=True) if v >= values.max() - 1e-12]
+    return min(tied, key=lambda lift: sum(abs(x) for x in lift))
+
+
+def enough_new_targets(ranks: TargetRanks, min_new_targets: int) -> bool:
+    """Whether at least ``min_new_targets`` reachable targets are new items: the evidence a lift needs."""
+    return int((ranks.new & np.isfinite(ranks.score)).sum()) >= min_new_targets
+
+
 def best_offsets(
     ranks: TargetRanks,
     *,
@@ -219,32 +291,18 @@ def best_offsets(
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"best_offsets: objective must be one of {OBJECTIVES}, not {objective!r}")
-    reachable = np.isfinite(ranks.score)
-    if int((ranks.new & reachable).sum()) < min_new_targets:
+    if not enough_new_targets(ranks, min_new_targets):
         return 0.0, 0.0
-    slopes = [0.0]
-    if affinity:
-        gaps = np.abs(_offset_candidates(ranks, 0.0, n_candidates))
-        slopes = list(np.linspace(0.0, 2.0 * float(np.quantile(gaps, 0.95)), n_slopes + 1))
-    pairs: list[tuple[float, float]] = []
-    overall: list[npt.NDArray[np.float64]] = []
-    for_new: list[npt.NDArray[np.float64]] = []
-    for slope in slopes:
-        candidates = _offset_candidates(ranks, slope, n_candidates)
-        if min_offset is not None:
-            candidates = np.unique(np.concatenate([[max(0.0, min_offset)], candidates[candidates >= min_offset]]))
-        pairs.extend((float(b), float(slope)) for b in candidates)
-        overall.append(gain(ranks, candidates, affinity=slope, balanced=objective == "balanced"))
-        if objective == "bounded":
-            for_new.append(gain(subset(ranks, ranks.new), candidates, affinity=slope))
-    values = np.concatenate(overall)
-    if objective == "bounded":
-        affordable = values >= (1.0 - tolerance) * values.max() - 1e-12
-        lifted = np.where(affordable, np.concatenate(for_new), -np.inf)
-        # Among equally good lifts for new items, the one that spends the least overall NDCG.
-        values = np.where(lifted >= lifted.max() - 1e-12, values, -np.inf)
-    tied = [pair for pair, v in zip(pairs, values, strict=True) if v >= values.max() - 1e-12]
-    return min(tied, key=lambda pair: abs(pair[0]) + abs(pair[1]))
+    grid = offset_grid(
+        ranks,
+        objective=objective,
+        n_candidates=n_candidates,
+        min_offset=min_offset,
+        affinity=affinity,
+        n_slopes=n_slopes,
+    )
+    offset, slope = choose_lift(grid, objective=objective, tolerance=tolerance)
+    return offset, slope
 
 
 def best_offset(ranks: TargetRanks, **options: Any) -> float:
@@ -257,11 +315,16 @@ def best_offset(ranks: TargetRanks, **options: Any) -> float:
 __all__ = [
     "OBJECTIVES",
     "Objective",
+    "OffsetGrid",
     "TargetRanks",
     "best_offset",
     "best_offsets",
+    "change_scale",
+    "choose_lift",
     "concat_ranks",
+    "enough_new_targets",
     "gain",
+    "offset_grid",
     "recent_new_share",
     "subset",
     "target_ranks",

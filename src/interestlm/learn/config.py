@@ -126,6 +126,10 @@ class SeqRecConfig(TransformerConfig):
     the share of new items among the user's last ``new_item_window`` history items, so the
     offset on a row is ``offset + affinity * share``: users who have been choosing new items get
     them lifted, the rest do not (:func:`~interestlm.learn.calibrate.best_offsets`).
+    ``new_item_trend`` calibrates a third: a weight on ``log(1 + n)``, where ``n`` counts a new
+    item's interactions in the ``new_item_trend_days`` before the request, read from the events
+    the model was told of after training (:meth:`~interestlm.learn.seqrec.SeqRec.observe`). A
+    model that has never trained on an item can still see that people are choosing it.
 
     ``similarity="cos"`` scores an item by the cosine between the sequence state and the item
     vector divided by ``temperature`` (UniSRec's and VQ-Rec's choice, tau = 0.07) instead of
@@ -150,6 +154,8 @@ class SeqRecConfig(TransformerConfig):
     new_item_min_offset: float | None = None
     new_item_affinity: bool = False
     new_item_window: int = 10
+    new_item_trend: bool = False
+    new_item_trend_days: float = 30.0
     id_dropout: float = 0.5
     #: Weight of the rating head's loss (0: no head). The head predicts the rating of each next
     #: item from the sequence state and that item's vector, trained beside the next-item loss.
@@ -182,6 +188,8 @@ class SeqRecConfig(TransformerConfig):
             raise ValueError(f"SeqRecConfig.temperature must be a finite number > 0, not {self.temperature}")
         if self.new_item_min_offset is not None and not abs(self.new_item_min_offset) < float("inf"):
             raise ValueError(f"SeqRecConfig.new_item_min_offset must be finite or None, not {self.new_item_min_offset}")
+        if not self.new_item_trend_days > 0:
+            raise ValueError(f"SeqRecConfig.new_item_trend_days must be > 0, not {self.new_item_trend_days}")
         if self.new_item_window < 1:
             raise ValueError(f"SeqRecConfig.new_item_window must be >= 1, not {self.new_item_window}")
         if self.min_new_targets < 1:

@@ -44,7 +44,18 @@ from interestlm.concepts import ConceptConfig, extract_concepts
 from interestlm.data.tables import Catalog, FloatArray, IntArray, Interactions
 from interestlm.encode import make_encoder
 from interestlm.evaluate.protocol import EvalTask, TrainData
-from interestlm.learn.calibrate import Objective, best_offsets, concat_ranks, recent_new_share, target_ranks
+from interestlm.learn.calibrate import (
+    Objective,
+    OffsetGrid,
+    TargetRanks,
+    change_scale,
+    choose_lift,
+    concat_ranks,
+    enough_new_targets,
+    offset_grid,
+    recent_new_share,
+    target_ranks,
+)
 from interestlm.learn.config import SeqRecConfig, TransformerConfig
 from interestlm.learn.transformer import (
     CausalEncoder,
@@ -375,12 +386,18 @@ class SeqRec(SequentialModel[SeqRecConfig]):
     #: Added, times the share of new items among a row's last ``new_item_window`` history items,
     #: to the same scores (``new_item_affinity``).
     new_item_affinity_: float = 0.0
+    #: Weight on log(1 + recent interactions) of each new item, from the live log (``new_item_trend``).
+    new_item_trend_: float = 0.0
+    #: Interactions told of after training (:meth:`observe`), in time order: items and seconds.
+    live_items_: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+    live_times_: npt.NDArray[np.float64] = np.zeros(0, dtype=np.float64)
     #: The time (seconds since the epoch) scores are for when none is given: the last training event.
     now_: float = math.nan
 
     def _fit(self, train: TrainData, valid: EvalTask | None, device: torch.device) -> None:
-        # Early stopping sees the raw scores.
-        self.new_item_offset_ = self.new_item_affinity_ = 0.0
+        # Early stopping sees the raw scores; a log told of before this fit is not "after training".
+        self.new_item_offset_ = self.new_item_affinity_ = self.new_item_trend_ = 0.0
+        self.live_items_, self.live_times_ = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
         super()._fit(train, valid, device)
         if valid is not None and len(valid) and self.config.calibrate_new_items:
             self.calibrate_new_items(valid)
@@ -408,38 +425,95 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         *,
         objective: Objective | None = None,
         affinity: bool | None = None,
+        trend: bool | None = None,
         block: int = 2048,
+        n_trend_weights: int = 12,
     ) -> float:
-        """Set and return ``new_item_offset_`` (and with ``affinity`` the slope
-        ``new_item_affinity_``), chosen on ``valid`` for ``objective``; both default to the
-        config's (``new_item_objective``, ``new_item_affinity``).
+        """Set and return ``new_item_offset_`` (with ``affinity`` also the slope
+        ``new_item_affinity_``, with ``trend`` the weight ``new_item_trend_``), chosen on
+        ``valid`` for ``objective``; each defaults to the config's (``new_item_objective``,
+        ``new_item_affinity``, ``new_item_trend``). The trend weight needs request times in
+        ``valid`` and events in the live log (:meth:`observe`); without them it stays 0.
 
         ``fit`` calls it when ``calibrate_new_items`` is on; call it again to re-calibrate the
-        same weights another way.
+        same weights another way (e.g. after :meth:`observe`).
         """
+        cfg = self.config
+        objective = objective or cfg.new_item_objective
+        affinity = cfg.new_item_affinity if affinity is None else affinity
+        trend = cfg.new_item_trend if trend is None else trend
         new = self.new_items()
-        self.new_item_offset_ = self.new_item_affinity_ = 0.0
+        self.new_item_offset_ = self.new_item_affinity_ = self.new_item_trend_ = 0.0
         if not new.any():
             return 0.0
-        parts = []
+        trend = trend and valid.times is not None and len(self.live_times_) > 0
         times = valid.times if valid.times is not None else np.full(len(valid), np.nan)
+        blocks = []
         for start in range(0, len(valid), block):
             rows = slice(start, start + block)
-            # The offset is 0 here, so these are the scores it is to be added to.
+            # Every lift is 0 here, so these are the scores the lifts are to be added to.
             scores = self.score_at(valid.users[rows], valid.histories[rows], times[rows])
             exclude = valid.exclude[rows]
             seen = [exclude.indices[exclude.indptr[j] : exclude.indptr[j + 1]] for j in range(exclude.shape[0])]
-            shares = recent_new_share(valid.histories[rows], new, self.config.new_item_window)
-            parts.append(target_ranks(scores, valid.targets[rows], seen, new, shares=shares))
-        self.new_item_offset_, self.new_item_affinity_ = best_offsets(
-            concat_ranks(parts),
-            objective=objective or self.config.new_item_objective,
-            tolerance=self.config.new_item_tolerance,
-            min_new_targets=self.config.min_new_targets,
-            min_offset=self.config.new_item_min_offset,
-            affinity=self.config.new_item_affinity if affinity is None else affinity,
-        )
+            shares = recent_new_share(valid.histories[rows], new, cfg.new_item_window)
+            trending = (np.log1p(self.live_counts(times[rows])) * new).astype(np.float32) if trend else None
+            blocks.append((scores, valid.targets[rows], seen, shares, trending))
+
+        def ranks_at(weight: float) -> TargetRanks:
+            parts = []
+            for scores, targets, seen, shares, trending in blocks:
+                lifted = scores if trending is None or weight == 0.0 else scores + np.float32(weight) * trending
+                parts.append(target_ranks(lifted, targets, seen, new, shares=shares))
+            return concat_ranks(parts)
+
+        plain = ranks_at(0.0)
+        if not enough_new_targets(plain, cfg.min_new_targets):
+            return 0.0
+        weights = [0.0]
+        if trend:
+            weights = list(np.linspace(0.0, change_scale(plain), n_trend_weights + 1))
+        grid = OffsetGrid.join([
+            offset_grid(plain if w == 0.0 else ranks_at(float(w)), objective=objective,
+                        min_offset=cfg.new_item_min_offset, affinity=affinity, extra=(float(w),))
+            for w in weights
+        ])  # fmt: skip
+        offset, slope, weight = choose_lift(grid, objective=objective, tolerance=cfg.new_item_tolerance)
+        self.new_item_offset_, self.new_item_affinity_, self.new_item_trend_ = offset, slope, weight
         return self.new_item_offset_
+
+    def observe(self, items: npt.NDArray[np.integer], times: npt.NDArray[np.floating]) -> None:
+        """Tell the model of interactions that happened after training (item indices of the
+        fitted catalogue, seconds since the epoch): the live log ``new_item_trend`` counts. The
+        log is serving state: it is not saved with the model."""
+        self._check_fitted()
+        items = np.asarray(items, dtype=np.int64)
+        times = np.asarray(times, dtype=np.float64)
+        if items.shape != times.shape:
+            raise ValueError(f"SeqRec.observe: {len(items)} items but {len(times)} times")
+        if len(items) and (items.min() < 0 or items.max() >= self.n_items_):
+            raise ValueError(f"SeqRec.observe: item indices must lie in [0, {self.n_items_})")
+        if np.isnan(times).any():
+            raise ValueError("SeqRec.observe: every event needs a time (NaN found)")
+        all_items = np.concatenate([self.live_items_, items])
+        all_times = np.concatenate([self.live_times_, times])
+        order = np.argsort(all_times, kind="stable")
+        self.live_items_, self.live_times_ = all_items[order], all_times[order]
+
+    def live_counts(self, times: npt.NDArray[np.float64]) -> FloatArray:
+        """Each fitted item's interactions in the live log during the ``new_item_trend_days``
+        before each of ``times`` (the request itself excluded; NaN: up to the log's last event),
+        ``(len(times), n_items)``."""
+        self._check_fitted()
+        out = np.zeros((len(times), self.n_items_), dtype=np.float32)
+        if not len(self.live_times_):
+            return out
+        window = self.config.new_item_trend_days * _DAY
+        last = float(self.live_times_[-1])
+        for j, t in enumerate(np.asarray(times, dtype=np.float64)):
+            end = np.searchsorted(self.live_times_, t, side="left") if not np.isnan(t) else len(self.live_times_)
+            start = np.searchsorted(self.live_times_, (last if np.isnan(t) else t) - window, side="left")
+            out[j] = np.bincount(self.live_items_[start:end], minlength=self.n_items_)
+        return out
 
     def new_item_lift(self, histories: list[IntArray], new: npt.NDArray[np.bool_] | None = None) -> FloatArray:
         """What each history's row adds to every new item's score: ``new_item_offset_ +
@@ -465,6 +539,9 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         if self.new_item_offset_ or self.new_item_affinity_:
             new = self.new_items()
             out[:, new] += self.new_item_lift(histories, new)[:, None]
+        if self.new_item_trend_:
+            new = self.new_items()
+            out[:, new] += np.float32(self.new_item_trend_) * np.log1p(self.live_counts(times)[:, new])
         return out
 
     def freshness_scores(
@@ -500,6 +577,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             self.rating_stats_ = (float(meta["rating_mean"]), float(meta["rating_std"]))
         self.new_item_offset_ = float(meta.get("new_item_offset", 0.0))
         self.new_item_affinity_ = float(meta.get("new_item_affinity", 0.0))
+        self.new_item_trend_ = float(meta.get("new_item_trend", 0.0))
         self.now_ = float(meta.get("now", math.nan))
         return _SeqRecNet(int(meta["n_items"]), self.config, **self.content_shape_)
 
@@ -508,6 +586,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             **self.content_shape_,
             "new_item_offset": self.new_item_offset_,
             "new_item_affinity": self.new_item_affinity_,
+            "new_item_trend": self.new_item_trend_,
         }
         if not math.isnan(self.now_):
             meta["now"] = self.now_
@@ -653,6 +732,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             "rating_head": net.rating_head is not None,
             "new_item_offset": self.new_item_offset_,
             "new_item_affinity": self.new_item_affinity_,
+            "new_item_trend": self.new_item_trend_,
             # The learned bias per age bucket, in the order of AGE_BUCKET_NAMES.
             "age_bias": [round(float(b), 4) for b in net.age_table().detach().cpu()] if net.has_freshness else None,
         }
@@ -712,6 +792,10 @@ class SeqRecScorer:
         out: FloatArray = self.intent(histories) @ self.vectors.T
         lift = self.model.new_item_lift([np.asarray(h, dtype=np.int64) for h in histories], self.new)
         out[:, self.new] += lift[:, None]
+        if self.model.new_item_trend_:
+            # As of the live log's last event; items added since have no count there.
+            counts = self.model.live_counts(np.full(1, np.nan))[0] * self.new[: self.model.n_items_]
+            out[:, : self.model.n_items_] += np.float32(self.model.new_item_trend_) * np.log1p(counts)
         if self.model.config.freshness:
             out += self.model.freshness_scores(np.full(len(histories), np.nan), self.released)
         return out
