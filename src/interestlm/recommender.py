@@ -361,9 +361,15 @@ class Recommender:
         return self.profiles_[u]
 
     def update(self, user_id: str, event: Event) -> InterestProfile:
-        """Apply one feedback event to a user's profile at once (no refit)."""
+        """Apply one feedback event to a user's profile at once (no refit). With a sequence model
+        that reads the live log (``seqrec.new_item_trend``), the event is logged there too, so its
+        count of each new item's recent interactions follows at once."""
         u = self._user(user_id)
         self.profiles_[u] = self.builder_.update(self.profile(user_id), event)
+        model = self.sequential_
+        # Items added after fitting have no count in the model's log (it covers its own catalogue).
+        if model is not None and model.config.new_item_trend and event.item < model.n_items_:
+            model.observe(np.array([event.item]), np.array([float(event.timestamp)]))
         return self.profiles_[u]
 
     # ------------------------------------------------------------------ ranking

@@ -106,3 +106,20 @@ def test_config_round_trips_through_toml(tmp_path: Path) -> None:
 
     back = recommender_config(tomllib.loads(dumps_toml({"recommender": config_to_dict(config)})))
     assert back.sequential and back.seqrec == SEQ
+
+
+def test_events_reach_the_live_log_of_a_trend_reading_model(data: Dataset) -> None:
+    seq = SeqRecConfig(**{**SEQ.__dict__, "epochs": 2, "new_item_trend": True})
+    config = RecommenderConfig(encoder="hashing", collaborative="itemknn", sequential=True, seqrec=seq)
+    rec = Recommender(config).fit(data)
+    assert rec.sequential_ is not None and len(rec.sequential_.live_items_) == 0
+    item = rec.item_index(rec.catalog_.item_ids[4])
+    rec.update("u0", Event(item=item, kind="click", timestamp=1_000_000))
+    rec.update("u1", Event(item=item, kind="click", timestamp=999_000))  # late arrivals are sorted in
+    assert list(rec.sequential_.live_times_) == [999_000.0, 1_000_000.0]
+    assert rec.sequential_.live_counts(np.array([np.nan]))[0, item] == 2
+    # A model that does not read the log keeps none.
+    plain = Recommender(RecommenderConfig(encoder="hashing", collaborative="itemknn", sequential=True,
+                                          seqrec=SeqRecConfig(**{**SEQ.__dict__, "epochs": 1}))).fit(data)  # fmt: skip
+    plain.update("u0", Event(item=item, kind="click", timestamp=1_000_000))
+    assert plain.sequential_ is not None and len(plain.sequential_.live_items_) == 0

@@ -496,8 +496,11 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             raise ValueError("SeqRec.observe: every event needs a time (NaN found)")
         all_items = np.concatenate([self.live_items_, items])
         all_times = np.concatenate([self.live_times_, times])
-        order = np.argsort(all_times, kind="stable")
-        self.live_items_, self.live_times_ = all_items[order], all_times[order]
+        # Events mostly arrive in time order: sort only when they do not.
+        if np.any(np.diff(all_times) < 0):
+            order = np.argsort(all_times, kind="stable")
+            all_items, all_times = all_items[order], all_times[order]
+        self.live_items_, self.live_times_ = all_items, all_times
 
     def live_counts(self, times: npt.NDArray[np.float64]) -> FloatArray:
         """Each fitted item's interactions in the live log during the ``new_item_trend_days``
