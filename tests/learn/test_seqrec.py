@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -251,17 +252,22 @@ def test_rating_head_tells_followed_topics_from_disliked_ones(planted: TrainData
         SeqRec(FAST, epochs=1).fit(planted).predict_ratings(histories[:1], np.asarray(items[:1]))
 
 
-def _topic_task(train: TrainData, seed: int) -> EvalTask:
-    """Single-topic users; every other row's target is a cold item of the user's topic, the rest warm."""
+def _topic_task(train: TrainData, seed: int, hits: np.ndarray | None = None, at: float | None = None) -> EvalTask:
+    """Single-topic users; every other row's target is a cold item of the user's topic (``hits[topic]``
+    when given, else a random one), the rest warm. ``at``: every row's request time."""
     histories, topics = _topic_histories(train)
     cold = _cold_items()
     rng = np.random.default_rng(seed)
     targets = []
     for j, (h, t) in enumerate(zip(histories, topics, strict=True)):
         warm = np.setdiff1d(np.arange(t * PER_TOPIC, (t + 1) * PER_TOPIC), np.concatenate([h, cold]))
+        if (j % 2 == seed % 2 or len(warm) == 0) and hits is not None:
+            targets.append(np.array([hits[t]]))
+            continue
         pool = cold[cold // PER_TOPIC == t] if j % 2 == seed % 2 or len(warm) == 0 else warm
         targets.append(np.array([rng.choice(pool)]))
-    return _valid_task(histories, targets)
+    task = _valid_task(histories, targets)
+    return task if at is None else replace(task, times=np.full(len(task), at))
 
 
 def _valid_task(histories: list[np.ndarray], targets: list[np.ndarray]) -> EvalTask:
@@ -362,21 +368,6 @@ DAY = 86400.0
 NOW = 1_000_000_000.0
 
 
-def _trending_task(train: TrainData, seed: int, hits: np.ndarray) -> EvalTask:
-    """Single-topic users asking at NOW; every other one chooses their topic's trending cold item
-    (``hits[topic]``), the rest a warm item of their topic."""
-    base, topics = _topic_histories(train)
-    cold = _cold_items()
-    rng = np.random.default_rng(seed)
-    targets = []
-    for j, (h, t) in enumerate(zip(base, topics, strict=True)):
-        warm = np.setdiff1d(np.arange(t * PER_TOPIC, (t + 1) * PER_TOPIC), np.concatenate([h, cold]))
-        targets.append(np.array([hits[t] if j % 2 == seed % 2 or not len(warm) else rng.choice(warm)]))
-    task = _valid_task(base, targets)
-    return EvalTask(name=task.name, users=task.users, histories=task.histories, targets=task.targets,
-                    exclude=task.exclude, times=np.full(len(base), NOW))  # fmt: skip
-
-
 def test_the_live_log_counts_each_item_in_the_window_before_the_request(fitted: SeqRec, tmp_path: Path) -> None:
     model = SeqRec.load(fitted.save(tmp_path / "log"))
     assert not model.live_counts(np.array([NOW])).any()  # nothing told yet
@@ -399,21 +390,21 @@ def test_the_live_log_counts_each_item_in_the_window_before_the_request(fitted: 
 def test_the_trend_weight_lifts_the_new_items_people_are_choosing(planted: TrainData, tmp_path: Path) -> None:
     cold = _cold_items()
     hits = np.array([cold[cold // PER_TOPIC == t][1] for t in range(N_TOPICS)])
-    model = SeqRec(FAST, new_item_trend=True).fit(planted, valid=_trending_task(planted, 0, hits))
+    model = SeqRec(FAST, new_item_trend=True).fit(planted, valid=_topic_task(planted, 0, hits, NOW))
     assert model.new_item_trend_ == 0.0  # fit has no live log yet
     # The log after training: each topic's hit chosen 12 times last week, its other cold items once.
     others = np.setdiff1d(cold, hits)
     items = np.concatenate([np.repeat(hits, 12), others])
     model.observe(items, NOW - DAY * np.linspace(1, 7, len(items)))
-    model.calibrate_new_items(_trending_task(planted, 0, hits))
+    model.calibrate_new_items(_topic_task(planted, 0, hits, NOW))
     weight = model.new_item_trend_
     assert weight > 0 and model.report()["new_item_trend"] == weight
-    test = _trending_task(planted, 1, hits)
+    test = _topic_task(planted, 1, hits, NOW)
     with_trend = evaluate_task(model, test, ks=(10,))["ndcg@10"]
-    model.calibrate_new_items(_trending_task(planted, 0, hits), trend=False)
+    model.calibrate_new_items(_topic_task(planted, 0, hits, NOW), trend=False)
     assert model.new_item_trend_ == 0.0
     assert with_trend > evaluate_task(model, test, ks=(10,))["ndcg@10"] + 0.05
-    model.calibrate_new_items(_trending_task(planted, 0, hits))
+    model.calibrate_new_items(_topic_task(planted, 0, hits, NOW))
     # In the scores: weight * log(1 + count) on new items, counted before each request time.
     history = [np.array([2, 3, 4], dtype=np.int32)]
     plain = model.intent(history) @ model.item_vectors().T + model.new_item_lift(history)[:, None] * model.new_items()
