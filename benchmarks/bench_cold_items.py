@@ -35,14 +35,26 @@ from pathlib import Path
 import numpy as np
 
 from interestlm.data.registry import load_dataset
+from interestlm.data.tables import Dataset
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, fit_model, make_split
-from interestlm.evaluate.split import hold_out_items, hold_out_newest
+from interestlm.evaluate.split import Split, hold_out_items, hold_out_newest
 from interestlm.learn.calibrate import OBJECTIVES, Objective
 from interestlm.learn.seqrec import SeqRec
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run_baselines import model_settings, resolve, result_path  # noqa: E402
+
+
+def after_training_events(dataset: Dataset, split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """The events outside ``split``'s training rows, as a live system logs them after training:
+    the validation and test windows and every row of an item without training rows; (items,
+    seconds), in time order."""
+    inter = dataset.interactions
+    logged = np.bincount(split.train.interactions.item, minlength=split.train.n_items)[inter.item] == 0
+    logged[split.valid_rows] = logged[split.test_rows] = True
+    order = np.argsort(inter.timestamp[logged], kind="stable")
+    return inter.item[logged][order].astype(np.int64), inter.timestamp[logged][order].astype(np.float64)
 
 
 def main() -> int:
@@ -78,14 +90,11 @@ def main() -> int:
         if isinstance(model_obj, SeqRec) and model_obj.config.new_item_trend and split.valid is not None:
             # The events after training, as a live system logs them: the validation and test
             # windows and every row of the held-out items. The model counts them before each request.
-            inter = dataset.interactions
-            logged = np.zeros(len(inter), dtype=bool)
-            logged[split.valid_rows] = logged[split.test_rows] = True
-            logged |= model_obj.new_items()[inter.item]
-            model_obj.observe(inter.item[logged], inter.timestamp[logged].astype(np.float64))
+            log_items, log_times = after_training_events(dataset, split)
+            model_obj.observe(log_items, log_times)
             model_obj.calibrate_new_items(split.valid)
             result = evaluate_fitted(dataset, split, base, model_obj, model_config, fit_seconds, config)
-            result["live_log_events"] = int(logged.sum())
+            result["live_log_events"] = len(log_items)
         offset = getattr(model_obj, "new_item_offset_", 0.0)
         affinity = getattr(model_obj, "new_item_affinity_", 0.0)
         trend = getattr(model_obj, "new_item_trend_", 0.0)

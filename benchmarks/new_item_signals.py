@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +27,12 @@ from interestlm.data.registry import load_dataset
 from interestlm.evaluate.protocol import EvalTask
 from interestlm.evaluate.runner import make_split
 from interestlm.evaluate.split import hold_out_newest
-from interestlm.learn.calibrate import recent_new_share
+from interestlm.learn.calibrate import recent_new_share, window_counts
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_cold_items import after_training_events  # noqa: E402
+
 #: Bins of the recent new-item share, each (lo, hi]: with 5 items, 0, 1, 2, 3 and 4-5 of them new.
 SHARE_BINS = ((-1.0, 0.0, "none"), (0.0, 0.2, "up to 20 %"), (0.2, 0.4, "20-40 %"), (0.4, 0.6, "40-60 %"),
               (0.6, 1.0, "over 60 %"))  # fmt: skip
@@ -55,9 +59,7 @@ def _live_count_recall(task: EvalTask, new: np.ndarray, log_item: np.ndarray, lo
         targets = task.targets[j][new[task.targets[j]]]
         if not len(targets):
             continue
-        t = task.times[j]
-        lo, hi = np.searchsorted(log_time, [t - days * 86400.0, t], side="left")
-        counts = np.bincount(log_item[lo:hi], minlength=len(new)).astype(np.float64)
+        counts = window_counts(log_item, log_time, len(new), task.times[j : j + 1], days * 86400.0)[0].astype(float)
         counts[~new] = -1.0
         counts[task.exclude[j].indices] = -1.0
         top = np.argsort(-counts, kind="stable")[:10]
@@ -74,15 +76,9 @@ def main() -> int:
     dataset = load_dataset(args.dataset)
     split = hold_out_newest(make_split(dataset, "loo"), dataset.interactions, args.share)
     new = np.bincount(split.train.interactions.item, minlength=split.train.n_items) == 0
-    inter = dataset.interactions
-    # The events outside training: the validation and test windows and every row of a new item.
-    logged = new[inter.item]
-    logged[split.valid_rows] = logged[split.test_rows] = True
-    order = np.argsort(inter.timestamp[logged], kind="stable")
-    log_item = inter.item[logged][order].astype(np.int64)
-    log_time = inter.timestamp[logged][order].astype(np.float64)
+    log_item, log_time = after_training_events(dataset, split)
     result: dict[str, object] = {"dataset": args.dataset, "share": args.share, "new items": int(new.sum()),
-                                 "live log events": int(logged.sum())}  # fmt: skip
+                                 "live log events": len(log_item)}  # fmt: skip
     for task in (split.valid, split.test):
         assert task is not None
         result[task.name] = {

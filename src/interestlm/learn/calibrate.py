@@ -312,11 +312,85 @@ def best_offset(ranks: TargetRanks, **options: Any) -> float:
     return offset
 
 
+def window_counts(
+    log_items: npt.NDArray[np.int64],
+    log_times: npt.NDArray[np.float64],
+    n_items: int,
+    times: npt.NDArray[np.float64],
+    window: float,
+) -> FloatArray:
+    """Each item's events in a time-sorted log during the ``window`` seconds before each of
+    ``times``, strictly before it (the request's own event is never counted; NaN: the window
+    ending at the log's last event, inclusive), ``(len(times), n_items)``."""
+    out = np.zeros((len(times), n_items), dtype=np.float32)
+    if not len(log_times):
+        return out
+    last = float(log_times[-1])
+    for j, t in enumerate(np.asarray(times, dtype=np.float64)):
+        end = len(log_times) if np.isnan(t) else int(np.searchsorted(log_times, t, side="left"))
+        start = int(np.searchsorted(log_times, (last if np.isnan(t) else t) - window, side="left"))
+        out[j] = np.bincount(log_items[start:end], minlength=n_items)
+    return out
+
+
+@dataclass(frozen=True)
+class LiftBlock:
+    """A block of validation rows as :func:`best_lift` reads them: ``scores`` with every lift at
+    0, the rows' ``targets`` and ``seen`` (excluded) items, their :func:`recent_new_share`, and
+    ``trending``: ``log(1 + live count)`` of each new item (0 elsewhere), None without a log."""
+
+    scores: FloatArray
+    targets: Sequence[npt.NDArray[np.integer]]
+    seen: Sequence[npt.NDArray[np.integer]]
+    shares: FloatArray
+    trending: FloatArray | None = None
+
+
+def best_lift(
+    blocks: Sequence[LiftBlock],
+    new_items: npt.NDArray[np.bool_],
+    *,
+    objective: Objective = "bounded",
+    tolerance: float = 0.01,
+    min_new_targets: int = 10,
+    min_offset: float | None = None,
+    affinity: bool = False,
+    n_trend_weights: int = 12,
+) -> tuple[float, float, float]:
+    """The ``(offset, affinity, trend weight)`` of new items' lift, ``offset + affinity * share +
+    weight * trending`` on a row, best for ``objective`` on the validation ``blocks``: the
+    :func:`best_offsets` search once per trend weight (0 up to :func:`change_scale`, when the
+    blocks carry ``trending``), the candidates joined. ``(0, 0, 0)`` without enough new targets."""
+
+    def ranks_at(weight: float) -> TargetRanks:
+        parts = []
+        for b in blocks:
+            lifted = b.scores if b.trending is None or weight == 0.0 else b.scores + np.float32(weight) * b.trending
+            parts.append(target_ranks(lifted, b.targets, b.seen, new_items, shares=b.shares))
+        return concat_ranks(parts)
+
+    plain = ranks_at(0.0)
+    if not enough_new_targets(plain, min_new_targets):
+        return 0.0, 0.0, 0.0
+    weights = [0.0]
+    if any(b.trending is not None for b in blocks):
+        weights = list(np.linspace(0.0, change_scale(plain), n_trend_weights + 1))
+    grid = OffsetGrid.join([
+        offset_grid(plain if w == 0.0 else ranks_at(float(w)), objective=objective, min_offset=min_offset,
+                    affinity=affinity, extra=(float(w),))
+        for w in weights
+    ])  # fmt: skip
+    offset, slope, weight = choose_lift(grid, objective=objective, tolerance=tolerance)
+    return offset, slope, weight
+
+
 __all__ = [
     "OBJECTIVES",
+    "LiftBlock",
     "Objective",
     "OffsetGrid",
     "TargetRanks",
+    "best_lift",
     "best_offset",
     "best_offsets",
     "change_scale",
@@ -328,4 +402,5 @@ __all__ = [
     "recent_new_share",
     "subset",
     "target_ranks",
+    "window_counts",
 ]

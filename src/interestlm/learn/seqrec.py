@@ -45,16 +45,11 @@ from interestlm.data.tables import Catalog, FloatArray, IntArray, Interactions
 from interestlm.encode import make_encoder
 from interestlm.evaluate.protocol import EvalTask, TrainData
 from interestlm.learn.calibrate import (
+    LiftBlock,
     Objective,
-    OffsetGrid,
-    TargetRanks,
-    change_scale,
-    choose_lift,
-    concat_ranks,
-    enough_new_targets,
-    offset_grid,
+    best_lift,
     recent_new_share,
-    target_ranks,
+    window_counts,
 )
 from interestlm.learn.config import SeqRecConfig, TransformerConfig
 from interestlm.learn.transformer import (
@@ -451,34 +446,27 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         blocks = []
         for start in range(0, len(valid), block):
             rows = slice(start, start + block)
-            # Every lift is 0 here, so these are the scores the lifts are to be added to.
-            scores = self.score_at(valid.users[rows], valid.histories[rows], times[rows])
             exclude = valid.exclude[rows]
-            seen = [exclude.indices[exclude.indptr[j] : exclude.indptr[j + 1]] for j in range(exclude.shape[0])]
-            shares = recent_new_share(valid.histories[rows], new, cfg.new_item_window)
-            trending = (np.log1p(self.live_counts(times[rows])) * new).astype(np.float32) if trend else None
-            blocks.append((scores, valid.targets[rows], seen, shares, trending))
-
-        def ranks_at(weight: float) -> TargetRanks:
-            parts = []
-            for scores, targets, seen, shares, trending in blocks:
-                lifted = scores if trending is None or weight == 0.0 else scores + np.float32(weight) * trending
-                parts.append(target_ranks(lifted, targets, seen, new, shares=shares))
-            return concat_ranks(parts)
-
-        plain = ranks_at(0.0)
-        if not enough_new_targets(plain, cfg.min_new_targets):
-            return 0.0
-        weights = [0.0]
-        if trend:
-            weights = list(np.linspace(0.0, change_scale(plain), n_trend_weights + 1))
-        grid = OffsetGrid.join([
-            offset_grid(plain if w == 0.0 else ranks_at(float(w)), objective=objective,
-                        min_offset=cfg.new_item_min_offset, affinity=affinity, extra=(float(w),))
-            for w in weights
-        ])  # fmt: skip
-        offset, slope, weight = choose_lift(grid, objective=objective, tolerance=cfg.new_item_tolerance)
-        self.new_item_offset_, self.new_item_affinity_, self.new_item_trend_ = offset, slope, weight
+            blocks.append(
+                LiftBlock(
+                    # Every lift is 0 here, so these are the scores the lifts are to be added to.
+                    scores=self.score_at(valid.users[rows], valid.histories[rows], times[rows]),
+                    targets=valid.targets[rows],
+                    seen=[exclude.indices[exclude.indptr[j] : exclude.indptr[j + 1]] for j in range(exclude.shape[0])],
+                    shares=recent_new_share(valid.histories[rows], new, cfg.new_item_window),
+                    trending=(np.log1p(self.live_counts(times[rows])) * new).astype(np.float32) if trend else None,
+                )
+            )
+        self.new_item_offset_, self.new_item_affinity_, self.new_item_trend_ = best_lift(
+            blocks,
+            new,
+            objective=objective,
+            tolerance=cfg.new_item_tolerance,
+            min_new_targets=cfg.min_new_targets,
+            min_offset=cfg.new_item_min_offset,
+            affinity=affinity,
+            n_trend_weights=n_trend_weights,
+        )
         return self.new_item_offset_
 
     def observe(self, items: npt.NDArray[np.integer], times: npt.NDArray[np.floating]) -> None:
@@ -507,16 +495,8 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         before each of ``times`` (the request itself excluded; NaN: up to the log's last event),
         ``(len(times), n_items)``."""
         self._check_fitted()
-        out = np.zeros((len(times), self.n_items_), dtype=np.float32)
-        if not len(self.live_times_):
-            return out
         window = self.config.new_item_trend_days * _DAY
-        last = float(self.live_times_[-1])
-        for j, t in enumerate(np.asarray(times, dtype=np.float64)):
-            end = np.searchsorted(self.live_times_, t, side="left") if not np.isnan(t) else len(self.live_times_)
-            start = np.searchsorted(self.live_times_, (last if np.isnan(t) else t) - window, side="left")
-            out[j] = np.bincount(self.live_items_[start:end], minlength=self.n_items_)
-        return out
+        return window_counts(self.live_items_, self.live_times_, self.n_items_, times, window)
 
     def new_item_lift(self, histories: list[IntArray], new: npt.NDArray[np.bool_] | None = None) -> FloatArray:
         """What each history's row adds to every new item's score: ``new_item_offset_ +
