@@ -31,6 +31,7 @@ import json
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,15 @@ from interestlm.learn.seqrec import SeqRec
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run_baselines import model_settings, resolve, result_path  # noqa: E402
+
+
+def newest_setup(dataset_name: str, share: float) -> tuple[dict[str, Any], dict[str, dict[str, Any]], Dataset, Split]:
+    """config.toml, its model settings for the dataset, the dataset, and its leave-one-out split
+    with the newest ``share`` of items held out of training (``--newest``)."""
+    raw = tomllib.loads((HERE / "config.toml").read_text(encoding="utf-8"))
+    dataset = load_dataset(dataset_name)
+    split = hold_out_newest(make_split(dataset, "loo"), dataset.interactions, share)
+    return raw, model_settings(raw, dataset_name), dataset, split
 
 
 def after_training_events(dataset: Dataset, split: Split) -> tuple[np.ndarray, np.ndarray]:

@@ -17,23 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 
-from interestlm.data.registry import load_dataset
 from interestlm.evaluate.protocol import EvalTask, Model, TrainData
-from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, fit_model, make_split
-from interestlm.evaluate.split import hold_out_newest
+from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, fit_model
 from interestlm.learn.calibrate import LiftBlock, best_lift, recent_new_share, window_counts
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_cold_items import after_training_events  # noqa: E402
-from run_baselines import model_settings, result_path  # noqa: E402
+from bench_cold_items import after_training_events, newest_setup  # noqa: E402
+from run_baselines import result_path  # noqa: E402
 
 WINDOW_ITEMS = 10  # seqrec's new_item_window
 TREND_DAYS = 30.0  # seqrec's new_item_trend_days
@@ -76,10 +73,7 @@ def main() -> int:
     parser.add_argument("--share", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    raw = tomllib.loads((HERE / "config.toml").read_text(encoding="utf-8"))
-    settings = model_settings(raw, args.dataset)
-    dataset = load_dataset(args.dataset)
-    split = hold_out_newest(make_split(dataset, "loo"), dataset.interactions, args.share)
+    _, settings, dataset, split = newest_setup(args.dataset, args.share)
     assert split.valid is not None and split.valid.times is not None
     config = EvaluationConfig(split="loo", ks=(5, 10, 20), seed=args.seed, models=settings)
     sasrec, model_config, fit_seconds = fit_model(dataset, split, "sasrec", config)

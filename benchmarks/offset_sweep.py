@@ -14,22 +14,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
-from interestlm.data.registry import load_dataset
 from interestlm.evaluate.metrics import ranking_metrics
 from interestlm.evaluate.protocol import EvalTask
 from interestlm.evaluate.ranking import rank_task
-from interestlm.evaluate.runner import EvaluationConfig, fit_model, make_split
-from interestlm.evaluate.split import hold_out_newest
+from interestlm.evaluate.runner import EvaluationConfig, fit_model
 from interestlm.learn.seqrec import SeqRec
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run_baselines import model_settings, resolve  # noqa: E402
+from bench_cold_items import newest_setup  # noqa: E402
+from run_baselines import resolve  # noqa: E402
 
 OFFSETS = (-1.0, -0.5, -0.25, 0.0, 0.1, 0.2, 0.25, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
@@ -58,10 +56,7 @@ def main() -> int:
     parser.add_argument("--share", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    raw = tomllib.loads((HERE / "config.toml").read_text(encoding="utf-8"))
-    settings = model_settings(raw, args.dataset)
-    dataset = load_dataset(args.dataset)
-    split = hold_out_newest(make_split(dataset, "loo"), dataset.interactions, args.share)
+    raw, settings, dataset, split = newest_setup(args.dataset, args.share)
     base, params = resolve(args.model, raw, settings)
     config = EvaluationConfig(split="loo", ks=(10,), seed=args.seed, models={**settings, base: params})
     model, _, _ = fit_model(dataset, split, base, config)
