@@ -3,9 +3,10 @@
 Usage: python benchmarks/id_with_live_log.py [--dataset ml-100k] [--share 0.2] [--seed 0]
 
 How much of seqrec's temporal cold start is the log and how much is the item content? An ID-only
-model has nothing to say about an item it never trained on (its vector is the untrained initial
-one), so here every new item's score is replaced by the lift alone: ``offset + affinity * share +
-weight * log(1 + live count)``, the three chosen on the validation rows exactly as
+model has nothing to say about an item it never trained on: its score comes from the untrained
+initial vector, noise that only breaks ties. Here every new item gets the lift on top of that:
+``offset + affinity * share + weight * log(1 + live count)``, the three chosen on the validation
+rows exactly as
 ``SeqRec.calibrate_new_items`` chooses them (:func:`~interestlm.learn.calibrate.best_lift`), from
 the same log (``bench_cold_items.after_training_events``). Warm items keep SASRec's scores. The
 split is ``bench_cold_items.py --newest``'s. Writes
@@ -37,7 +38,7 @@ TREND_DAYS = 30.0  # seqrec's new_item_trend_days
 
 
 class LiveLogLifted:
-    """A fitted ID-only model whose new items are scored by the lift alone (a TimedModel)."""
+    """A fitted ID-only model with the lift added to its new items' scores (a TimedModel)."""
 
     def __init__(self, model: Model, new: npt.NDArray[np.bool_], log: tuple[np.ndarray, np.ndarray]) -> None:
         self.model, self.new, self.log = model, new, log
@@ -48,9 +49,10 @@ class LiveLogLifted:
         return self
 
     def parts(self, users: np.ndarray, histories: list[np.ndarray], times: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Warm scores (new items at 0), each row's recent new share and each new item's log(1 + count)."""
+        """The model's scores, each row's recent new share and each new item's log(1 + count).
+        (Setting new items' scores to one constant instead would tie them all, and ties rank by
+        item index, which on MovieLens follows release order: a hidden signal, not a baseline.)"""
         scores = self.model.score(users, histories).astype(np.float32)
-        scores[:, self.new] = 0.0
         counts = window_counts(*self.log, len(self.new), times, TREND_DAYS * 86400.0)
         trending = (np.log1p(counts) * self.new).astype(np.float32)
         return scores, recent_new_share(histories, self.new, WINDOW_ITEMS), trending
