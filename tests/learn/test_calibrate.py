@@ -9,7 +9,9 @@ from interestlm.evaluate.metrics import ranking_metrics
 from interestlm.evaluate.ranking import top_k
 from interestlm.learn.calibrate import (
     OBJECTIVES,
+    LiftBlock,
     TargetRanks,
+    best_lift,
     best_offset,
     best_offsets,
     concat_ranks,
@@ -224,3 +226,10 @@ def test_the_affinity_slope_lifts_new_items_for_the_users_who_choose_them(object
 def test_no_new_item_evidence_means_no_offset_and_no_slope() -> None:
     ranks, _, _ = _new_item_users(2)
     assert best_offsets(ranks, affinity=True, min_new_targets=int(ranks.new.sum()) + 1) == (0.0, 0.0)
+
+
+def test_best_lift_names_an_unknown_objective() -> None:
+    scores, targets, exclude, new = _rows(3)
+    block = LiftBlock(scores=scores, targets=targets, seen=exclude, shares=np.zeros(len(targets), np.float32))
+    with pytest.raises(ValueError, match="best_lift: objective must be one of"):
+        best_lift([block], new, objective="recall")  # type: ignore[arg-type]

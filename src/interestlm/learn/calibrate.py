@@ -260,6 +260,13 @@ def choose_lift(grid: OffsetGrid, *, objective: Objective = "bounded", tolerance
     return min(tied, key=lambda lift: sum(abs(x) for x in lift))
 
 
+def _check_objective(caller: str, objective: str) -> None:
+    """A clear error for an objective :data:`OBJECTIVES` does not name (it would otherwise be
+    read as ``overall``)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"{caller}: objective must be one of {OBJECTIVES}, not {objective!r}")
+
+
 def enough_new_targets(ranks: TargetRanks, min_new_targets: int) -> bool:
     """Whether at least ``min_new_targets`` reachable targets are new items: the evidence a lift needs."""
     return int((ranks.new & np.isfinite(ranks.score)).sum()) >= min_new_targets
@@ -289,8 +296,7 @@ def best_offsets(
     (only lifts for users whose recent items are new) up to twice the 95th percentile of the
     rank-change gaps, so a user whose recent items are all new can be lifted past any warm item.
     """
-    if objective not in OBJECTIVES:
-        raise ValueError(f"best_offsets: objective must be one of {OBJECTIVES}, not {objective!r}")
+    _check_objective("best_offsets", objective)
     if not enough_new_targets(ranks, min_new_targets):
         return 0.0, 0.0
     grid = offset_grid(
@@ -361,6 +367,7 @@ def best_lift(
     weight * trending`` on a row, best for ``objective`` on the validation ``blocks``: the
     :func:`best_offsets` search once per trend weight (0 up to :func:`change_scale`, when the
     blocks carry ``trending``), the candidates joined. ``(0, 0, 0)`` without enough new targets."""
+    _check_objective("best_lift", objective)
 
     def ranks_at(weight: float) -> TargetRanks:
         parts = []

@@ -519,12 +519,11 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         out = super().score(users, histories)
         if self.config.freshness:
             out += self.freshness_scores(times)
-        if self.new_item_offset_ or self.new_item_affinity_:
+        if self.new_item_offset_ or self.new_item_affinity_ or self.new_item_trend_:
             new = self.new_items()
             out[:, new] += self.new_item_lift(histories, new)[:, None]
-        if self.new_item_trend_:
-            new = self.new_items()
-            out[:, new] += np.float32(self.new_item_trend_) * np.log1p(self.live_counts(times)[:, new])
+            if self.new_item_trend_:
+                out[:, new] += np.float32(self.new_item_trend_) * np.log1p(self.live_counts(times)[:, new])
         return out
 
     def freshness_scores(
