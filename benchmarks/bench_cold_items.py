@@ -35,12 +35,12 @@ from typing import Any
 
 import numpy as np
 
+from interestlm.core.tables import Dataset
 from interestlm.data.registry import load_dataset
-from interestlm.data.tables import Dataset
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, fit_model, make_split
 from interestlm.evaluate.split import Split, hold_out_items, hold_out_newest
-from interestlm.learn.calibrate import OBJECTIVES, Objective
-from interestlm.learn.seqrec import SeqRec
+from interestlm.models.calibrate import OBJECTIVES, Objective
+from interestlm.models.seqrec import SeqRec
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

@@ -15,9 +15,10 @@ import statistics
 import time
 from pathlib import Path
 
+from interestlm.config import RecommenderConfig
 from interestlm.data.registry import load_dataset
 from interestlm.evaluate.runner import hardware, versions
-from interestlm.recommender import Recommender, RecommenderConfig
+from interestlm.recommender import Recommender
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,18 +33,18 @@ def main() -> int:
     t0 = time.perf_counter()
     rec = Recommender(RecommenderConfig(encoder=args.encoder)).fit(dataset)
     fit_seconds = time.perf_counter() - t0
-    texts = rec.item_texts_
+    texts = rec.state_.item_texts
     enc = []
     for _ in range(args.repeats):
         t = time.perf_counter()
-        rec.encoder_.encode(texts)
+        rec.state_.encoder.encode(texts)
         enc.append(time.perf_counter() - t)
     users = [str(u) for u in dataset.interactions.user_ids.tolist()]
     profiles = [rec.profile(u) for u in users]
     batch = []
     for _ in range(args.repeats):
         t = time.perf_counter()
-        rec.rank_profiles(profiles, 10)
+        rec.recommend_many(profiles, 10, explain=False)
         batch.append(time.perf_counter() - t)
     explain_ms = []
     for u in users[:50]:
@@ -52,7 +53,7 @@ def main() -> int:
         explain_ms.append((time.perf_counter() - t) * 1000)
     result = {
         "dataset": dataset.name,
-        "encoder": rec.encoder_.model_id,
+        "encoder": rec.state_.encoder.model_id,
         "n_items": dataset.n_items,
         "n_users": len(users),
         "fit_seconds": round(fit_seconds, 2),

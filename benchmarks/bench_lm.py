@@ -35,15 +35,16 @@ from typing import Any
 
 import numpy as np
 
+from interestlm.config import RecommenderConfig
+from interestlm.core.metrics import ndcg, recall
+from interestlm.core.schema import SEED_ITEMS, InterestProfile
 from interestlm.data.registry import load_dataset
-from interestlm.evaluate.metrics import ndcg, recall
 from interestlm.evaluate.runner import hardware, versions
 from interestlm.explain import Explanation
 from interestlm.explain.lm import lm_explanation
-from interestlm.lm import Generator, LMCache, LocalLM, TemplateLM
+from interestlm.lm import Generator, LMCache, LocalLM
 from interestlm.lm_writer import LMWriter
-from interestlm.recommender import Recommender, RecommenderConfig
-from interestlm.schema import SEED_ITEMS, InterestProfile
+from interestlm.recommender import Recommender
 from interestlm.text.mentions import display_title, normalise, quoted_spans, title_forms
 
 HERE = Path(__file__).resolve().parent
@@ -62,7 +63,7 @@ def _join(names: list[str]) -> str:
 
 def describe(rec: Recommender, liked: np.ndarray, disliked: np.ndarray, rng: np.random.Generator) -> str:
     """A taste sentence from the genre/tag concepts of a user's rated items (no titles)."""
-    ic = rec.item_concepts_
+    ic = rec.state_.item_concepts
     keep = np.array([k in ("genre", "tag") for k in ic.kinds])
     df = np.asarray((ic.matrix > 0).sum(axis=0)).ravel() + 1.0
     idf = np.log(ic.n_items / df)
@@ -84,19 +85,21 @@ def describe(rec: Recommender, liked: np.ndarray, disliked: np.ndarray, rng: np.
 
 def audit(e: Explanation, rec: Recommender, writer: LMWriter) -> bool:
     """True when the sentence names only evidence titles / concepts (independent of the validator)."""
-    titles = rec.catalog_.titles
+    titles = rec.catalog.titles
+    item_concepts = rec.state_.item_concepts
+    mentions = writer.mentions(titles, item_concepts)
     allowed_items = {e.item, *e.evidence}
     # Words spelling an evidence title name that item, not also a same-named or shorter title.
-    found = writer.mentions.items(e.text, besides=allowed_items)
+    found = mentions.items(e.text, besides=allowed_items)
     # A quoted span must be one of the evidence titles, written any usual way (with or without year).
     allowed_forms = set().union(*(title_forms(titles[i]) for i in allowed_items))
     quoted_ok = all(normalise(q) in allowed_forms for q in quoted_spans(e.text))
     allowed_concepts = {normalise(c) for c in (*e.concepts, *e.interest_label.split(" & "), *e.path)}
-    allowed_concepts |= {normalise(rec.item_concepts_.names[c]) for c, _ in rec.item_concepts_.of_item(e.item)[:3]}
+    allowed_concepts |= {normalise(item_concepts.names[c]) for c, _ in item_concepts.of_item(e.item)[:3]}
     in_titles = " ".join(normalise(display_title(titles[i])) for i in allowed_items)
     concepts_ok = all(
         normalise(c) in allowed_concepts or f" {normalise(c)} " in f" {in_titles} "
-        for c in writer.mentions.concepts(e.text, besides=allowed_concepts)
+        for c in mentions.concepts(e.text, besides=allowed_concepts)
     )
     # A catalog title that reads exactly like an allowed concept ("Adventure"; "children" for
     # "Children, The (2008)") names the concept.
@@ -111,11 +114,11 @@ def side_by_side(rec: Recommender, writer: LMWriter, users: list[str], k: int) -
     explain_stats = {"calls": 0, "accepted": 0}
     for u in users:
         profile = rec.profile(u)
-        lm_profile = writer.summarise(profile)
+        lm_profile = writer.summarise(profile, rec.catalog.titles, rec.state_.item_concepts)
         recs = rec.recommend(u, k, explain=True)
         template = [r.explanation for r in recs if r.explanation is not None]
         before = writer.generator.stats.calls
-        lm = writer.explain_all(template)
+        lm = writer.explain_all(template, rec.catalog.titles, rec.state_.item_concepts)
         explain_stats["calls"] += writer.generator.stats.calls - before
         items = []
         for r, t, e in zip(recs, template, lm, strict=True):
@@ -126,7 +129,7 @@ def side_by_side(rec: Recommender, writer: LMWriter, users: list[str], k: int) -
                 grounded += ok
                 if not ok:
                     failures.append({"user_id": u, "evidence": t.text, "lm": e.text})
-            items.append({"title": rec.catalog_.titles[r.item], "template": t.text, "lm": e.text,
+            items.append({"title": rec.catalog.titles[r.item], "template": t.text, "lm": e.text,
                           "lm_source": e.text_source})
         rows.append({"user_id": u, "summary_template": profile.summary, "summary_lm": lm_profile.summary,
                      "summary_source": lm_profile.summary_source, "recommendations": items})
@@ -144,8 +147,9 @@ def explain_with_prompt(rec: Recommender, writer: LMWriter, users: list[str], k:
     for u in users:
         for r in rec.recommend(u, k, explain=True):
             assert r.explanation is not None
-            e = lm_explanation(r.explanation, generator, mentions=writer.mentions, titles=rec.catalog_.titles,
-                               item_concepts=rec.item_concepts_, prompt_version=version)
+            mentions = writer.mentions(rec.catalog.titles, rec.state_.item_concepts)
+            e = lm_explanation(r.explanation, generator, mentions=mentions, titles=rec.catalog.titles,
+                               item_concepts=rec.state_.item_concepts, prompt_version=version)
             if e.text_source != "template":
                 shown += 1
                 grounded += audit(e, rec, writer)
@@ -196,7 +200,7 @@ def main() -> int:
         lm_cache_path.unlink()  # cold start: the first pass measures generation, not the cache
     local = LocalLM(n_threads=args.threads)
     generator = Generator(local, cache=LMCache(lm_cache_path))
-    writer = LMWriter(rec, generator)
+    writer = LMWriter(generator)
 
     # ---- side by side, cold cache then warm cache
     known = [str(u) for u in inter.user_ids[np.setdiff1d(np.unique(train.interactions.user), held)].tolist()]
@@ -219,10 +223,10 @@ def main() -> int:
 
     # ---- new users from text
     text_stats_before = generator.stats.to_json()
-    rules_writer = LMWriter(rec, Generator(TemplateLM()))
     popularity = np.bincount(train.interactions.item, minlength=dataset.n_items).astype(np.float64)
     pop_top = np.argsort(-popularity, kind="stable")[:10]
-    names = ("text_vector", "rules_parse", "lm_parse")
+    # One text path since the core redesign: the rule parse (the default) and the LM's refinement.
+    names = ("rules_parse", "lm_parse")
     tops: dict[str, list[np.ndarray]] = {"most_popular": [], **{n: [] for n in names},
                                          **{f"{n} (before: seeds filtered)": [] for n in names}}
     targets, examples, sources = [], [], Counter()
@@ -233,17 +237,16 @@ def main() -> int:
         text = describe(rec, items[ratings >= 4], items[ratings <= 2], rng)
         targets.append(np.unique(items[ratings >= 4]))
         t = time.perf_counter()
-        lm_profile = writer.profile_from_text(text, user_id=f"text-{u}")
+        lm_profile = rec.with_text(writer).profile_from_text(text, user_id=f"text-{u}")
         parse_seconds.append(time.perf_counter() - t)
         sources[lm_profile.extra["taste"]["source"].split(":")[0]] += 1
         profiles = {
-            "text_vector": rec.profile_from_text(text, user_id=f"text-{u}"),
-            "rules_parse": rules_writer.profile_from_text(text, user_id=f"text-{u}"),
+            "rules_parse": rec.profile_from_text(text, user_id=f"text-{u}"),
             "lm_parse": lm_profile,
         }
         for name, profile in profiles.items():
-            tops[name].append(np.array([r.item for r in rec.rank_profiles([profile], 10)[0]]))
-            before = rec.rank_profiles([seeds_filtered(profile)], 10)[0]
+            tops[name].append(np.array([r.item for r in rec.recommend(profile, 10, explain=False)]))
+            before = rec.recommend(seeds_filtered(profile), 10, explain=False)
             tops[f"{name} (before: seeds filtered)"].append(np.array([r.item for r in before]))
         tops["most_popular"].append(pop_top)
         if len(examples) < 10:
@@ -263,7 +266,7 @@ def main() -> int:
         "dataset": dataset.name,
         "model": local.model_id,
         "threads": args.threads,
-        "encoder": rec.encoder_.model_id,
+        "encoder": rec.state_.encoder.model_id,
         "fit_or_load_seconds": round(fit_seconds, 1),
         "side_by_side": {
             "users": len(report_users),

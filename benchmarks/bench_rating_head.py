@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from interestlm.core.metrics import mae, rmse
 from interestlm.data.registry import load_dataset
-from interestlm.evaluate.metrics import mae, rmse
-from interestlm.evaluate.ranking import evaluate_task
 from interestlm.evaluate.runner import make_split
-from interestlm.learn.seqrec import SeqRec, SeqRecConfig
+from interestlm.models.ranking import evaluate_task
+from interestlm.models.seqrec import SeqRec, SeqRecConfig
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

@@ -234,8 +234,9 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
 
+    from interestlm.config import RecommenderConfig
     from interestlm.data.registry import load_dataset
-    from interestlm.recommender import Recommender, RecommenderConfig
+    from interestlm.recommender import Recommender
 
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     dataset = load_dataset(args.dataset)

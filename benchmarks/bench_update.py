@@ -33,11 +33,11 @@ from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from interestlm.concepts import build_concept_graph, extract_concepts
+from interestlm.core.schema import EVENT_KINDS, Event, History, InterestProfile
 from interestlm.data.registry import load_dataset
 from interestlm.encode import Encoder, HashingEncoder
 from interestlm.evaluate.runner import hardware, versions
 from interestlm.profiles import ProfileBuilder, ProfileConfig, ReviewSentiment, histories_from_interactions
-from interestlm.schema import EVENT_KINDS, Event, History, InterestProfile
 from interestlm.text import item_texts
 
 HERE = Path(__file__).resolve().parent

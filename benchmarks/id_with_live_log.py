@@ -7,7 +7,7 @@ model has nothing to say about an item it never trained on: its score comes from
 initial vector, noise that only breaks ties. Here every new item gets the lift on top of that:
 ``offset + affinity * share + weight * log(1 + live count)``, the three chosen on the validation
 rows exactly as
-``SeqRec.calibrate_new_items`` chooses them (:func:`~interestlm.learn.calibrate.best_lift`), from
+``SeqRec.calibrate_new_items`` chooses them (:func:`~interestlm.models.calibrate.best_lift`), from
 the same log (``bench_cold_items.after_training_events``). Warm items keep SASRec's scores. The
 split is ``bench_cold_items.py --newest``'s. Writes
 ``results/cold-newest/<dataset>__sasrec-live-log__share<pct>[__seed<N>].json``.
@@ -24,9 +24,9 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from interestlm.evaluate.protocol import EvalTask, Model, TrainData
+from interestlm.core.protocol import EvalTask, Model, TrainData
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, fit_model
-from interestlm.learn.calibrate import LiftBlock, best_lift, recent_new_share, window_counts
+from interestlm.models.calibrate import LiftBlock, best_lift, recent_new_share, window_counts
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

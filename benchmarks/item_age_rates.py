@@ -4,7 +4,7 @@ Usage: python benchmarks/item_age_rates.py [--dataset ml-100k] [--newest-share 0
 
 The question behind ``SeqRecConfig.freshness``: does an item's age (from ``Catalog.released`` to
 the moment of the choice) tell how likely it is to be chosen? For a sample of training events
-(seeded), each event's item falls in one age bucket (``interestlm.learn.seqrec.age_buckets``) and
+(seeded), each event's item falls in one age bucket (``interestlm.models.seqrec.age_buckets``) and
 every item released by then and trained on is counted as available in its bucket; the rate of a
 bucket is chosen / available, x 1000. A flat profile means age carries nothing a model could learn
 from these rows. ``--newest-share`` first removes the training rows of the newest items, as
@@ -23,7 +23,7 @@ import torch
 from interestlm.data.registry import load_dataset
 from interestlm.evaluate.runner import make_split
 from interestlm.evaluate.split import hold_out_newest
-from interestlm.learn.seqrec import AGE_BUCKET_NAMES, AGE_BUCKETS, age_buckets
+from interestlm.models.seqrec import AGE_BUCKET_NAMES, AGE_BUCKETS, age_buckets
 
 HERE = Path(__file__).resolve().parent
 DAY = 86400.0

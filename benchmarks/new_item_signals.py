@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from interestlm.core.protocol import EvalTask
 from interestlm.data.registry import load_dataset
-from interestlm.evaluate.protocol import EvalTask
 from interestlm.evaluate.runner import make_split
 from interestlm.evaluate.split import hold_out_newest
-from interestlm.learn.calibrate import recent_new_share, window_counts
+from interestlm.models.calibrate import recent_new_share, window_counts
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from interestlm.evaluate.metrics import ranking_metrics
-from interestlm.evaluate.protocol import EvalTask
-from interestlm.evaluate.ranking import rank_task
+from interestlm.core.metrics import ranking_metrics
+from interestlm.core.protocol import EvalTask
 from interestlm.evaluate.runner import EvaluationConfig, fit_model
-from interestlm.learn.seqrec import SeqRec
+from interestlm.models.ranking import rank_task
+from interestlm.models.seqrec import SeqRec
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

@@ -30,8 +30,8 @@ from interestlm.artifacts import (
     verify_manifest,
     write_manifest,
 )
-from interestlm.data.tables import Catalog
-from interestlm.schema import ConceptGraph, History, Interest, InterestProfile, ItemConcepts, ProfileEdits
+from interestlm.core.schema import ConceptGraph, History, Interest, InterestProfile, ItemConcepts, ProfileEdits
+from interestlm.core.tables import Catalog
 from interestlm.testing.planted import planted_topics
 
 

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from interestlm.config import evaluation_config, load_config
+from interestlm.config import load_config
+from interestlm.evaluate.runner import evaluation_config
 
 
 def test_evaluation_config_reads_sections_and_overrides(tmp_path: Path) -> None:

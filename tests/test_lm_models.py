@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from interestlm.config import RecommenderConfig
 from interestlm.data.registry import load_dataset
 from interestlm.explain.lm import explanation_evidence, validate_explanation
 from interestlm.lm import Generator, HttpLM, LMCache, LMError, LocalLM, bundled_model_path, load_prompt
 from interestlm.lm_writer import LMWriter
 from interestlm.profiles.lm_summary import summary_facts, validate_summary
-from interestlm.recommender import Recommender, RecommenderConfig
+from interestlm.recommender import Recommender
 from interestlm.testing import require_local_lm
 
 PROMPT = "Name one colour of the sky. Answer with one word."
@@ -57,8 +58,8 @@ def test_local_model_is_deterministic_and_counts_tokens(local: LocalLM) -> None:
 
 def test_local_model_writes_grounded_text_for_real_profiles(local: LocalLM, sample: Recommender) -> None:
     generator = Generator(local)
-    writer = LMWriter(sample, generator)
-    users = [str(u) for u in sample.user_ids_[:12].tolist()]
+    writer = sample.with_text(LMWriter(generator))
+    users = [str(u) for u in sample.state_.user_ids[:12]]
     sources = []
     for user in users:
         profile_json = writer.profile_json(user)
@@ -67,7 +68,8 @@ def test_local_model_writes_grounded_text_for_real_profiles(local: LocalLM, samp
         if profile_json["summary_source"] != "template":
             # What was accepted passes the validator again, and names no title outside the facts.
             facts = summary_facts(profile)
-            assert validate_summary(profile_json["summary"], facts, mentions=writer.mentions)
+            mentions = writer.text.mentions(sample.catalog.titles, sample.state_.item_concepts)
+            assert validate_summary(profile_json["summary"], facts, mentions=mentions)
         else:
             assert profile_json["summary"] == profile.summary
     for user in users[:4]:
@@ -85,28 +87,30 @@ def test_rejected_explanations_fall_back_and_accepted_ones_cite_only_evidence(
     local: LocalLM, sample: Recommender
 ) -> None:
     generator = Generator(local)
-    writer = LMWriter(sample, generator)
-    user = str(sample.user_ids_[20])
+    writer = LMWriter(generator)
+    titles, item_concepts = sample.catalog.titles, sample.state_.item_concepts
+    user = str(sample.state_.user_ids[20])
     recs = sample.recommend(user, 5)
     for rec in recs:
         assert rec.explanation is not None
-        out = writer.explain(rec.explanation)
-        evidence = explanation_evidence(rec.explanation, titles=sample.catalog_.titles,
-                                        item_concepts=sample.item_concepts_)
+        out = writer.explain(rec.explanation, titles, item_concepts)
+        evidence = explanation_evidence(rec.explanation, titles=sample.catalog.titles,
+                                        item_concepts=sample.state_.item_concepts)
         if out.text_source == "template":
             assert out.text == rec.explanation.text
         else:
-            assert validate_explanation(out.text, evidence, mentions=writer.mentions) == out.text
+            mentions = writer.mentions(titles, item_concepts)
+            assert validate_explanation(out.text, evidence, mentions=mentions) == out.text
 
 
 def test_cache_serves_repeats_and_the_budget_falls_back(local: LocalLM, sample: Recommender, tmp_path: Path) -> None:
     cache = LMCache(tmp_path / "lm.sqlite")
-    writer = LMWriter(sample, Generator(local, cache=cache))
-    user = str(sample.user_ids_[3])
+    writer = sample.with_text(LMWriter(Generator(local, cache=cache)))
+    user = str(sample.state_.user_ids[3])
     first = writer.profile_json(user)
     tokens = local.tokens_generated
-    again = LMWriter(sample, Generator(local, cache=LMCache(tmp_path / "lm.sqlite")))
-    second = again.profile_json(user)
+    again = LMWriter(Generator(local, cache=LMCache(tmp_path / "lm.sqlite")))
+    second = sample.with_text(again).profile_json(user)
     # Served from the file by a new cache object: the model generated nothing.
     assert second["summary"] == first["summary"] and again.generator.stats.cache_hits == 1
     assert local.tokens_generated == tokens
@@ -168,8 +172,7 @@ def test_http_client_against_llama_cpp_server(llama_server: str, sample: Recomme
     text = lm.complete(PROMPT, max_tokens=8)
     assert text.strip() and lm.complete(PROMPT, max_tokens=8) == text
     generator = Generator(lm)
-    writer = LMWriter(sample, generator)
-    profile = writer.profile_json(str(sample.user_ids_[0]))
+    profile = sample.with_text(LMWriter(generator)).profile_json(str(sample.state_.user_ids[0]))
     assert profile["summary_source"] in ("template", f"http:smollm2@{llama_server}")
     assert generator.stats.calls == 1 and generator.stats.errors == 0
 
@@ -260,7 +263,7 @@ def test_service_writes_lm_text_within_its_time_budget(local: LocalLM, sample: R
     settings = ServeSettings(store_path=tmp_path / "store.sqlite3", synchronous="NORMAL")
     generator = Generator(local)
     app = create_app(sample, settings=settings, lm=generator, lm_budget=1.5)
-    user = str(sample.user_ids_[5])
+    user = str(sample.state_.user_ids[5])
     with TestClient(app) as client:
         t = time.perf_counter()
         body = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()
@@ -298,12 +301,12 @@ def test_cli_recommends_for_a_user_described_in_words(local: LocalLM, tmp_path: 
 def test_local_model_adds_vocabulary_concepts_to_thin_items(local: LocalLM, sample: Recommender) -> None:
     from interestlm.concepts.lm import add_item_concepts, lm_item_concepts, thin_items
 
-    ic = sample.item_concepts_
+    ic = sample.state_.item_concepts
     thin = thin_items(ic, min_concepts=3)[:6]
     assert len(thin) > 0 and ic.vectors is not None
     generator = Generator(local)
-    found = lm_item_concepts(thin, generator, item_concepts=ic, item_vectors=sample.item_vectors_,
-                             texts=sample.item_texts_)
+    found = lm_item_concepts(thin, generator, item_concepts=ic, item_vectors=sample.state_.item_vectors,
+                             texts=sample.state_.item_texts)
     assert generator.stats.calls == len(thin) and generator.stats.accepted == len(found)
     richer = add_item_concepts(ic, found)
     for item, names in found.items():
@@ -333,16 +336,16 @@ def test_fit_with_the_local_model_enriches_thin_items_and_records_it(local: Loca
     assert record["accepted"] + record["rejected"] + record["errors"] == 4
     assert record["enriched"] == record["accepted"] == len(record["items"])
     rec = Recommender.load(out)
-    assert rec.lm_concepts_ == record
-    ic = rec.item_concepts_
-    index = rec.catalog_.index_of()
+    assert rec.state_.lm_concepts == record
+    ic = rec.state_.item_concepts
+    index = rec.catalog.index_of()
     for item_id, names in record["items"].items():
         assert 1 <= len(names) <= 3
         assert {ic.names[c] for c, _ in ic.of_item(index[item_id])} >= set(names)
 
 
 def test_fit_without_a_model_adds_no_concepts(sample: Recommender) -> None:
-    assert sample.config.concepts.lm_thin_items is False and sample.lm_concepts_ is None
+    assert sample.config.concepts.lm_thin_items is False and sample.state_.lm_concepts is None
 
 
 def test_warm_start_up_never_waits_for_the_language_model(sample: Recommender, tmp_path: Path) -> None:
@@ -359,11 +362,11 @@ def test_warm_start_up_never_waits_for_the_language_model(sample: Recommender, t
         t = time.perf_counter()
         app = create_app(sample, settings=settings, lm=generator, lm_budget=1.0)
         started = time.perf_counter() - t
-        n_users = len(sample.user_ids_)
+        n_users = len(sample.state_.user_ids)
         # With LM text, warm-up would spend up to the 1 s budget on each of the users.
         assert n_users >= 20 and started < 0.25 * n_users, started
         assert server.requests == 0 and generator.stats.calls == 0
-        user = str(sample.user_ids_[3])
+        user = str(sample.state_.user_ids[3])
         with TestClient(app) as client:
             body = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()
             assert {r["explanation_source"] for r in body["recommendations"]} == {"template"}

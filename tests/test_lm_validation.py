@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from interestlm.core.schema import ItemConcepts
 from interestlm.explain import Explanation
 from interestlm.explain.lm import compose_reason, explanation_evidence, validate_explanation
 from interestlm.lm import Generator, LMCache, TemplateLM, input_hash, load_prompt, make_lm
 from interestlm.profiles.from_text import ConceptVocabulary, parse_taste_rules, validate_taste
 from interestlm.profiles.lm_summary import SummaryFacts, validate_summary
-from interestlm.schema import ItemConcepts
 from interestlm.text.mentions import MentionIndex, display_title, title_forms
 
 TITLES = ["Heat (1995)", "Ronin (1998)", "Godfather, The (1972)", "Toy Story (1995)", "Alien (1979)", "Up (2009)",

@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interestlm.data.tables import Dataset
+from interestlm.config import RecommenderConfig
+from interestlm.core.errors import UnknownIdError
+from interestlm.core.schema import Event
+from interestlm.core.tables import Dataset
 from interestlm.evaluate.runner import EvaluationConfig, evaluate_model, make_split
 from interestlm.explain import grounding_rate
 from interestlm.lm import Generator, TemplateLM
 from interestlm.lm_writer import LMWriter
-from interestlm.recommender import Recommender, RecommenderConfig
-from interestlm.schema import Event, UnknownIdError
+from interestlm.recommender import Recommender
 from interestlm.testing.planted import planted_topic_of, planted_topics, planted_user_topics
 
 
@@ -80,7 +82,7 @@ def test_like_and_mute_change_the_next_ranking(data: Dataset) -> None:
     others = [i for i in range(data.n_items) if planted_topic_of(data, i) == other and i not in seen]
 
     def mean_rank_of_other() -> float:
-        scores = rec.fused_scores([rec.profile(user_id)])[0]
+        scores = rec.state_.ranker.scores([rec.profile(user_id)])[0]
         ranks = np.argsort(np.argsort(-scores))
         return float(ranks[others[4:]].mean())
 
@@ -102,10 +104,10 @@ def test_like_and_mute_change_the_next_ranking(data: Dataset) -> None:
 def test_new_users_from_history_and_text(data: Dataset, fitted: Recommender) -> None:
     space = [i for i in range(data.n_items) if data.catalog.categories[i][0] == "space"]
     profile = fitted.profile_from_history([str(data.catalog.item_ids[i]) for i in space[:3]])
-    recs = fitted.rank_profiles([profile], 5)[0]
+    recs = fitted.recommend(profile, 5, explain=False)
     assert all(data.catalog.categories[r.item][0] == "space" for r in recs)
     text_profile = fitted.profile_from_text("telescope rocket galaxy orbit planets")
-    recs = fitted.rank_profiles([text_profile], 5)[0]
+    recs = fitted.recommend(text_profile, 5, explain=False)
     assert sum(data.catalog.categories[r.item][0] == "space" for r in recs) >= 4
     with pytest.raises(UnknownIdError):
         fitted.profile_from_history(["no-such-item"])
@@ -118,23 +120,22 @@ def test_seed_items_of_a_text_profile_stay_recommendable_and_are_never_cited(
 ) -> None:
     # A text-built profile is seeded with the items that fit the description best; the user never
     # saw them, so filtering them as "seen" removed the very items the user most likely wants.
-    writer = LMWriter(fitted, Generator(TemplateLM()))
+    writer = fitted.with_text(LMWriter(Generator(TemplateLM())))
     for profile in (
         fitted.profile_from_text("telescope rocket galaxy orbit planets"),
         writer.profile_from_text("I love space and astronomy. I can't stand the kitchen."),
     ):
         seeds = profile.seed_items
         assert seeds and seeds == set(profile.history.items.tolist()) and len(profile.seen_items) == 0
-        recs = fitted.rank_profiles([profile], len(seeds) + 5)[0]
+        recs = fitted.recommend(profile, len(seeds) + 5)
         assert seeds & {r.item for r in recs}
-        explanations = fitted.explain_items(profile, [r.item for r in recs])
-        assert all(not set(e.evidence) & seeds for e in explanations)
+        assert all(r.explanation is not None and not set(r.explanation.evidence) & seeds for r in recs)
         assert sum(data.catalog.categories[r.item][0] == "space" for r in recs[:5]) >= 4
     # A real inline history is still filtered, also when a text steers it.
     space = [i for i in range(data.n_items) if data.catalog.categories[i][0] == "space"]
     profile = fitted.profile_from_history([str(data.catalog.item_ids[i]) for i in space[:3]])
     assert not profile.seed_items and len(profile.seen_items) == 3
-    assert not set(space[:3]) & {r.item for r in fitted.rank_profiles([profile], 30)[0]}
+    assert not set(space[:3]) & {r.item for r in fitted.recommend(profile, 30, explain=False)}
 
 
 def test_save_load_round_trip(tmp_path: Path, data: Dataset, fitted: Recommender) -> None:
@@ -194,7 +195,7 @@ def test_new_item_is_recommendable_at_once(data: Dataset) -> None:
     assert similar[0][0] == data.catalog.item_ids[template] or similar[0][1] > 0.5
     # Updating a known id re-encodes it in place: no new row.
     assert rec.add_items([{"item_id": "new-1", "title": "Changed"}]) == [data.n_items]
-    assert len(rec.catalog_) == data.n_items + 1
+    assert len(rec.catalog) == data.n_items + 1
 
 
 def test_new_user_created_by_first_event(fitted: Recommender, data: Dataset) -> None:

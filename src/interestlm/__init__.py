@@ -1,31 +1,40 @@
 """interestlm: readable user-interest profiles built with language models.
 
-The front door is :class:`Recommender` (fit, recommend, profile, explain, update, save, load);
-evaluation (splits, full ranking, baselines) sits beside it.
+The front door is :class:`Recommender` (fit, recommend, profile, explain, update, edit, save,
+load); evaluation (splits, full ranking, baselines, reports) is :mod:`interestlm.evaluate`, which
+the library itself never imports.
 """
 
+from interestlm.config import RecommenderConfig
+from interestlm.core.errors import (
+    BadInputError,
+    ConfigError,
+    ConflictError,
+    InterestLMError,
+    NotFittedError,
+    UnknownConceptError,
+    UnknownIdError,
+)
 from interestlm.data import Catalog, Dataset, Interactions, describe, load_dataset
-from interestlm.evaluate.runner import EvaluationConfig, evaluate_model, make_split, run_evaluation
-from interestlm.evaluate.split import Split, leave_one_out, temporal_split
-from interestlm.recommender import Recommendation, Recommender, RecommenderConfig
+from interestlm.recommender import Recommendation, Recommender
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BadInputError",
     "Catalog",
+    "ConfigError",
+    "ConflictError",
     "Dataset",
-    "EvaluationConfig",
     "Interactions",
+    "InterestLMError",
+    "NotFittedError",
     "Recommendation",
     "Recommender",
     "RecommenderConfig",
-    "Split",
+    "UnknownConceptError",
+    "UnknownIdError",
     "__version__",
     "describe",
-    "evaluate_model",
-    "leave_one_out",
     "load_dataset",
-    "make_split",
-    "run_evaluation",
-    "temporal_split",
 ]

@@ -4,6 +4,8 @@ Every file is in an open format a person can read with ordinary tools: ``.npy`` 
 (loaded with ``allow_pickle=False``), Parquet tables, JSON / JSON Lines, and FAISS's own index
 format. ``manifest.json`` records library versions and the SHA-256 and size of every file, and
 :func:`verify_manifest` names any file that changed, went missing or appeared.
+
+Why one file over 400 lines: one file format per container, each reader beside its writer.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from interestlm.data.tables import Catalog
-from interestlm.schema import CONCEPT_KINDS, ConceptGraph, FloatArray, InterestProfile, ItemConcepts
+from interestlm.core.schema import CONCEPT_KINDS, ConceptGraph, InterestProfile, ItemConcepts
+from interestlm.core.tables import Catalog
+from interestlm.core.types import FloatArray
 
 if TYPE_CHECKING:
     import faiss

@@ -10,8 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from interestlm.data.errors import DataError
-from interestlm.schema import UnknownIdError
+from interestlm.core.errors import DataError, UnknownIdError
 
 #: Models the ``demo`` runs on the shipped sample (SASRec kept short so the demo takes minutes).
 DEMO_MODELS = ("interest", "pop", "itemknn", "ease", "als", "sasrec")
@@ -94,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--diversity", type=float, default=None, help="MMR diversity in [0, 1] (recommend)")
         q.add_argument("--config", type=Path, default=None, help="TOML file with a [recommender] table (--dataset)")
         q.add_argument("--json", type=Path, default=None, help="write the JSON here too")
+        q.add_argument(
+            "--pin", action="append", default=[], metavar="CONCEPT",
+            help="pin a concept for this run (any spelling: Sci-Fi, sci fi, SciFi; repeatable)",
+        )
+        q.add_argument("--mute", action="append", default=[], metavar="CONCEPT", help="mute a concept for this run")
         _add_lm_args(q)
         _add_data_args(q)
 
@@ -153,9 +157,9 @@ def write_results(results: list[dict[str, Any]], path: Path) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``interestlm evaluate``: fit, rank the whole catalog, print, write JSON and report."""
-    from interestlm.config import evaluation_config, load_config
+    from interestlm.config import load_config
     from interestlm.evaluate.report import print_table, write_report
-    from interestlm.evaluate.runner import run_evaluation
+    from interestlm.evaluate.runner import evaluation_config, run_evaluation
 
     raw = load_config(args.config) if args.config else {}
     config = evaluation_config(
@@ -202,7 +206,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     )
     recommender.save(args.out)
     print(recommender.fusion_.table())
-    record = recommender.lm_concepts_
+    record = recommender.state_.lm_concepts
     if record is not None:
         print(
             f"LM concepts ({record['source']}): {record['enriched']} of {record['asked']} thin items asked "
@@ -247,12 +251,26 @@ def _generator(args: argparse.Namespace, *, always: bool = False) -> Any:
     return Generator(make_lm(config), cache=LMCache(args.lm_cache))
 
 
-def _writer(rec: Any, args: argparse.Namespace) -> Any:
-    """An LMWriter when ``--lm`` / ``[lm]`` asks for a model (or ``--text`` needs a parse), else None."""
+def _text_strategy(rec: Any, args: argparse.Namespace) -> Any:
+    """``rec`` with an LMWriter as its text strategy when ``--lm`` / ``[lm]`` asks for a model."""
     from interestlm.lm_writer import LMWriter
 
-    generator = _generator(args, always=getattr(args, "text", None) is not None)
-    return None if generator is None else LMWriter(rec, generator)
+    generator = _generator(args)
+    return rec.with_text(LMWriter(generator)) if generator is not None else rec
+
+
+def _edited(rec: Any, args: argparse.Namespace) -> Any:
+    """``rec`` with ``--pin`` / ``--mute`` applied to ``--user``'s profile (or to the text-built one)."""
+    if (args.pin or args.mute) and args.user is not None:
+        rec.edit(args.user, pin=args.pin, mute=args.mute)
+    return rec
+
+
+def _text_profile(rec: Any, args: argparse.Namespace) -> Any:
+    profile = rec.profile_from_text(args.text)
+    if args.pin or args.mute:
+        profile = rec.state_.builder.edit(profile, pin=args.pin, mute=args.mute)
+    return profile
 
 
 def _user_or_text(args: argparse.Namespace) -> None:
@@ -267,34 +285,27 @@ def _user_or_text(args: argparse.Namespace) -> None:
 def cmd_profile(args: argparse.Namespace) -> int:
     """``interestlm profile``: the user's profile JSON (summary by ``--lm``); ``--text``: a new user's."""
     _user_or_text(args)
-    rec = _recommender(args)
-    writer = _writer(rec, args)
+    rec = _edited(_text_strategy(_recommender(args), args), args)
     if args.text is not None:
-        profile = writer.summarise(writer.profile_from_text(args.text))
+        profile = _text_profile(rec, args)
         payload = rec.readable_profile(profile)
         payload["taste"] = profile.extra["taste"]
         _emit(payload, args.json)
     else:
-        _emit(writer.profile_json(args.user) if writer else rec.profile_json(args.user), args.json)
+        _emit(rec.profile_json(args.user), args.json)
     return 0
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """``interestlm recommend``: ``{"user_id", "recommendations": [{"item_id", "score", "explanation"}]}``."""
+    from interestlm.render import recommendations_json
+
     _user_or_text(args)
-    rec = _recommender(args)
-    writer = _writer(rec, args)
+    rec = _edited(_text_strategy(_recommender(args), args), args)
     if args.text is not None:
-        profile = writer.profile_from_text(args.text)
-        recs = writer.recommend(profile, args.k, diversity=args.diversity)
-        titles = rec.catalog_.titles
-        rows = [
-            {"item_id": r.item_id, "title": titles[r.item], "score": r.score} | writer.explanation_fields(r.explanation)
-            for r in recs
-        ]
-        _emit({"user_id": None, "taste": profile.extra["taste"], "recommendations": rows}, args.json)
-    elif writer is not None:
-        _emit(writer.recommendations_json(args.user, args.k, diversity=args.diversity), args.json)
+        profile = _text_profile(rec, args)
+        payload = recommendations_json(None, rec.recommend(profile, args.k, diversity=args.diversity), rec.catalog)
+        _emit({"user_id": None, "taste": profile.extra["taste"], **payload}, args.json)
     else:
         _emit(rec.recommendations_json(args.user, args.k, diversity=args.diversity), args.json)
     return 0
@@ -305,12 +316,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.item is None:
         raise ValueError("explain needs --item ID")
     _user_or_text(args)
-    rec = _recommender(args)
-    writer = _writer(rec, args)
-    _emit(
-        writer.explanation_json(args.user, args.item) if writer else rec.explanation_json(args.user, args.item),
-        args.json,
-    )
+    rec = _edited(_text_strategy(_recommender(args), args), args)
+    _emit(rec.explanation_json(args.user, args.item), args.json)
     return 0
 
 
@@ -397,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except UnknownIdError as exc:
-        print(f"interestlm {args.command}: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        print(f"interestlm {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except (DataError, ValueError, FileNotFoundError) as exc:
         print(f"interestlm {args.command}: error: {exc}", file=sys.stderr)

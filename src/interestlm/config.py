@@ -1,17 +1,6 @@
-"""Configuration files (TOML) for the command line and the library.
+"""The recommender's validated configuration, and TOML files for the command line and the library.
 
-An evaluation config looks like::
-
-    [evaluate]
-    split = "loo"
-    ks = [5, 10, 20]
-    seed = 0
-
-    [models.sasrec]
-    epochs = 100
-    hidden = 64
-
-and a recommender config (also what ``interestlm fit`` saves as ``config.toml``)::
+A recommender config (also what ``interestlm fit`` saves as ``config.toml``)::
 
     [recommender]
     encoder = "minilm"
@@ -19,6 +8,10 @@ and a recommender config (also what ``interestlm fit`` saves as ``config.toml``)
 
     [recommender.profiles]
     max_interests = 6
+
+Each stage keeps its own config dataclass beside its code (``ConceptConfig``, ``GraphConfig``,
+``ProfileConfig``, ``SeqRecConfig``); :class:`RecommenderConfig` gathers them. An evaluation's
+``[evaluate]`` / ``[models.NAME]`` tables are read by :func:`interestlm.evaluate.runner.evaluation_config`.
 """
 
 from __future__ import annotations
@@ -26,16 +19,18 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from interestlm.evaluate.runner import EvaluationConfig
+from interestlm.concepts import ConceptConfig, GraphConfig
+from interestlm.core.errors import ConfigError
+from interestlm.core.schema import SIGNALS
+from interestlm.models.seqrec_config import SeqRecConfig
+from interestlm.profiles import ProfileConfig
 
-if TYPE_CHECKING:
-    from interestlm.recommender import RecommenderConfig
-
-_EVALUATE_KEYS = {"split", "ks", "seed", "batch_size", "slices", "progress"}
+#: Collaborative models the ``collaborative`` signal may use ("auto": EASE up to 20k items).
+COLLABORATIVE: tuple[str, ...] = ("auto", "ease", "itemknn", "none")
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -44,25 +39,7 @@ def load_config(path: Path) -> dict[str, Any]:
         with Path(path).open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: invalid TOML: {exc}") from exc
-
-
-def evaluation_config(raw: dict[str, Any], **overrides: Any) -> EvaluationConfig:
-    """Build an :class:`EvaluationConfig` from a parsed TOML mapping plus explicit overrides.
-
-    Unknown keys in ``[evaluate]`` are an error (a typo must not silently change nothing).
-    """
-    section = dict(raw.get("evaluate", {}))
-    unknown = set(section) - _EVALUATE_KEYS
-    if unknown:
-        raise ValueError(f"unknown [evaluate] keys: {sorted(unknown)}; known: {sorted(_EVALUATE_KEYS)}")
-    models = raw.get("models", {})
-    if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
-        raise ValueError("[models.NAME] sections must be tables of model parameters")
-    section.update({k: v for k, v in overrides.items() if v is not None})
-    if "ks" in section:
-        section["ks"] = tuple(int(k) for k in section["ks"])
-    return EvaluationConfig(models=models, **section)
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
 def _from_mapping(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
@@ -70,14 +47,14 @@ def _from_mapping(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = set(raw) - set(known)
     if unknown:
-        raise ValueError(f"unknown keys in [{where}]: {sorted(unknown)}; known: {sorted(known)}")
+        raise ConfigError(f"unknown keys in [{where}]: {sorted(unknown)}; known: {sorted(known)}")
     defaults = cls()
     kwargs: dict[str, Any] = {}
     for name, value in raw.items():
         current = getattr(defaults, name)
         if is_dataclass(current) and not isinstance(current, type):
             if not isinstance(value, Mapping):
-                raise ValueError(f"[{where}.{name}] must be a table")
+                raise ConfigError(f"[{where}.{name}] must be a table")
             kwargs[name] = _from_mapping(type(current), value, f"{where}.{name}")
         elif isinstance(current, tuple) and isinstance(value, list):
             kwargs[name] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
@@ -86,17 +63,81 @@ def _from_mapping(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RecommenderConfig:
+    """Every stage's settings; ``config.toml`` of a saved recommender holds exactly this.
+
+    Validated at construction: an unknown signal name or ``collaborative`` value, or an
+    out-of-range number, raises :class:`~interestlm.core.errors.ConfigError` listing the valid
+    choices (a typo must never silently drop a signal).
+    """
+
+    encoder: str = "minilm"
+    encoder_threads: int | None = None
+    cache_dir: str | None = None
+    reviews_in_text: bool = True
+    sentiment_from_reviews: bool = True
+    concepts: ConceptConfig = field(default_factory=ConceptConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    profiles: ProfileConfig = field(default_factory=ProfileConfig)
+    collaborative: str = "auto"
+    #: Train the text- and concept-aware sequence model (``seqrec``) on the same item vectors and
+    #: concepts, and use it as the ``sequential`` signal and the profile's learned short-term
+    #: layer. Off by default: it trains a transformer (minutes on a CPU for a MovieLens-sized log).
+    #: Its ``encoder``, ``cache_dir``, ``keyphrases``, ``category_kind`` and ``reviews_in_text``
+    #: settings are unused here: the recommender's own text vectors and concepts are its content.
+    sequential: bool = False
+    seqrec: SeqRecConfig = field(default_factory=SeqRecConfig)
+    signals: tuple[str, ...] = SIGNALS
+    fusion_l2: float = 1e-3
+    fusion_users: int = 3000
+    fusion_candidates: int = 200
+    #: Above this many items, a candidate stage (FAISS per interest and short-term vector, concept
+    #: index, co-occurrence, popularity) picks ``n_candidates`` items per user and only those are
+    #: scored; at or below it, every item is (``benchmarks/bench_candidates.py`` measures recall).
+    candidates_above: int = 200_000
+    n_candidates: int = 1000
+    diversity: float = 0.0
+    batch_size: int = 256
+    seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.signals, str):
+            raise ConfigError(f"recommender signals must be a list of names, not the string {self.signals!r}")
+        unknown = [s for s in self.signals if s not in SIGNALS]
+        if unknown:
+            raise ConfigError(f"recommender signals {unknown} are unknown; valid: {', '.join(SIGNALS)}")
+        if not self.signals:
+            raise ConfigError(f"recommender signals must name at least one of: {', '.join(SIGNALS)}")
+        if self.collaborative not in COLLABORATIVE:
+            raise ConfigError(
+                f"recommender collaborative={self.collaborative!r}: choose one of {', '.join(COLLABORATIVE)}"
+            )
+        if not isinstance(self.encoder, str) or not self.encoder.strip():
+            raise ConfigError("recommender encoder must name an encoder (e.g. 'minilm')")
+        if self.encoder_threads is not None and self.encoder_threads < 1:
+            raise ConfigError(f"recommender encoder_threads must be >= 1, got {self.encoder_threads}")
+        if self.candidates_above < 0:
+            raise ConfigError(f"recommender candidates_above must be >= 0, got {self.candidates_above}")
+        if not 0.0 <= self.diversity <= 1.0:
+            raise ConfigError(f"recommender diversity must be in [0, 1], got {self.diversity}")
+        if not self.fusion_l2 >= 0.0:
+            raise ConfigError(f"recommender fusion_l2 must be >= 0, got {self.fusion_l2}")
+        for name in ("fusion_users", "fusion_candidates", "batch_size", "n_candidates"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"recommender {name} must be >= 1, got {getattr(self, name)}")
+
+
 def recommender_config(raw: Mapping[str, Any]) -> RecommenderConfig:
     """A :class:`RecommenderConfig` from the ``[recommender]`` table of a parsed TOML file.
 
     Stage settings are sub-tables: ``[recommender.concepts]``, ``[recommender.graph]``,
     ``[recommender.profiles]``. Unknown keys are an error naming the table.
     """
-    from interestlm.recommender import RecommenderConfig
-
     section = raw.get("recommender", {})
     if not isinstance(section, Mapping):
-        raise ValueError("[recommender] must be a table")
+        raise ConfigError("[recommender] must be a table")
     config: RecommenderConfig = _from_mapping(RecommenderConfig, section, "recommender")
     return config
 

@@ -13,6 +13,8 @@ Prompts are versioned files in ``interestlm/prompts`` (``NAME.vN.txt``, ``string
 placeholders). :func:`generate` renders one, answers from :class:`LMCache` when the same (model,
 prompt version, input hash) was generated before, validates the text, and reports what happened
 in :class:`LMStats` (callers fall back to the template text on ``None``).
+
+Why one file over 400 lines: three backends behind one Generator with its cache, budget and stats.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@ import pytest
 import scipy.sparse as sp
 
 from interestlm.concepts import ConceptConfig, extract_concepts
+from interestlm.core.schema import CONCEPT_KINDS, ItemConcepts
+from interestlm.core.tables import Catalog
 from interestlm.data.registry import load_dataset
-from interestlm.data.tables import Catalog
 from interestlm.encode import HashingEncoder
-from interestlm.schema import CONCEPT_KINDS, ItemConcepts
 
 
 def item_names(ic: ItemConcepts, item: int) -> set[str]:

@@ -5,11 +5,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from interestlm.concepts import ConceptConfig, GraphConfig, build_concept_graph, extract_concepts
-from interestlm.concepts.graph import top_k_per_row
+from interestlm.core.schema import EDGE_TYPES, ConceptGraph, ItemConcepts
+from interestlm.core.tables import Catalog
+from interestlm.core.topk import top_k_per_row
 from interestlm.data.registry import load_dataset
-from interestlm.data.tables import Catalog
 from interestlm.encode import HashingEncoder
-from interestlm.schema import EDGE_TYPES, ConceptGraph, ItemConcepts
 
 
 def concepts_from_sets(sets: list[set[str]], kinds: dict[str, str] | None = None) -> ItemConcepts:

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from interestlm.concepts import normalise_name
+from interestlm.core.names import normalise_name
 
 
 def test_spellings_of_one_name_meet() -> None:

@@ -14,8 +14,8 @@ from interestlm.concepts import (
     to_graphml,
     to_json,
 )
-from interestlm.data.tables import Catalog
-from interestlm.schema import EDGE_TYPES, ConceptGraph
+from interestlm.core.schema import EDGE_TYPES, ConceptGraph
+from interestlm.core.tables import Catalog
 
 
 def small_graph(tmp_path: Path) -> ConceptGraph:

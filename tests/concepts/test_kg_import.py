@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from interestlm.concepts import GraphConfig, build_concept_graph, import_triples
-from interestlm.schema import ConceptGraph, ItemConcepts
+from interestlm.core.schema import ConceptGraph, ItemConcepts
 
 TRIPLES = """# genre knowledge
 Sci-Fi\tsubgenre_of\tSpeculative Fiction

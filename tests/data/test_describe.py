@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from interestlm.core.errors import DataError
+from interestlm.core.tables import KIND_CODE
 from interestlm.data import Catalog, Dataset, Interactions, LoadReport, describe, load_dataset
 from interestlm.data.describe import NO_TIMESTAMPS
-from interestlm.data.errors import DataError
-from interestlm.data.tables import KIND_CODE
 
 
 def planted() -> Dataset:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from interestlm.core.tables import KIND_CODE
 from interestlm.data import ColumnMap, DataError, ItemColumnMap, read_table
-from interestlm.data.tables import KIND_CODE
 
 COLUMNS = ColumnMap(user="uid", item="sku", timestamp="ts", rating="stars", review="text", kind="event")
 ITEMS = ItemColumnMap(item="sku", title="name", categories="cats", category_separator=";", brand="maker")

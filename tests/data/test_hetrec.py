@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from interestlm.core.tables import KIND_CODE
 from interestlm.data import DataError, LoadReport, read_lastfm_friends, read_lastfm_hetrec
-from interestlm.data.tables import KIND_CODE
 from interestlm.testing import shared_data
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from interestlm.core.tables import KINDS
 from interestlm.data import DataError, read_mind
-from interestlm.data.tables import KINDS
 from interestlm.testing import shared_data
 
 ENT = json.dumps([{"Label": "Fort Lauderdale, Florida", "Type": "G", "WikidataId": "Q165972", "Confidence": 1.0,

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from interestlm.core.tables import KIND_CODE
 from interestlm.data import DataError, read_movielens, read_movielens_1m, read_movielens_100k
 from interestlm.data.registry import SAMPLE_DIR
-from interestlm.data.tables import KIND_CODE
 from interestlm.testing import shared_data
 
 FIXTURES = Path(__file__).resolve().parents[2] / "src" / "interestlm" / "testing" / "data"

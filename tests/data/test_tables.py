@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interestlm.data.tables import Catalog
+from interestlm.core.tables import Catalog
 
 
 def test_release_times_default_to_unknown_and_follow_the_rows() -> None:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from interestlm.core.types import FloatArray
 from interestlm.encode import CachedEncoder, Encoder, HashingEncoder, MiniLMOnnxEncoder, make_encoder
-from interestlm.encode.base import FloatArray
 from interestlm.encode.st import SentenceTransformerEncoder
 
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from interestlm.data.tables import Catalog, Dataset, Interactions
-from interestlm.evaluate.protocol import EvalTask
+from interestlm.core.protocol import EvalTask
+from interestlm.core.tables import Catalog, Dataset, Interactions
 from interestlm.evaluate.split import (
     HISTORY_BUCKETS,
     Split,

@@ -10,10 +10,10 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interestlm.data.tables import Dataset
+from interestlm.core.schema import ConceptGraph, History, Interest, InterestProfile, ItemConcepts, ProfileEdits
+from interestlm.core.tables import Dataset
 from interestlm.encode.hashing import HashingEncoder
 from interestlm.explain import Explanation, citable_items, explain_item, explain_many, grounding_rate, render
-from interestlm.schema import ConceptGraph, History, Interest, InterestProfile, ItemConcepts, ProfileEdits
 from interestlm.testing.planted import LIKE_THRESHOLD, planted_topic_of, planted_topics, planted_user_topics
 
 DATASET = planted_topics()

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from interestlm.core.schema import ConceptGraph, ItemConcepts
+from interestlm.core.types import FloatArray
 from interestlm.encode import HashingEncoder
 from interestlm.profiles import ProfileBuilder, ProfileConfig
-from interestlm.schema import ConceptGraph, FloatArray, ItemConcepts
 
 #: Topic -> (words its item texts draw from, its concepts with weights).
 TOPICS: dict[str, tuple[list[str], list[tuple[str, float]]]] = {

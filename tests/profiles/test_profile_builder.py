@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 
+from interestlm.core.schema import Event, InterestProfile
 from interestlm.profiles import ProfileBuilder, ProfileConfig, history_from_items
 from interestlm.profiles.builder import ward_labels
-from interestlm.schema import Event, InterestProfile
 
 DAY = 86_400
 

@@ -6,8 +6,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from interestlm.core.schema import Event, InterestProfile
 from interestlm.profiles import edit_profile, effective_interest_weights, history_from_items, template_summary
-from interestlm.schema import Event, InterestProfile
 
 
 def jazz_kitchen(world: Any, n: int = 5) -> InterestProfile:

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from interestlm.data.tables import KIND_CODE, Interactions
+from interestlm.core.tables import KIND_CODE, Interactions
 from interestlm.profiles import ReviewSentiment, histories_from_interactions, history_from_items
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from interestlm.core.schema import Event, History, Interest, InterestProfile
 from interestlm.profiles import (
     edit_profile,
     history_from_items,
@@ -16,7 +17,6 @@ from interestlm.profiles import (
     profile_to_json,
     profile_vectors,
 )
-from interestlm.schema import Event, History, Interest, InterestProfile
 
 
 def rich_profile(world: Any) -> InterestProfile:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from interestlm.data.tables import KIND_CODE
+from interestlm.core.tables import KIND_CODE
 from interestlm.profiles import ReviewSentiment, combine_polarity, rating_polarity
 
 

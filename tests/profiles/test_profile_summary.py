@@ -3,8 +3,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from interestlm.core.schema import Event
 from interestlm.profiles import history_from_items, template_summary
-from interestlm.schema import Event
 
 
 def test_summary_of_a_planted_user(world: Any) -> None:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from interestlm.core.schema import ConceptGraph, History, Interest, InterestProfile, ItemConcepts, ProfileEdits
 from interestlm.encode import l2_normalise
-from interestlm.schema import ConceptGraph, History, Interest, InterestProfile, ItemConcepts, ProfileEdits
 
 DIM = 16
 N_ITEMS = 60

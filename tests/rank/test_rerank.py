@@ -4,13 +4,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from interestlm.core.schema import InterestProfile, ProfileEdits
 from interestlm.encode import l2_normalise
-from interestlm.rank import Fusion, SignalContext, compute_signals, edit_mask, filter_seen, mmr, rank_items
-from interestlm.schema import InterestProfile, ProfileEdits
+from interestlm.rank import PIN, Fusion, Imputer, Ranker, SignalContext, edit_mask, mmr
+from interestlm.retrieve.candidates import CandidateStage
 
 Factory = Callable[..., InterestProfile]
 
@@ -67,24 +67,13 @@ def test_mmr_skips_non_finite_and_checks_input() -> None:
 
 
 def test_edit_mask(world: Any) -> None:
-    muted, boost = edit_mask(world.concepts, muted=["  Topic C "], pinned=["bonus", "no such concept"], pin_boost=2.0)
+    muted, boost = edit_mask(world.concepts, muted=["  Topic C "], pinned=["bonus", "no such concept"])
     assert np.flatnonzero(muted).tolist() == world.topics["c"].tolist()
     # bonus is on items 5, 25 and 45; 45 is muted, so it gets no boost.
     assert np.flatnonzero(boost).tolist() == [5, 25]
-    np.testing.assert_allclose(boost[[5, 25]], 2.0)
+    np.testing.assert_allclose(boost[[5, 25]], 1.0)
     nothing, zero = edit_mask(world.concepts, muted=[], pinned=[])
     assert not nothing.any() and not zero.any()
-
-
-def test_filter_seen_forms() -> None:
-    scores = np.arange(12, dtype=np.float32).reshape(3, 4)
-    by_matrix = filter_seen(scores, sp.csr_matrix(([1, 1], ([0, 2], [1, 3])), shape=(3, 4)))
-    by_lists = filter_seen(scores, [np.array([1]), np.array([], np.int32), np.array([3])])
-    np.testing.assert_array_equal(by_matrix, by_lists)
-    assert np.isneginf(by_matrix[[0, 2], [1, 3]]).all() and np.isfinite(by_matrix).sum() == 10
-    assert np.isfinite(scores).all()  # a copy, not in place
-    with pytest.raises(ValueError, match="outside"):
-        filter_seen(scores, [np.array([4]), np.array([]), np.array([])])
 
 
 @pytest.fixture(scope="module")
@@ -94,49 +83,68 @@ def ctx(world: Any) -> SignalContext:
     )
 
 
-def test_rank_items_obeys_mutes_pins_and_history(ctx: SignalContext, world: Any, profile_factory: Factory) -> None:
-    fusion = Fusion({"interest": 1.0, "popularity": 0.1})
+def _ranker(ctx: SignalContext, weights: dict[str, float], **kw: Any) -> Ranker:
+    return Ranker(
+        context=ctx, fusion=Fusion(weights), imputer=Imputer(coefficients={}), signals=tuple(weights), **kw
+    )
+
+
+def test_ranker_obeys_mutes_pins_and_history(ctx: SignalContext, world: Any, profile_factory: Factory) -> None:
+    ranker = _ranker(ctx, {"interest": 1.0, "popularity": 0.1})
     interests = [(world.centres["a"], 0.5), (world.centres["c"], 0.5)]
     plain = profile_factory([0, 1], interests=interests)
-    signals = {n: s[0] for n, s in compute_signals([plain], ctx).items()}
-    items, scores = rank_items(plain, signals, fusion, item_concepts=world.concepts, item_vectors=world.vectors, k=10)
-    assert len(items) == 10 and not {0, 1} & set(items.tolist())
-    assert set(items.tolist()) <= set(world.topics["a"].tolist()) | set(world.topics["c"].tolist())
-    assert np.all(np.diff(scores) <= 0)
+    ranked = ranker.rank([plain], 10)[0]
+    items = [r.item for r in ranked]
+    assert len(items) == 10 and not {0, 1} & set(items)
+    assert set(items) <= set(world.topics["a"].tolist()) | set(world.topics["c"].tolist())
+    assert np.all(np.diff([r.score for r in ranked]) <= 0)
     edited = profile_factory(
         [0, 1], interests=interests, edits=ProfileEdits(muted=frozenset({"topic c"}), pinned=frozenset({"bonus"}))
     )
-    items, _ = rank_items(
-        edited, signals, fusion, item_concepts=world.concepts, item_vectors=world.vectors, k=30, pin_boost=10.0
-    )
-    assert not set(items.tolist()) & set(world.topics["c"].tolist())  # muted items vanish
-    assert items[:2].tolist() == [5, 25]  # pinned "bonus" items rise to the top (45 is muted)
-    assert not {0, 1} & set(items.tolist())
+    items = [r.item for r in ranker.rank([edited], 30)[0]]
+    assert not set(items) & set(world.topics["c"].tolist())  # muted items vanish
+    assert items[:2] == [5, 25]  # pinned "bonus" items rise to the top (45 is muted)
+    assert not {0, 1} & set(items)
 
 
-def test_rank_items_on_candidates_and_exclusions(ctx: SignalContext, world: Any, profile_factory: Factory) -> None:
-    p = profile_factory(interests=[(world.centres["b"], 1.0)], dislikes=[21])
-    cands = np.array([20, 21, 22, 23, 50, 51], dtype=np.int32)
-    signals = {n: s for n, s in compute_signals([p], ctx, items=cands).items()}  # (1, n) rows are fine too
-    items, scores = rank_items(
-        p,
-        signals,
-        Fusion({"interest": 1.0}),
-        item_concepts=world.concepts,
-        item_vectors=world.vectors,
-        k=4,
-        items=cands,
-        exclude=[22],
+def test_contributions_sum_to_the_score(ctx: SignalContext, world: Any, profile_factory: Factory) -> None:
+    ranker = _ranker(ctx, {"interest": 0.7, "popularity": 0.2, "concept": 0.4})
+    profile = profile_factory(
+        [0, 1], interests=[(world.centres["a"], 1.0)], edits=ProfileEdits(pinned=frozenset({"bonus"}))
     )
-    assert set(items.tolist()) == {20, 23, 50, 51} and items[:1].tolist()[0] in (20, 23)
-    assert len(scores) == 4
-    with pytest.raises(ValueError, match="score 6 items, expected 5"):
-        rank_items(
-            p,
-            signals,
-            Fusion({"interest": 1.0}),
-            item_concepts=world.concepts,
-            item_vectors=world.vectors,
-            k=4,
-            items=cands[:5],
-        )
+    ranked = ranker.rank([profile], 8)[0]
+    items = [r.item for r in ranked]
+    shares = ranker.contributions(profile, items)
+    assert PIN in shares and set(shares) == {"interest", "popularity", "concept", PIN}
+    total = sum(shares.values())
+    np.testing.assert_allclose(total, [r.score for r in ranked], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ranker.scores([profile])[0, items], total, rtol=1e-5, atol=1e-5)
+
+
+def test_batches_give_the_same_scores(ctx: SignalContext, world: Any, profile_factory: Factory) -> None:
+    profiles = [profile_factory([i, i + 1], interests=[(world.centres["b"], 1.0)]) for i in range(0, 10, 2)]
+    weights = {"interest": 1.0, "short_term": 0.3, "transition": 0.2}
+    whole = _ranker(ctx, weights, batch_size=64).scores(profiles)
+    batched = _ranker(ctx, weights, batch_size=2).scores(profiles)
+    np.testing.assert_allclose(whole, batched, rtol=1e-5, atol=1e-6)
+
+
+def test_candidate_stage_ranks_only_candidates(ctx: SignalContext, world: Any, profile_factory: Factory) -> None:
+    profile = profile_factory([20, 21], interests=[(world.centres["b"], 1.0)])
+    stage = CandidateStage.build(world.vectors, world.concepts, world.sequences, n_candidates=12)
+    full = _ranker(ctx, {"interest": 1.0}).rank([profile], 5)[0]
+    staged = _ranker(ctx, {"interest": 1.0}, candidates=stage, candidates_above=10).rank([profile], 5)[0]
+    candidates = set(stage.retrieve(profile).tolist())
+    assert len(candidates) == 12 and not {20, 21} & candidates
+    assert {r.item for r in staged} <= candidates
+    # The candidates come first from the same interest vector, so the best items agree.
+    assert [r.item for r in staged] == [r.item for r in full]
+
+
+def test_rank_rejects_bad_arguments(ctx: SignalContext, world: Any, profile_factory: Factory) -> None:
+    ranker = _ranker(ctx, {"interest": 1.0})
+    profile = profile_factory([0], interests=[(world.centres["a"], 1.0)])
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        ranker.rank([profile], 0)
+    with pytest.raises(ValueError, match="diversity"):
+        ranker.rank([profile], 3, diversity=1.5)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interestlm.rank import SIGNALS, SignalContext, compute_signals, standardise
-from interestlm.schema import InterestProfile, ProfileEdits
+from interestlm.core.schema import SIGNALS, InterestProfile, ProfileEdits
+from interestlm.rank import SignalContext, compute_signals, standardise
 
 Factory = Callable[..., InterestProfile]
 

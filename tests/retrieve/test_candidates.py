@@ -6,6 +6,7 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from interestlm.core.schema import History, Interest, InterestProfile, ItemConcepts, ProfileEdits
 from interestlm.encode import l2_normalise
 from interestlm.retrieve import (
     ConceptIndex,
@@ -16,7 +17,6 @@ from interestlm.retrieve import (
     interleave,
     retrieve_candidates,
 )
-from interestlm.schema import History, Interest, InterestProfile, ItemConcepts, ProfileEdits
 
 DIM = 16
 TOPIC_A = np.arange(0, 40)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from interestlm.core.schema import ItemConcepts
 from interestlm.retrieve import ConceptIndex
-from interestlm.schema import ItemConcepts
 
 NAMES = ["jazz", "rock", "piano", "live album"]
 

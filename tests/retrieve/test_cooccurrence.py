@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interestlm.retrieve import Cooccurrence, Popularity, top_k_per_row
+from interestlm.core.topk import top_k_per_row
+from interestlm.retrieve import Cooccurrence, Popularity
 
 
 def seqs(*rows: list[int]) -> list[np.ndarray]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from serve_helpers import KEY, LiveServer, PostgresServer, live, postgres_bindir
 
-from interestlm.data.tables import Dataset
+from interestlm.core.tables import Dataset
 from interestlm.testing.planted import planted_topics, planted_user_topics
 
 
@@ -20,7 +20,8 @@ def planted() -> Dataset:
 
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory: pytest.TempPathFactory, planted: Dataset) -> Path:
-    from interestlm.recommender import Recommender, RecommenderConfig
+    from interestlm.config import RecommenderConfig
+    from interestlm.recommender import Recommender
 
     rec = Recommender(RecommenderConfig(encoder="hashing")).fit(planted)
     return Path(rec.save(tmp_path_factory.mktemp("serve") / "artifacts"))

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from serve_helpers import KEY, LiveServer, live
 
-from interestlm.data.tables import Dataset
+from interestlm.core.tables import Dataset
 from interestlm.serve import ServeSettings, create_app
 
 

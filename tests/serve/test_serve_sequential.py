@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from serve_helpers import KEY, live
 
-from interestlm.learn.config import SeqRecConfig
-from interestlm.recommender import Recommender, RecommenderConfig
+from interestlm.config import RecommenderConfig
+from interestlm.models.seqrec_config import SeqRecConfig
+from interestlm.recommender import Recommender
 from interestlm.serve import ServeSettings, create_app
 from interestlm.testing.planted import planted_chains, planted_next
 
@@ -28,7 +29,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_an_event_moves_the_sequential_layer_and_the_ranking(artifacts: Path, tmp_path: Path) -> None:
     rec = Recommender.load(artifacts)
-    ids = rec.catalog_.item_ids
+    ids = rec.catalog.item_ids
     last = int(rec.profile("u3").history.items[-1])
     # An item of another topic than the user's chain: the model's next item must follow it.
     viewed = ((last // PER_TOPIC + 1) % 3) * PER_TOPIC + 5

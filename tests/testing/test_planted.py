@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interestlm.data.tables import Dataset
+from interestlm.core.tables import Dataset
 from interestlm.encode.hashing import HashingEncoder
 from interestlm.evaluate.split import leave_one_out
 from interestlm.testing.planted import (

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from interestlm.core.tables import Catalog, Interactions
 from interestlm.data.registry import load_dataset
-from interestlm.data.tables import Catalog, Interactions
 from interestlm.text import clip, history_text, item_name, item_text, item_texts, review_snippets
 
 # Rows shaped like the real datasets: MovieLens (title, genres, tags), Amazon 2018 / UniSRec

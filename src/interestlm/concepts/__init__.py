@@ -4,7 +4,6 @@ from interestlm.concepts.export import graph_to_networkx, to_graphml, to_json
 from interestlm.concepts.extract import ConceptConfig, extract_concepts
 from interestlm.concepts.graph import DIRECTED_EDGE_TYPES, GraphConfig, build_concept_graph, combine_edges
 from interestlm.concepts.kg import KGImportReport, import_triples
-from interestlm.concepts.names import normalise_name
 
 __all__ = [
     "DIRECTED_EDGE_TYPES",
@@ -16,7 +15,6 @@ __all__ = [
     "extract_concepts",
     "graph_to_networkx",
     "import_triples",
-    "normalise_name",
     "to_graphml",
     "to_json",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 import networkx as nx
 
 from interestlm.concepts.graph import DIRECTED_EDGE_TYPES
-from interestlm.schema import ConceptGraph
+from interestlm.core.schema import ConceptGraph
 
 
 def graph_to_networkx(graph: ConceptGraph) -> nx.MultiDiGraph:

@@ -1,6 +1,6 @@
 """Weighted concepts of every item: structured catalog fields plus keyphrases mined from text.
 
-Sources, and the kind each gives (:data:`~interestlm.schema.CONCEPT_KINDS`):
+Sources, and the kind each gives (:data:`~interestlm.core.schema.CONCEPT_KINDS`):
 
 * ``Catalog.categories`` -> ``config.category_kind`` (``"category"``; pass ``"genre"`` for
   MovieLens, whose categories are genres);
@@ -12,6 +12,8 @@ Sources, and the kind each gives (:data:`~interestlm.schema.CONCEPT_KINDS`):
 Names are normalised (:func:`~interestlm.concepts.names.normalise_name`), so the same name from
 two sources is one concept, of the most structured kind. With an encoder, near-duplicate names
 (cosine >= ``merge_threshold``) are merged too.
+
+Why one file over 400 lines: the concept sources and their merge rules.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ import scipy.sparse as sp
 from scipy.cluster.hierarchy import DisjointSet
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-from interestlm.concepts.names import KIND_PRIORITY, OPAQUE_KINDS, STRUCTURED_KINDS, normalise_name
-from interestlm.data.tables import Catalog
+from interestlm.concepts.names import KIND_PRIORITY, OPAQUE_KINDS, STRUCTURED_KINDS
+from interestlm.core.names import normalise_name
+from interestlm.core.schema import ItemConcepts
+from interestlm.core.tables import Catalog
+from interestlm.core.types import FloatArray
 from interestlm.encode import Encoder
-from interestlm.schema import FloatArray, ItemConcepts
 
 
 @dataclass(frozen=True, kw_only=True)

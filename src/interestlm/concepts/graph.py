@@ -1,6 +1,6 @@
 """The concept graph: typed, weighted relations between the concepts of :class:`ItemConcepts`.
 
-Edge types (:data:`~interestlm.schema.EDGE_TYPES`), each an ``n x n`` CSR matrix with weights in
+Edge types (:data:`~interestlm.core.schema.EDGE_TYPES`), each an ``n x n`` CSR matrix with weights in
 ``[0, 1]``:
 
 * ``cooccurrence`` (symmetric): positive NPMI of two concepts on the same item;
@@ -25,9 +25,11 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from interestlm.concepts.names import OPAQUE_KINDS, normalise_name
-from interestlm.data.tables import Catalog
-from interestlm.schema import EDGE_TYPES, ConceptGraph, ItemConcepts
+from interestlm.concepts.names import OPAQUE_KINDS
+from interestlm.core.names import normalise_name
+from interestlm.core.schema import EDGE_TYPES, ConceptGraph, ItemConcepts
+from interestlm.core.tables import Catalog
+from interestlm.core.topk import top_k_per_row
 
 #: Edge types whose matrices are directed (the others are symmetric).
 DIRECTED_EDGE_TYPES: frozenset[str] = frozenset({"transition", "hierarchy", "knowledge"})
@@ -288,15 +290,3 @@ def symmetrise(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """``max(M, M.T)`` elementwise, as float32 CSR."""
     m = sp.csr_matrix(matrix, dtype=np.float32)
     return sp.csr_matrix(m.maximum(m.T), dtype=np.float32)
-
-
-def top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """The ``k`` largest entries of each row (ties: lower column first); vectorised, no row loop."""
-    m = sp.csr_matrix(matrix, dtype=np.float32)
-    m.eliminate_zeros()
-    n_rows = m.shape[0]
-    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(m.indptr))
-    order = np.lexsort((m.indices, -m.data, rows))
-    rank = np.arange(len(order), dtype=np.int64) - m.indptr[rows[order]]
-    keep = order[rank < k]
-    return sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape, dtype=np.float32)

@@ -18,9 +18,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from interestlm.concepts.graph import symmetrise
-from interestlm.concepts.names import normalise_name
-from interestlm.data.errors import DataError, OnError
-from interestlm.schema import ConceptGraph
+from interestlm.core.errors import DataError, OnError
+from interestlm.core.names import normalise_name
+from interestlm.core.schema import ConceptGraph
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from interestlm.concepts.names import OPAQUE_KINDS, normalise_name
+from interestlm.concepts.names import OPAQUE_KINDS
+from interestlm.core.names import normalise_name
+from interestlm.core.schema import ItemConcepts
+from interestlm.core.types import FloatArray, IntArray
 from interestlm.lm import Generator, load_prompt
-from interestlm.schema import FloatArray, IntArray, ItemConcepts
 
 _MAX_TEXT = 400
 _N_CANDIDATES = 12

@@ -1,20 +1,8 @@
-"""Concept name normalisation: one spelling per concept, whatever the source wrote.
-
-``'Sci-Fi'``, ``'sci fi'`` and ``'SCI_FI'`` all become ``'sci fi'``, so a genre, a user tag and
-a knowledge-graph entity that name the same thing meet in one concept.
-"""
+"""Concept kinds and their precedence; names are normalised by :func:`interestlm.core.names.normalise_name`."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
-from interestlm.schema import CONCEPT_KINDS
-
-_AMPERSAND = re.compile(r"\s&\s")
-# Apostrophes join ("children's" -> "childrens") rather than split off a one-letter token.
-_APOSTROPHES = re.compile(r"['\u2019`\u00b4]")
-_NON_WORD = re.compile(r"[\W_]+")
+from interestlm.core.schema import CONCEPT_KINDS
 
 #: Kinds that come from a catalog's structured fields (never dropped for rarity, never merged together).
 STRUCTURED_KINDS: frozenset[str] = frozenset({"genre", "category", "brand", "attribute"})
@@ -25,11 +13,4 @@ OPAQUE_KINDS: frozenset[str] = frozenset({"attribute"})
 #: When one name comes from several sources, the kind earliest here wins (structured before free text).
 KIND_PRIORITY: dict[str, int] = {kind: rank for rank, kind in enumerate(CONCEPT_KINDS)}
 
-
-def normalise_name(text: str) -> str:
-    """Lower case, punctuation to spaces, apostrophes dropped, single spaces; ``' & '`` reads ``' and '``."""
-    s = unicodedata.normalize("NFKC", text).lower()
-    s = _AMPERSAND.sub(" and ", s)
-    s = _APOSTROPHES.sub("", s)
-    s = _NON_WORD.sub(" ", s)
-    return " ".join(s.split())
+__all__ = ["KIND_PRIORITY", "OPAQUE_KINDS", "STRUCTURED_KINDS"]

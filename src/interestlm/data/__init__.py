@@ -1,8 +1,9 @@
 """Data: canonical tables, validation with clear errors, dataset readers, k-core and statistics."""
 
+from interestlm.core.errors import DataError, LoadReport, OnError, RowGuard
+from interestlm.core.tables import KINDS, Catalog, Dataset, Interactions
 from interestlm.data.build import assemble
 from interestlm.data.describe import DatasetStats, describe
-from interestlm.data.errors import DataError, LoadReport, OnError, RowGuard
 from interestlm.data.kcore import kcore
 from interestlm.data.readers import (
     ColumnMap,
@@ -25,7 +26,6 @@ from interestlm.data.readers import (
     read_unisrec,
 )
 from interestlm.data.registry import DATASETS, DatasetInfo, load_dataset, load_path
-from interestlm.data.tables import KINDS, Catalog, Dataset, Interactions
 
 __all__ = [
     "DATASETS",

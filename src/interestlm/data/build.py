@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from interestlm.data.errors import LoadReport
-from interestlm.data.tables import KIND_CODE, Catalog, Dataset, Interactions
+from interestlm.core.errors import LoadReport
+from interestlm.core.tables import KIND_CODE, Catalog, Dataset, Interactions
 
 
 def assemble(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from interestlm.data.tables import KINDS, Dataset
+from interestlm.core.tables import KINDS, Dataset
 
 #: Time span text for datasets whose timestamps are positions, not times.
 NO_TIMESTAMPS = "no timestamps (positions)"

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from interestlm.data.errors import LoadReport
-from interestlm.data.tables import Dataset
+from interestlm.core.errors import LoadReport
+from interestlm.core.tables import Dataset
 
 
 def kcore(dataset: Dataset, *, user_k: int, item_k: int, compact: bool = False) -> Dataset:

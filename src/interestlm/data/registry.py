@@ -6,14 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from interestlm.data.errors import OnError
+from interestlm.core.errors import OnError
+from interestlm.core.tables import Dataset
 from interestlm.data.readers.amazon import read_amazon
 from interestlm.data.readers.hetrec import read_lastfm_hetrec
 from interestlm.data.readers.mind import read_mind
 from interestlm.data.readers.movielens import read_movielens, read_movielens_1m, read_movielens_100k
 from interestlm.data.readers.recbole import read_recbole, read_unisrec
 from interestlm.data.readers.s3rec import read_s3rec
-from interestlm.data.tables import Dataset
 
 #: The shipped MovieLens sample (250 users of ml-latest-small, GroupLens licence included).
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "testing" / "data" / "ml-latest-small-sample"

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from interestlm.encode.base import Encoder, FloatArray
+from interestlm.core.types import FloatArray
+from interestlm.encode.base import Encoder
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (

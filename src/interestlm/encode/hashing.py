@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from interestlm.encode.base import FloatArray, l2_normalise
+from interestlm.core.types import FloatArray
+from interestlm.encode.base import l2_normalise
 
 
 class HashingEncoder:

@@ -18,7 +18,8 @@ import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 from tqdm.auto import tqdm
 
-from interestlm.encode.base import FloatArray, l2_normalise
+from interestlm.core.types import FloatArray
+from interestlm.encode.base import l2_normalise
 
 #: Identifier of the default settings (``max_length=256``, the model's own limit).
 MODEL_ID = "all-MiniLM-L6-v2-int8-onnx"

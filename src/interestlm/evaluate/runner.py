@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from interestlm.data.tables import Dataset
-from interestlm.evaluate.baselines import make_model
-from interestlm.evaluate.metrics import beyond_accuracy, intra_list_diversity, item_user_counts, ranking_metrics
-from interestlm.evaluate.protocol import EvalTask, Model
-from interestlm.evaluate.ranking import rank_task
+from interestlm import models
+from interestlm.core.errors import ConfigError
+from interestlm.core.metrics import beyond_accuracy, intra_list_diversity, item_user_counts, ranking_metrics
+from interestlm.core.protocol import EvalTask, Model
+from interestlm.core.tables import Dataset
 from interestlm.evaluate.split import Split, leave_one_out, temporal_split
+from interestlm.models.ranking import rank_task
 
 #: Packages whose versions are recorded with every result.
 _VERSIONED = ("interestlm", "numpy", "scipy", "scikit-learn", "torch", "implicit", "pandas", "pyarrow")
@@ -48,6 +49,55 @@ class EvaluationConfig:
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     slices: bool = True
     progress: bool = False
+
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ConfigError(f"[evaluate] split={self.split!r}: choose one of {', '.join(SPLITS)}")
+        if not self.ks or any(int(k) < 1 for k in self.ks):
+            raise ConfigError(f"[evaluate] ks must be positive cut-offs, got {list(self.ks)}")
+        if self.batch_size < 1:
+            raise ConfigError(f"[evaluate] batch_size must be >= 1, got {self.batch_size}")
+
+
+#: Split names accepted by :func:`make_split`.
+SPLITS: tuple[str, ...] = ("loo", "temporal")
+
+_EVALUATE_KEYS = {"split", "ks", "seed", "batch_size", "slices", "progress"}
+
+
+def evaluation_config(raw: Mapping[str, Any], **overrides: Any) -> EvaluationConfig:
+    """Build an :class:`EvaluationConfig` from a parsed TOML mapping plus explicit overrides.
+
+    Unknown keys in ``[evaluate]`` are an error (a typo must not silently change nothing).
+    """
+    section = dict(raw.get("evaluate", {}))
+    unknown = set(section) - _EVALUATE_KEYS
+    if unknown:
+        raise ConfigError(f"unknown [evaluate] keys: {sorted(unknown)}; known: {sorted(_EVALUATE_KEYS)}")
+    model_tables = raw.get("models", {})
+    if not isinstance(model_tables, dict) or not all(isinstance(v, dict) for v in model_tables.values()):
+        raise ConfigError("[models.NAME] sections must be tables of model parameters")
+    section.update({k: v for k, v in overrides.items() if v is not None})
+    if "ks" in section:
+        section["ks"] = tuple(int(k) for k in section["ks"])
+    return EvaluationConfig(models=model_tables, **section)
+
+
+def make_model(name: str, **config: Any) -> Model:
+    """A new, unfitted model by name: the models of :mod:`interestlm.models`, and ``interest``
+    (the product itself, :class:`~interestlm.recommender.Recommender`, configured by the
+    ``[recommender]`` table's keys)."""
+    if name == "interest":
+        from interestlm.config import recommender_config
+        from interestlm.recommender import Recommender
+
+        return Recommender(recommender_config({"recommender": config}))
+    return models.make_model(name, **config)
+
+
+#: Every model name :func:`make_model` accepts.
+MODEL_NAMES: tuple[str, ...] = (*models.BASELINES, "interest")
 
 
 def versions() -> dict[str, str]:
@@ -89,7 +139,7 @@ def make_split(dataset: Dataset, split: str) -> Split:
         return leave_one_out(dataset)
     if split == "temporal":
         return temporal_split(dataset)
-    raise ValueError(f"unknown split {split!r}; choose 'loo' or 'temporal'")
+    raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
 
 
 def _task_metrics(model: Model, task: EvalTask, split: Split, config: EvaluationConfig) -> dict[str, float]:

@@ -16,6 +16,8 @@ last ``valid_fraction`` of past rows as the validation window. ``train`` holds r
 either — so early stopping on ``valid`` never scores items the model was fitted on. The cost is
 that the final model does not learn from the validation window (it still sees it as history).
 Pass ``valid_fraction=0`` to train on every row before ``at`` with no validation stage.
+
+Why one file over 400 lines: leave-one-out and temporal splits share the cold-start slicing.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from interestlm.data.tables import Dataset, IntArray, Interactions, LongArray
-from interestlm.evaluate.protocol import EvalTask, TrainData
+from interestlm.core.protocol import EvalTask, TrainData
+from interestlm.core.tables import Dataset, Interactions
+from interestlm.core.types import IntArray, LongArray
 
 #: History-length buckets of :meth:`Split.slices`: (name, smallest length, largest length + 1).
 HISTORY_BUCKETS: tuple[tuple[str, int, float], ...] = (

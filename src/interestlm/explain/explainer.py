@@ -13,16 +13,14 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
-from interestlm.explain.explanation import Explanation, citable_items
-from interestlm.explain.render import render
-from interestlm.schema import ConceptGraph, FloatArray, InterestProfile, ItemConcepts
+from interestlm.core.names import normalise_name
+from interestlm.core.schema import ConceptGraph, Explanation, InterestProfile, ItemConcepts
+from interestlm.core.types import FloatArray
+from interestlm.explain.explanation import citable_items
+from interestlm.explain.sentence import render
 
 #: How many of the user's top concepts, and of the item's, are tried as ends of a graph path.
 _PATH_ENDS = 5
-
-
-def _norm_name(name: str) -> str:
-    return " ".join(name.lower().split())
 
 
 def _unit_rows(x: npt.NDArray[np.floating]) -> FloatArray:
@@ -36,18 +34,18 @@ def _unit_rows(x: npt.NDArray[np.floating]) -> FloatArray:
 
 def _user_concepts(profile: InterestProfile) -> dict[str, float]:
     """Positive concept weights of the user: liked and signed concepts, pinned ones, minus muted ones."""
-    signed = {_norm_name(n): float(w) for n, w in profile.concepts}
+    signed = {normalise_name(n): float(w) for n, w in profile.concepts}
     weights: dict[str, float] = {n: w for n, w in signed.items() if w > 0}
     for name, w in profile.liked_concepts:
-        key = _norm_name(name)
+        key = normalise_name(name)
         if signed.get(key, 0.0) >= 0 and w > 0:
             weights[key] = max(weights.get(key, 0.0), float(w))
     top = max(weights.values(), default=1.0)
     for name in profile.edits.pinned:
-        key = _norm_name(name)
+        key = normalise_name(name)
         weights[key] = max(weights.get(key, 0.0), top)
     for name in profile.edits.muted:
-        weights.pop(_norm_name(name), None)
+        weights.pop(normalise_name(name), None)
     return weights
 
 
@@ -163,10 +161,8 @@ def explain_many(
                 label = profile.interests[interest].label
 
         pairs = [(item_concepts.names[c], w) for c, w in item_concepts.of_item(item)]
-        shared = sorted(
-            ((_norm_name(n), w * user_weights[_norm_name(n)]) for n, w in pairs if _norm_name(n) in user_weights),
-            key=lambda p: (-p[1], p[0]),
-        )
+        names = [(normalise_name(n), w) for n, w in pairs]
+        shared = sorted(((n, w * user_weights[n]) for n, w in names if n in user_weights), key=lambda p: (-p[1], p[0]))
         concepts = tuple(dict.fromkeys(n for n, _ in shared))[:max_concepts]
 
         evidence: tuple[int, ...] = ()
@@ -178,7 +174,7 @@ def explain_many(
 
         path: tuple[str, ...] = ()
         if not concepts and graph is not None:
-            path = _graph_path(graph, user_top, [_norm_name(n) for n, _ in pairs])
+            path = _graph_path(graph, user_top, [normalise_name(n) for n, _ in pairs])
 
         draft = Explanation(
             item=item, interest=interest, interest_label=label, concepts=concepts, evidence=evidence, path=path, text=""

@@ -1,36 +1,15 @@
-"""The explanation of one recommendation, and the check that its evidence is real."""
+"""What an explanation may cite (only items the user interacted with and did not dislike), and
+which signal it leads with (the one that really carried the score)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
-from interestlm.schema import InterestProfile
-
-
-@dataclass(frozen=True, kw_only=True)
-class Explanation:
-    """Why ``item`` was recommended to a user, from evidence in their profile.
-
-    ``interest`` is the position in ``profile.interests`` of the cluster the item serves (None
-    when no cluster is similar); ``concepts`` are concepts the item shares with the user's liked
-    concepts, strongest first; ``evidence`` are 0-3 items from the user's history (never a
-    disliked one) most similar to ``item``; ``path`` names concepts linking one of the user's
-    concepts to one of the item's in the concept graph (empty when concepts are shared or no path
-    exists); ``text`` is the rendered sentence and ``text_source`` who wrote it (``template``, or
-    ``kind:model`` for validated language-model text).
-    """
-
-    item: int
-    interest: int | None
-    interest_label: str
-    concepts: tuple[str, ...]
-    evidence: tuple[int, ...]
-    path: tuple[str, ...]
-    text: str
-    text_source: str = "template"
+from interestlm.core.schema import Explanation, InterestProfile
+from interestlm.explain.sentence import render
 
 
 def citable_items(profile: InterestProfile) -> frozenset[int]:
@@ -68,3 +47,65 @@ def grounding_rate(explanations: Sequence[Explanation], profiles: Sequence[Inter
             allowed = cache[id(profile)] = citable_items(profile)
         grounded += all(i in allowed for i in explanation.evidence)
     return grounded / len(explanations)
+
+
+#: The signals that read the user's readable profile (interests, intent, concepts, graph).
+PROFILE_SIGNALS: frozenset[str] = frozenset({"interest", "short_term", "concept", "graph"})
+
+#: A part of the profile is named in an explanation only when its signals carried at least this
+#: share of the item's positive score.
+MIN_SHARE = 0.2
+
+
+def top_contribution(contributions: Mapping[str, float]) -> str | None:
+    """The signal with the largest positive share of a score (None when none is positive)."""
+    finite = {n: v for n, v in contributions.items() if np.isfinite(v)}
+    if not finite:
+        return None
+    name, value = max(finite.items(), key=lambda kv: (kv[1], kv[0]))
+    return name if value > 0 else None
+
+
+def with_reasons(
+    explanations: Sequence[Explanation],
+    contributions: Sequence[Mapping[str, float]],
+    profile: InterestProfile,
+    *,
+    titles: Sequence[str] | None = None,
+    sources: Sequence[Sequence[int]] | None = None,
+) -> list[Explanation]:
+    """Explanations that say what really carried each score (``contributions[j]``: signal -> share).
+
+    ``reason`` becomes the largest contributing signal and the sentence leads with it ("People
+    who watched X next watched this", "Popular with everyone right now", ...). The interest,
+    the concepts and the graph path are named only when their signals carried at least
+    :data:`MIN_SHARE` of the item's positive score. ``sources[j]`` (optional) are the history
+    items the transition / sequential signals started from; they become the evidence when one
+    of those is the reason (only citable ones: never a disliked item).
+    """
+    citable = citable_items(profile)
+    out = []
+    for j, (e, shares) in enumerate(zip(explanations, contributions, strict=True)):
+        reason = top_contribution(shares)
+        positive = sum(v for v in shares.values() if np.isfinite(v) and v > 0)
+
+        def share(*names: str, _shares: Mapping[str, float] = shares, _total: float = positive) -> float:
+            return sum(max(_shares.get(n, 0.0), 0.0) for n in names) / _total if _total > 0 else 0.0
+
+        keep_interest = share("interest") >= MIN_SHARE
+        evidence = e.evidence
+        if reason in ("transition", "sequential") and sources is not None:
+            evidence = tuple(i for i in sources[j] if i in citable)[:2] or e.evidence
+        elif reason in ("popularity", "new_item"):
+            evidence = ()
+        draft = replace(
+            e,
+            reason=reason,
+            interest=e.interest if keep_interest else None,
+            interest_label=e.interest_label if keep_interest else "",
+            concepts=e.concepts if share("concept", "graph", "pin") >= MIN_SHARE else (),
+            path=e.path if share("graph") >= MIN_SHARE else (),
+            evidence=evidence,
+        )
+        out.append(replace(draft, text=render(draft, titles)))
+    return out

@@ -21,10 +21,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from interestlm.explain.explanation import Explanation
+from interestlm.core.schema import Explanation, ItemConcepts
 from interestlm.lm import Generator, load_prompt
 from interestlm.profiles.lm_summary import check_citations, clean_reply
-from interestlm.schema import ItemConcepts
 from interestlm.text.mentions import MentionIndex, concept_mentions, display_title, normalise
 
 _MAX_CHARS = 300

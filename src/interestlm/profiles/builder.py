@@ -18,6 +18,9 @@ Layers (see DESIGN.md, "Profiles"):
 
 Which polarity counts: an item's *current* polarity is that of its latest row with a non-zero
 polarity (so a later dislike overrides an earlier like, and a plain view does not undo either).
+
+Why one file over 400 lines: build, incremental update and edit must apply one clustering and decay
+rule; split apart they drifted.
 """
 
 from __future__ import annotations
@@ -33,19 +36,12 @@ import scipy.sparse as sp
 from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import cdist
 
+from interestlm.core.names import NameIndex
+from interestlm.core.schema import ConceptGraph, Event, History, Interest, InterestProfile, ItemConcepts, ProfileEdits
+from interestlm.core.types import FloatArray
 from interestlm.profiles.edits import edit_profile
 from interestlm.profiles.sentiment import ReviewSentiment, rating_polarity
 from interestlm.profiles.summary import template_summary
-from interestlm.schema import (
-    ConceptGraph,
-    Event,
-    FloatArray,
-    History,
-    Interest,
-    InterestProfile,
-    ItemConcepts,
-    ProfileEdits,
-)
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -218,7 +214,7 @@ def _l2(x: F64) -> tuple[FloatArray, float]:
 
 
 class ProfileBuilder:
-    """Builds and updates :class:`~interestlm.schema.InterestProfile` s over one item space.
+    """Builds and updates :class:`~interestlm.core.schema.InterestProfile` s over one item space.
 
     ``item_vectors`` (``n_items x d``, unit rows) and ``item_concepts`` share the item index;
     ``graph`` (optional) shares the concept index. ``concept_idf`` defaults to the smoothed idf
@@ -271,6 +267,7 @@ class ProfileBuilder:
         self._graph_names = np.asarray(graph.names if graph is not None else item_concepts.names, dtype=object)
         # Pin / mute may name any graph node (knowledge-graph entities included).
         self._name_index = {name: c for c, name in enumerate(self._graph_names.tolist())}
+        self._vocabulary = NameIndex(self._graph_names.tolist())
         if graph is not None:
             adjacency = sp.csr_matrix(graph.adjacency, dtype=np.float64)
             self._adj: tuple[I64, I64, F64] | None = (
@@ -363,7 +360,7 @@ class ProfileBuilder:
         then ``explore`` and the summary recomputed (pinned concepts seed exploration)."""
         edited = edit_profile(
             profile, pin=pin, mute=mute, unpin=unpin, unmute=unmute, interest_weights=interest_weights,
-            vocabulary=self._name_index,
+            vocabulary=self._vocabulary,
         )
         full = self._concept_mass(edited.history)
         edited = replace(edited, explore=self._explore(full, edited.edits))

@@ -8,19 +8,22 @@ from dataclasses import replace
 
 import numpy as np
 
-from interestlm.schema import InterestProfile, ProfileEdits
+from interestlm.core.errors import BadInputError
+from interestlm.core.names import NameIndex
+from interestlm.core.schema import InterestProfile, ProfileEdits
 
 FloatVector = np.ndarray[tuple[int], np.dtype[np.float64]]
 
 
-def _names(values: Iterable[str], what: str) -> frozenset[str]:
+def _names(values: Iterable[str], what: str, index: NameIndex) -> frozenset[str]:
+    """The vocabulary spellings of ``values`` (any spelling a person would type; unknown ones raise)."""
     if isinstance(values, str):
-        raise ValueError(f"{what} must be a collection of concept names, not the string {values!r}")
+        raise BadInputError(f"{what} must be a collection of concept names, not the string {values!r}")
     out = set()
     for v in values:
         if not isinstance(v, str) or not v.strip():
-            raise ValueError(f"{what}: concept names must be non-empty strings, got {v!r}")
-        out.add(" ".join(v.lower().split()))
+            raise BadInputError(f"{what}: concept names must be non-empty strings, got {v!r}")
+        out.add(index.names[index.resolve(v)])
     return frozenset(out)
 
 
@@ -45,33 +48,36 @@ def edit_profile(
     unpin: Iterable[str] = (),
     unmute: Iterable[str] = (),
     interest_weights: Mapping[int, float | None] | None = None,
-    vocabulary: Collection[str] | None = None,
+    vocabulary: Collection[str] | NameIndex | None = None,
 ) -> InterestProfile:
     """``profile`` with edits applied; muted concepts leave ``explore`` at once.
 
-    Concept names are normalised (lower case, single spaces) and must be in ``vocabulary``
-    (default: the names the profile already mentions). ``interest_weights`` maps an interest
-    position to its new weight (``>= 0``; 0 hides the interest) or to None (drop the override).
+    Concept names may be spelled as a person types them ("Sci-Fi", "SciFi", "sci fi": one
+    :class:`~interestlm.core.names.NameIndex`) and must be in ``vocabulary`` (default: the names
+    the profile already mentions); an unknown one raises
+    :class:`~interestlm.core.errors.UnknownConceptError` with "did you mean" suggestions.
+    ``interest_weights`` maps an interest position to its new weight (``>= 0``; 0 hides the
+    interest) or to None (drop the override).
     A concept cannot be pinned and muted at once. :meth:`ProfileBuilder.edit` also recomputes
     ``explore`` (pinned concepts seed it) and the summary.
     """
-    pin_s, mute_s = _names(pin, "pin"), _names(mute, "mute")
-    unpin_s, unmute_s = _names(unpin, "unpin"), _names(unmute, "unmute")
-    known = frozenset(vocabulary) if vocabulary is not None else profile_concept_names(profile)
-    unknown = sorted((pin_s | mute_s) - known)
-    if unknown:
-        raise ValueError(f"unknown concept name(s): {', '.join(map(repr, unknown))}")
+    known = vocabulary if vocabulary is not None else sorted(profile_concept_names(profile))
+    index = known if isinstance(known, NameIndex) else NameIndex(list(known))
+    # Removing an edit needs only the edit's own spelling, known or not.
+    current = NameIndex(sorted(profile.edits.pinned | profile.edits.muted))
+    pin_s, mute_s = _names(pin, "pin", index), _names(mute, "mute", index)
+    unpin_s, unmute_s = _names(unpin, "unpin", current), _names(unmute, "unmute", current)
     both = sorted(pin_s & mute_s)
     if both:
-        raise ValueError(f"concept(s) cannot be both pinned and muted: {', '.join(map(repr, both))}")
+        raise BadInputError(f"concept(s) cannot be both pinned and muted: {', '.join(map(repr, both))}")
     pinned = (profile.edits.pinned - unpin_s - mute_s) | pin_s
     muted = (profile.edits.muted - unmute_s - pin_s) | mute_s
     overrides = dict(profile.edits.interest_weights)
     for position, weight in (interest_weights or {}).items():
         if isinstance(position, bool) or not isinstance(position, int | np.integer):
-            raise ValueError(f"interest_weights keys must be interest positions (int), got {position!r}")
+            raise BadInputError(f"interest_weights keys must be interest positions (int), got {position!r}")
         if not 0 <= int(position) < len(profile.interests):
-            raise ValueError(
+            raise BadInputError(
                 f"interest position {position} is out of range: the profile has {len(profile.interests)} interests"
             )
         if weight is None:
@@ -79,7 +85,7 @@ def edit_profile(
             continue
         w = float(weight)
         if not math.isfinite(w) or w < 0:
-            raise ValueError(f"interest weight for position {position} must be finite and >= 0, got {weight!r}")
+            raise BadInputError(f"interest weight for position {position} must be finite and >= 0, got {weight!r}")
         overrides[int(position)] = w
     edits = ProfileEdits(pinned=pinned, muted=muted, interest_weights=tuple(sorted(overrides.items())))
     explore = tuple((n, w) for n, w in profile.explore if n not in muted)

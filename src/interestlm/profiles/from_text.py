@@ -21,12 +21,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from interestlm.concepts.names import OPAQUE_KINDS, normalise_name
+from interestlm.concepts.names import OPAQUE_KINDS
+from interestlm.core.names import normalise_name
+from interestlm.core.schema import SEED_ITEMS, InterestProfile, ItemConcepts
+from interestlm.core.types import FloatArray
 from interestlm.lm import Generator, load_prompt
 from interestlm.profiles.builder import ProfileBuilder
 from interestlm.profiles.history import history_from_items
 from interestlm.profiles.lm_summary import clauses, is_negative
-from interestlm.schema import SEED_ITEMS, FloatArray, InterestProfile, ItemConcepts
 
 #: Phrases that make a clause negative although no single cue word does.
 _NEGATIVE_PHRASES = ("can t stand", "cannot stand", "not a fan", "not into", "sick of", "tired of", "turned off")
@@ -204,7 +206,7 @@ def taste_profile(
     The profile's signed concepts are the parse itself (+1 liked, -1 disliked) ahead of the
     seeds' concepts at half weight, its short-term vector is the text's vector, and
     ``extra["taste"]`` records the parse. The seeds are recorded in ``extra["seed_items"]``
-    (:data:`~interestlm.schema.SEED_ITEMS`): they stand in for a history, so the ranking keeps them
+    (:data:`~interestlm.core.schema.SEED_ITEMS`): they stand in for a history, so the ranking keeps them
     (they are the best-fitting well-known items; filtering them as seen removed exactly the
     items a cold-start user most likely wants) and explanations never cite them as liked.
     """

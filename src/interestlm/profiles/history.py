@@ -1,13 +1,14 @@
-"""Per-user :class:`~interestlm.schema.History` from the interaction log (vectorised) or from item lists."""
+"""Per-user :class:`~interestlm.core.schema.History` from the interaction log (vectorised) or from item lists."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
 
-from interestlm.data.tables import Interactions
+from interestlm.core.schema import History
+from interestlm.core.tables import Interactions
+from interestlm.core.types import IntArray
 from interestlm.profiles.sentiment import ReviewSentiment, combine_polarity, rating_polarity
-from interestlm.schema import History, IntArray
 
 
 def _rating_scale(ratings: npt.NDArray[np.float64]) -> float:

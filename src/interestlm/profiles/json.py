@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from interestlm.schema import History, Interest, InterestProfile, ProfileEdits
+from interestlm.core.schema import History, Interest, InterestProfile, ProfileEdits
 
 #: Version tag of the state layout written by :func:`profile_state`.
 STATE_FORMAT = "interestlm.profile/1"

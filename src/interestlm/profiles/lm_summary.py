@@ -14,10 +14,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from interestlm.core.schema import InterestProfile
 from interestlm.lm import Generator, load_prompt
 from interestlm.profiles.edits import effective_interest_weights
 from interestlm.profiles.summary import template_summary
-from interestlm.schema import InterestProfile
 from interestlm.text.mentions import (
     MentionIndex,
     concept_mentions,

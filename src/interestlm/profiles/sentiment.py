@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from interestlm.data.tables import KIND_CODE
-from interestlm.schema import FloatArray
+from interestlm.core.tables import KIND_CODE
+from interestlm.core.types import FloatArray
 
 
 def rating_polarity(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from interestlm.core.schema import Interest, InterestProfile
 from interestlm.profiles.edits import effective_interest_weights
-from interestlm.schema import Interest, InterestProfile
 
 #: Interests with a smaller (effective) share than this are left out of the summary.
 _MIN_SHARE = 0.05

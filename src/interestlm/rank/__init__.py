@@ -1,20 +1,27 @@
-"""⑥ Ranking: named signals, learned fusion weights, filters, user edits and MMR diversity."""
+"""⑥ Ranking: named signals, learned fusion weights, user edits, filters and MMR diversity.
 
-from interestlm.rank.fusion import Fusion, FusionLearner, fused_scores
-from interestlm.rank.rerank import edit_mask, filter_seen, mmr, rank_items
-from interestlm.rank.signals import EASE_MAX_ITEMS, SIGNALS, SignalContext, compute_signals, standardise
+:class:`Ranker` is the one place a ranked list is made (library, evaluation and service).
+"""
+
+from interestlm.rank.fusion import Fusion, FusionLearner, Imputer
+from interestlm.rank.ranker import PIN, PIN_SPREAD, Ranked, Ranker, cold_items, fit_ranker
+from interestlm.rank.rerank import edit_mask, mmr
+from interestlm.rank.signals import EASE_MAX_ITEMS, SignalContext, compute_signals, standardise
 
 __all__ = [
     "EASE_MAX_ITEMS",
-    "SIGNALS",
+    "PIN",
+    "PIN_SPREAD",
     "Fusion",
     "FusionLearner",
+    "Imputer",
+    "Ranked",
+    "Ranker",
     "SignalContext",
+    "cold_items",
     "compute_signals",
     "edit_mask",
-    "filter_seen",
-    "fused_scores",
+    "fit_ranker",
     "mmr",
-    "rank_items",
     "standardise",
 ]

@@ -18,8 +18,7 @@ import numpy.typing as npt
 import scipy.optimize
 import scipy.sparse as sp
 
-from interestlm.rank.signals import SignalContext, compute_signals
-from interestlm.schema import FloatArray, InterestProfile
+from interestlm.core.types import FloatArray
 
 
 @dataclass(frozen=True)
@@ -73,25 +72,6 @@ class Fusion:
                 raise ValueError(f"fusion: weight of {name!r} must be a number, got {w!r}")
             out[str(name)] = float(w)
         return cls(out)
-
-
-def fused_scores(
-    profiles: Sequence[InterestProfile],
-    ctx: SignalContext,
-    fusion: Fusion,
-    *,
-    items: npt.ArrayLike | None = None,
-    batch_size: int = 256,
-) -> FloatArray:
-    """``fusion.score(compute_signals(...))`` batch by batch: only one batch of signals is held at once."""
-    names = list(fusion.weights)
-    n = ctx.n_items if items is None else len(np.asarray(items).ravel())
-    out = np.empty((len(profiles), n), dtype=np.float32)
-    for start in range(0, len(profiles), batch_size):
-        stop = min(start + batch_size, len(profiles))
-        signals = compute_signals(profiles[start:stop], ctx, items=items, names=names, batch_size=batch_size)
-        out[start:stop] = fusion.score(signals)
-    return out
 
 
 #: Sign constraints of the named signals: evidence for an item may only raise its score and a

@@ -1,16 +1,17 @@
-"""The last ranking steps: filters (seen items, the user's muted concepts), pins, and MMR diversity."""
+"""The last ranking steps, used by :class:`~interestlm.rank.ranker.Ranker`: the user's muted and
+pinned concepts as item masks, and MMR diversity."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from interestlm.rank.fusion import Fusion
-from interestlm.retrieve.concepts import normalise_name
-from interestlm.schema import FloatArray, IntArray, InterestProfile, ItemConcepts
+from interestlm.core.names import normalise_name
+from interestlm.core.schema import ItemConcepts
+from interestlm.core.types import FloatArray, IntArray
 
 
 def mmr(
@@ -65,13 +66,12 @@ def edit_mask(
     *,
     muted: Iterable[str],
     pinned: Iterable[str],
-    pin_boost: float = 1.0,
 ) -> tuple[npt.NDArray[np.bool_], FloatArray]:
     """``(muted_items, boost)`` over all items for a user's edits (concept names; unknown ones ignored).
 
     ``muted_items[i]`` is True when item ``i`` carries any muted concept: remove it.
-    ``boost[i]`` is ``pin_boost`` times the item's largest weight on a pinned concept (0 for muted
-    items): add it to the fused score, which is in standard-deviation units of the signals.
+    ``boost[i]`` is the item's largest weight on a pinned concept (0 for muted items); the
+    :class:`~interestlm.rank.ranker.Ranker` scales it to the user's score spread.
     """
     index = item_concepts.index_of()
     matrix = sp.csc_matrix(item_concepts.matrix, dtype=np.float32)
@@ -84,76 +84,6 @@ def edit_mask(
     boost = np.zeros(n, dtype=np.float32)
     if pinned_cols:
         strongest = np.asarray(matrix[:, pinned_cols].max(axis=1).toarray(), dtype=np.float32).ravel()
-        boost = np.float32(pin_boost) * strongest
+        boost = strongest
         boost[mask] = 0.0
     return mask, boost.astype(np.float32)
-
-
-def filter_seen(scores: npt.ArrayLike, exclude: sp.spmatrix | Sequence[npt.ArrayLike]) -> FloatArray:
-    """A float32 copy of ``(n_rows, n_items)`` ``scores`` with ``-inf`` where ``exclude`` marks an item.
-
-    ``exclude`` is a sparse ``(n_rows, n_items)`` matrix or one array of item indices per row.
-    """
-    out = np.array(scores, dtype=np.float32, copy=True)
-    if out.ndim != 2:
-        raise ValueError(f"filter_seen: scores must be 2-D (rows, items), got shape {out.shape}")
-    if sp.issparse(exclude):
-        coo = sp.coo_matrix(exclude)
-        if coo.shape != out.shape:
-            raise ValueError(f"filter_seen: exclude has shape {coo.shape}, scores {out.shape}")
-        out[coo.row, coo.col] = -np.inf
-        return out
-    rows = list(exclude)
-    if len(rows) != out.shape[0]:
-        raise ValueError(f"filter_seen: {len(rows)} exclusion lists for {out.shape[0]} score rows")
-    for r, items in enumerate(rows):
-        cols = np.asarray(items, dtype=np.int64).ravel()
-        if len(cols) and (cols.min() < 0 or cols.max() >= out.shape[1]):
-            raise ValueError(f"filter_seen: row {r} excludes items outside [0, {out.shape[1]})")
-        out[r, cols] = -np.inf
-    return out
-
-
-def rank_items(
-    profile: InterestProfile,
-    signals: Mapping[str, npt.NDArray[np.floating]],
-    fusion: Fusion,
-    *,
-    item_concepts: ItemConcepts,
-    item_vectors: FloatArray,
-    k: int,
-    items: npt.ArrayLike | None = None,
-    diversity: float = 0.0,
-    exclude: Iterable[int] | None = None,
-    pin_boost: float = 1.0,
-    pool: int | None = None,
-) -> tuple[IntArray, FloatArray]:
-    """Top-``k`` ``(items, fused scores)`` for one profile, best first.
-
-    ``signals`` are this profile's signal rows (1-D, or ``(1, n)``) over ``items`` (default: the
-    whole catalogue). Seen, disliked, ``exclude``-d and muted items are removed, pinned ones
-    boosted (:func:`edit_mask`), then MMR re-ranks the best ``pool`` (default ``max(5k, 50)``).
-    """
-    fused = np.asarray(fusion.score(signals), dtype=np.float32).ravel()
-    cand = np.arange(item_concepts.n_items, dtype=np.int64) if items is None else np.asarray(items, np.int64).ravel()
-    if len(fused) != len(cand):
-        raise ValueError(f"rank_items: signals score {len(fused)} items, expected {len(cand)}")
-    if len(cand) and (cand.min() < 0 or cand.max() >= item_concepts.n_items):
-        raise ValueError(f"rank_items: items must lie in [0, {item_concepts.n_items})")
-    muted, boost = edit_mask(item_concepts, muted=profile.edits.muted, pinned=profile.edits.pinned, pin_boost=pin_boost)
-    fused = fused + boost[cand]
-    banned = np.zeros(item_concepts.n_items, dtype=bool)
-    banned[np.asarray(profile.history.items, dtype=np.int64)] = True
-    banned[np.asarray(profile.dislikes, dtype=np.int64)] = True
-    if exclude is not None:
-        excl = np.fromiter(exclude, dtype=np.int64)
-        banned[excl[(excl >= 0) & (excl < len(banned))]] = True
-    keep = ~(banned[cand] | muted[cand]) & np.isfinite(fused)
-    cand, fused = cand[keep], fused[keep]
-    size = min(len(cand), pool if pool is not None else max(5 * k, 50))
-    if size == 0:
-        return np.zeros(0, np.int32), np.zeros(0, np.float32)
-    best = np.lexsort((cand, -fused))[:size]
-    chosen = mmr(fused[best], cand[best], item_vectors, k, diversity=diversity)
-    score_of = dict(zip(cand[best].tolist(), fused[best].tolist(), strict=True))
-    return chosen, np.asarray([score_of[int(i)] for i in chosen], dtype=np.float32)

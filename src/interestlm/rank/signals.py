@@ -12,7 +12,7 @@ collaborative  a baseline fitted on the training matrix, given the profile's his
                (EASE up to 20k items, else item-kNN; ``collaborative="none"`` leaves it out)
 transition     recency-weighted sum of next-item transition rows of the latest history items
 sequential     next-item score of a trained sequence model over the history (the text- and
-               concept-aware transformer of ``interestlm.learn.seqrec``; only when one is given)
+               concept-aware transformer of ``interestlm.models.seqrec``; only when one is given)
 popularity     ``log(1 + training count)``
 new_item       1 for items without training interactions, else 0: their interaction signals are
                imputed (a conditional mean, so never top-ranked); held-out data decides how much
@@ -25,6 +25,8 @@ By default every signal but ``new_item`` is standardised per user (z-score over 
 a constant row becomes 0) so that learned weights are comparable across signals. ``new_item``
 stays 0/1: z-scoring a rare indicator would give its few ones huge values (one new item among
 10,000 would score 100).
+
+Why one file over 400 lines: every signal formula in one table, computed in one batched pass.
 """
 
 from __future__ import annotations
@@ -37,27 +39,14 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from interestlm.data.tables import Catalog, Interactions
-from interestlm.evaluate.baselines import make_model
-from interestlm.evaluate.protocol import Model, TrainData
+from interestlm.core.names import normalise_name
+from interestlm.core.protocol import Model, TrainData
+from interestlm.core.schema import SIGNALS, ConceptGraph, InterestProfile, ItemConcepts
+from interestlm.core.tables import Catalog, Interactions
+from interestlm.core.types import FloatArray, IntArray
+from interestlm.models import make_model
 from interestlm.retrieve.candidates import active_interests
 from interestlm.retrieve.collaborative import Cooccurrence
-from interestlm.retrieve.concepts import normalise_name
-from interestlm.schema import ConceptGraph, FloatArray, IntArray, InterestProfile, ItemConcepts
-
-#: Every signal name, in a fixed order.
-SIGNALS: tuple[str, ...] = (
-    "interest",
-    "short_term",
-    "concept",
-    "graph",
-    "collaborative",
-    "transition",
-    "sequential",
-    "popularity",
-    "new_item",
-    "dislike",
-)
 
 #: Signals that are never standardised (indicators).
 RAW_SIGNALS: frozenset[str] = frozenset({"new_item"})
@@ -69,7 +58,7 @@ Collaborative = Literal["auto", "ease", "itemknn", "none"]
 
 
 class SequenceScorer(Protocol):
-    """A trained next-item model as a signal (``interestlm.learn.seqrec.SeqRecScorer``)."""
+    """A trained next-item model as a signal (``interestlm.models.seqrec.SeqRecScorer``)."""
 
     @property
     def n_items(self) -> int:

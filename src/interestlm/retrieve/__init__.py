@@ -1,8 +1,8 @@
 """⑤ Candidate retrieval: exact and FAISS vector search, concept index, co-occurrence, popularity."""
 
 from interestlm.retrieve.candidates import active_interests, interleave, retrieve_candidates
-from interestlm.retrieve.collaborative import Cooccurrence, Popularity, top_k_per_row
-from interestlm.retrieve.concepts import ConceptIndex, normalise_name
+from interestlm.retrieve.collaborative import Cooccurrence, Popularity
+from interestlm.retrieve.concepts import ConceptIndex
 from interestlm.retrieve.vector import ExactIndex, FaissIndex, VectorIndex
 
 __all__ = [
@@ -14,7 +14,5 @@ __all__ = [
     "VectorIndex",
     "active_interests",
     "interleave",
-    "normalise_name",
     "retrieve_candidates",
-    "top_k_per_row",
 ]

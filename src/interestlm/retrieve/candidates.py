@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from interestlm.core.schema import InterestProfile, ItemConcepts
+from interestlm.core.types import FloatArray, IntArray
 from interestlm.retrieve.collaborative import Cooccurrence, Popularity
 from interestlm.retrieve.concepts import ConceptIndex
-from interestlm.retrieve.vector import VectorIndex
-from interestlm.schema import IntArray, InterestProfile
+from interestlm.retrieve.vector import FaissIndex, VectorIndex
 
 
 def interleave(lists: Iterable[npt.NDArray[np.integer]], n: int) -> IntArray:
@@ -103,3 +104,60 @@ def _fill(merged: IntArray, extra: npt.NDArray[np.integer], n: int) -> IntArray:
     rest = np.asarray(extra, dtype=np.int32)
     rest = rest[~np.isin(rest, merged)]
     return np.concatenate([merged, rest])[:n].astype(np.int32)
+
+
+class CandidateStage:
+    """Per-user candidates for large catalogues: the sources of :func:`retrieve_candidates`,
+    built once over the catalogue (FAISS vectors, concept index, co-occurrence, popularity).
+
+    The ranker scores only these candidates when the catalogue is above its
+    ``candidates_above`` size; ``benchmarks/bench_candidates.py`` measures their recall against
+    full ranking.
+    """
+
+    def __init__(
+        self,
+        *,
+        index: VectorIndex,
+        concept_index: ConceptIndex,
+        cooccurrence: Cooccurrence,
+        popularity: Popularity,
+        n_candidates: int = 1000,
+    ) -> None:
+        if n_candidates < 1:
+            raise ValueError(f"n_candidates must be >= 1, got {n_candidates}")
+        self.index = index
+        self.concept_index = concept_index
+        self.cooccurrence = cooccurrence
+        self.popularity = popularity
+        self.n_candidates = n_candidates
+
+    @classmethod
+    def build(
+        cls,
+        item_vectors: FloatArray,
+        item_concepts: ItemConcepts,
+        sequences: Sequence[npt.NDArray[np.integer]],
+        *,
+        n_candidates: int = 1000,
+    ) -> CandidateStage:
+        """Every source fitted on the catalogue and the training sequences."""
+        n_items = int(item_vectors.shape[0])
+        return cls(
+            index=FaissIndex(item_vectors),
+            concept_index=ConceptIndex(item_concepts),
+            cooccurrence=Cooccurrence().fit(sequences, n_items),
+            popularity=Popularity().fit(sequences, n_items),
+            n_candidates=n_candidates,
+        )
+
+    def retrieve(self, profile: InterestProfile) -> IntArray:
+        """Up to ``n_candidates`` unseen items for ``profile`` (see :func:`retrieve_candidates`)."""
+        return retrieve_candidates(
+            profile,
+            index=self.index,
+            n_candidates=self.n_candidates,
+            concept_index=self.concept_index,
+            cooccurrence=self.cooccurrence,
+            popularity=self.popularity,
+        )

@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from interestlm.schema import FloatArray, IntArray
+from interestlm.core.topk import top_k_per_row
+from interestlm.core.types import FloatArray, IntArray
 
 
 def _flatten(sequences: Sequence[npt.NDArray[np.integer]], n_items: int) -> tuple[IntArray, IntArray]:
@@ -44,18 +45,6 @@ def _unique_rows(columns: list[npt.NDArray[np.int64]], bounds: list[int]) -> npt
             key = key // max(bounds[j], 1)
         return out
     return np.unique(np.stack(columns, axis=1), axis=0)
-
-
-def top_k_per_row(matrix: sp.spmatrix, k: int) -> sp.csr_matrix:
-    """Keep the ``k`` largest entries of every row (ties: lower column), as float32 CSR."""
-    m = sp.csr_matrix(matrix, dtype=np.float32)
-    m.sum_duplicates()
-    m.eliminate_zeros()
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    order = np.lexsort((m.indices, -m.data, rows))
-    rank = np.arange(m.nnz) - m.indptr[rows[order]]
-    keep = order[rank < k]
-    return sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape, dtype=np.float32)
 
 
 def _aggregate(

@@ -7,12 +7,9 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from interestlm.schema import FloatArray, IntArray, ItemConcepts
-
-
-def normalise_name(name: str) -> str:
-    """Concept names as :class:`~interestlm.schema.ItemConcepts` stores them: lower case, single spaces."""
-    return " ".join(name.lower().split())
+from interestlm.core.names import normalise_name
+from interestlm.core.schema import ItemConcepts
+from interestlm.core.types import FloatArray, IntArray
 
 
 class ConceptIndex:

@@ -3,7 +3,7 @@
 Both indexes answer the same call, ``search(queries, k, exclude=...)``, with ``(scores, items)``
 arrays of shape ``(n_queries, k)``, best first. Where fewer than ``k`` items can be returned
 (a tiny catalogue, or everything else excluded) the trailing slots hold item ``-1`` with score
-``-inf`` — the convention of :func:`interestlm.evaluate.ranking.top_k`. Excluded items are
+``-inf`` — the convention of :func:`interestlm.models.ranking.top_k`. Excluded items are
 never returned. ``add`` appends items that are searchable at once.
 """
 
@@ -17,8 +17,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from interestlm.evaluate.ranking import top_k
-from interestlm.schema import FloatArray, IntArray
+from interestlm.core.topk import top_k
+from interestlm.core.types import FloatArray, IntArray
 
 #: Upper bound on the cells of one dense ``(queries, items)`` score block (float32).
 _BLOCK_CELLS = 1 << 24

@@ -7,36 +7,28 @@ recommender's numpy work runs in the worker threads and never blocks the event l
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi import Path as PathParam
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from interestlm.schema import UnknownIdError
+from interestlm.core.errors import BadInputError, ConflictError, UnknownConceptError, UnknownIdError
 from interestlm.serve.auth import ApiKeys
 from interestlm.serve.metrics import CONTENT_TYPE, Metrics
+from interestlm.serve.routes import UserId, router
 from interestlm.serve.schemas import (
-    MAX_K,
-    AnonymousRequest,
-    ErrorOut,
-    EventsIn,
-    EventsOut,
     HealthOut,
-    ItemsIn,
-    ItemsOut,
-    ProfileEditIn,
-    RecommendationsOut,
-    SimilarOut,
 )
 from interestlm.serve.service import Service, ServiceUnavailable, artifacts_fingerprint
 from interestlm.serve.settings import ServeSettings
@@ -58,17 +50,6 @@ _UI_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
-UserId = Annotated[str, PathParam(min_length=1, max_length=256, description="user id (a string)")]
-ItemId = Annotated[str, PathParam(min_length=1, max_length=256, description="item id (a string)")]
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "missing or invalid API key"},
-    403: {"model": ErrorOut, "description": "writes are off: the server has no API keys configured"},
-    404: {"model": ErrorOut, "description": "unknown user or item id"},
-    413: {"model": ErrorOut, "description": "request body too large"},
-    422: {"model": ErrorOut, "description": "invalid input"},
-    503: {"model": ErrorOut, "description": "writes are off until restart (the event log could not be written)"},
-}
 
 
 def default_store_path(artifacts_dir: Path) -> Path:
@@ -122,15 +103,13 @@ def create_app(
         store = Store(store_path, synchronous=settings.synchronous)
     metrics = Metrics()
     try:
-        writer = None
         if lm is not None:
             from interestlm.lm_writer import LMWriter
 
             lm.budget = lm_budget
-            writer = LMWriter(recommender, lm, request_budget=lm_budget)
-        service = Service(
-            recommender, store, metrics, fingerprint=fingerprint, cache_size=settings.cache_size, writer=writer
-        )
+            # A front door of its own over the same fitted state: the caller's object keeps its text.
+            recommender = recommender.with_text(LMWriter(lm, request_budget=lm_budget))
+        service = Service(recommender, store, metrics, fingerprint=fingerprint, cache_size=settings.cache_size)
         service.replay()
         if settings.warm:
             started = time.perf_counter()
@@ -162,61 +141,7 @@ def create_app(
     app.state.settings = settings
     _install_errors(app)
 
-    def require_key(request: Request) -> None:
-        keys.check(request)
-
-    def read_key(request: Request) -> None:
-        if settings.read_auth:
-            keys.check(request)
-
-    read = [Depends(read_key)]
-    write = [Depends(require_key)]
-    v1 = APIRouter(prefix="/v1", responses=_ERRORS)
-
-    @v1.get("/users/{user_id}/recommendations", response_model=RecommendationsOut, dependencies=read)
-    def user_recommendations(
-        user_id: UserId,
-        k: Annotated[int, Query(ge=1, le=MAX_K, description="list length")] = 10,
-        diversity: Annotated[float | None, Query(ge=0.0, le=1.0, description="MMR diversity")] = None,
-        explain: Annotated[bool, Query(description="one-sentence explanations")] = True,
-    ) -> Response:
-        """Top-K items for a known user, with scores and explanations."""
-        body = service.recommendations(user_id, k, diversity=diversity, explain=explain)
-        return Response(content=body, media_type="application/json")
-
-    @v1.post("/recommendations", response_model=RecommendationsOut, dependencies=read)
-    def anonymous_recommendations(body: AnonymousRequest) -> dict[str, Any]:
-        """Top-K for an anonymous or new user from an inline history and/or a free-text taste description."""
-        return service.anonymous(body)
-
-    @v1.get("/users/{user_id}/profile", dependencies=read)
-    def get_profile(user_id: UserId) -> dict[str, Any]:
-        """The layered profile: interests, likes/dislikes, short-term, concepts, explore, summary, edits."""
-        return service.profile(user_id)
-
-    @v1.patch("/users/{user_id}/profile", dependencies=write)
-    def patch_profile(user_id: UserId, body: ProfileEditIn) -> dict[str, Any]:
-        """Pin / mute concepts, reweight or remove interests; the next recommendations obey. Returns the profile."""
-        return service.edit(user_id, body)
-
-    @v1.post("/users/{user_id}/events", response_model=EventsOut, dependencies=write)
-    def post_events(user_id: UserId, body: EventsIn) -> dict[str, Any]:
-        """Feedback, one event or ``{"events": [...]}``; durable and reflected on return (new ids start a profile)."""
-        return service.add_events(user_id, body.events)
-
-    @v1.post("/items", response_model=ItemsOut, dependencies=write)
-    def post_items(body: ItemsIn) -> dict[str, Any]:
-        """Add or update items; they are encoded, indexed and recommendable on return."""
-        return service.upsert_items(body.items)
-
-    @v1.get("/items/{item_id}/similar", response_model=SimilarOut, dependencies=read)
-    def similar_items(
-        item_id: ItemId, k: Annotated[int, Query(ge=1, le=MAX_K, description="list length")] = 10
-    ) -> dict[str, Any]:
-        """The items nearest to ``item_id``."""
-        return service.similar(item_id, k)
-
-    app.include_router(v1)
+    app.include_router(router(keys, settings))
 
     @app.get("/healthz", response_model=HealthOut)
     def healthz() -> Any:
@@ -248,9 +173,18 @@ def create_app(
 
 
 def _install_errors(app: FastAPI) -> None:
+    """The library's typed errors as client errors; anything else is left to :class:`Observe` (500)."""
+
+    def reply(request: Request, status: int, detail: str, **extra: Any) -> JSONResponse:
+        return JSONResponse({"detail": detail, **extra}, status_code=status, headers=_request_id_header(request))
+
+    @app.exception_handler(UnknownConceptError)
+    async def unknown_concept(request: Request, exc: UnknownConceptError) -> JSONResponse:
+        return reply(request, 422, str(exc), suggestions=exc.suggestions)
+
     @app.exception_handler(UnknownIdError)
     async def unknown_id(request: Request, exc: UnknownIdError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.args[0]) if exc.args else "unknown id"}, status_code=404)
+        return reply(request, 404, str(exc) or "unknown id")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -259,15 +193,24 @@ def _install_errors(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")} for e in exc.errors()
         ]
         summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-        return JSONResponse({"detail": f"invalid request: {summary}", "errors": errors}, status_code=422)
+        return reply(request, 422, f"invalid request: {summary}", errors=errors)
 
-    @app.exception_handler(ValueError)
-    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+    @app.exception_handler(BadInputError)
+    async def bad_input(request: Request, exc: BadInputError) -> JSONResponse:
+        return reply(request, 422, str(exc))
+
+    @app.exception_handler(ConflictError)
+    async def conflict(request: Request, exc: ConflictError) -> JSONResponse:
+        return reply(request, 409, str(exc))
 
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        return reply(request, 503, str(exc))
+
+
+def _request_id_header(request: Request) -> dict[str, str]:
+    rid = request.scope.get("state", {}).get("request_id")
+    return {"X-Request-ID": rid} if rid else {}
 
 
 class BodyLimit:
@@ -319,9 +262,14 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-async def _reply(send: Send, status: int, detail: str) -> None:
-    body = ('{"detail": "' + detail.replace('"', "'") + '"}').encode()
+async def _reply(send: Send, status: int, detail: str, *, request_id: str | None = None) -> None:
+    payload: dict[str, str] = {"detail": detail}
+    if request_id is not None:
+        payload["request_id"] = request_id
+    body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if request_id is not None:
+        headers.append((b"x-request-id", request_id.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -342,11 +290,16 @@ class Observe:
             return
         started = time.perf_counter()
         status, responded = 500, False
+        request_id = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id
 
         async def observed(message: Message) -> None:
             nonlocal status, responded
             if message["type"] == "http.response.start":
                 status, responded = int(message["status"]), True
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
             await send(message)
 
         try:
@@ -356,10 +309,11 @@ class Observe:
             # message, and messages may quote ids or text from the request: the type and stack only.
             route = getattr(scope.get("route"), "path", "unmatched")
             stack = "".join(traceback.format_tb(exc.__traceback__))
-            log.error("unhandled %s on %s %s\n%s", type(exc).__name__, scope.get("method"), route, stack)
+            method = scope.get("method")
+            log.error("unhandled %s on %s %s (request %s)\n%s", type(exc).__name__, method, route, request_id, stack)
             status = 500
             if not responded:
-                await _reply(send, 500, "internal error")
+                await _reply(send, 500, "internal error", request_id=request_id)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")

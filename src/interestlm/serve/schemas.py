@@ -84,10 +84,14 @@ class RecommendationOut(BaseModel):
     score: float
     explanation: str | None = None
     explanation_source: str | None = Field(default=None, description="template, or kind:model of the LM that wrote it")
+    reason: str | None = Field(default=None, description="the signal that carried most of the score")
     interest: str | None = None
     concepts: list[str] = Field(default_factory=list)
     evidence: list[ItemRef] = Field(default_factory=list)
     path: list[str] = Field(default_factory=list)
+    contributions: dict[str, float] = Field(
+        default_factory=dict, description="each signal's share of the score (weight x value); they sum to it"
+    )
 
 
 class RecommendationsOut(BaseModel):
@@ -220,7 +224,10 @@ class HealthOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    """Every error body: ``{"detail": "..."}`` (422 adds ``errors``)."""
+    """Every error body: ``{"detail": "..."}`` (a 422 adds ``errors`` or, for an unknown concept,
+    ``suggestions``; a 500 names only a ``request_id`` to quote, nothing internal)."""
 
     detail: str
     errors: list[dict[str, Any]] | None = None
+    suggestions: list[str] | None = None
+    request_id: str | None = None

@@ -5,6 +5,8 @@ code validates the write (bad concept names, unknown ids raise before anything i
 reader can see a write before it is committed, and a write is acknowledged only once durable.
 If the log commit itself fails after the in-memory state changed, the service stops taking
 writes (503) until a restart replays the log, so memory and log never silently diverge.
+
+Why one file over 400 lines: the service's lock, cache, log replay and writes must be read together.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from interestlm.schema import Event, InterestProfile, UnknownIdError
+from interestlm.core.errors import UnknownIdError
+from interestlm.core.schema import Event, InterestProfile
+from interestlm.render import recommendations_json
 from interestlm.serve.metrics import Metrics
 from interestlm.serve.schemas import AnonymousRequest, EventIn, ItemIn, ProfileEditIn, RecommendationsOut
 from interestlm.serve.store import LogEntry, LogStore
 
 if TYPE_CHECKING:
-    from interestlm.lm_writer import LMWriter
-    from interestlm.recommender import Recommendation, Recommender
+    from interestlm.recommender import Recommender
 
 log = logging.getLogger("interestlm.serve")
 
@@ -165,11 +168,9 @@ class Service:
         *,
         fingerprint: str | None = None,
         cache_size: int = 50_000,
-        writer: LMWriter | None = None,
     ) -> None:
+        # Language-model text (summaries, explanations) is the recommender's own ``text`` strategy.
         self.rec = recommender
-        # Language-model text (summaries, explanations) within a time budget; None: templates only.
-        self.writer = writer
         self.store = store
         self.metrics = metrics
         self.lock = RWLock()
@@ -243,11 +244,11 @@ class Service:
     # ------------------------------------------------------------------ reads
     def n_items(self) -> int:
         """Catalog size."""
-        return len(self.rec.catalog_.item_ids)
+        return len(self.rec.catalog)
 
     def n_users(self) -> int:
         """Known users."""
-        return len(self.rec.user_index_)
+        return len(self.rec.state_.user_index)
 
     def recommendations(
         self, user_id: str, k: int, *, diversity: float | None, explain: bool, lm_text: bool = True
@@ -264,10 +265,8 @@ class Service:
             if cached is not None:
                 return cached
             generations = self.cache.generations(user_id)
-            recs = self.rec.recommend(user_id, k, diversity=diversity, explain=explain)
-            if lm_text:
-                recs = self._lm_text(recs)
-            payload = {"user_id": user_id, "recommendations": [self._rec_json(r) for r in recs]}
+            recs = self.rec.recommend(user_id, k, diversity=diversity, explain=explain, lm_text=lm_text)
+            payload = recommendations_json(user_id, recs, self.rec.catalog)
         body = RecommendationsOut.model_validate(payload).model_dump_json().encode()
         self.cache.put(key, generations, body)
         return body
@@ -281,58 +280,46 @@ class Service:
         again, with LM text, once their profile changes or the catalog grows.
         """
         done = 0
-        for user_id in list(self.rec.user_index_):
+        for user_id in list(self.rec.state_.user_index):
             self.recommendations(str(user_id), k, diversity=None, explain=explain, lm_text=False)
             done += 1
         return done
-
-    def _lm_text(self, recs: list[Recommendation]) -> list[Recommendation]:
-        """Explanations rewritten by the LM where valid and in time (the writer's budget); else unchanged."""
-        if self.writer is None or any(r.explanation is None for r in recs):
-            return recs
-        explained = self.writer.explain_all([r.explanation for r in recs if r.explanation is not None])
-        return [replace(r, explanation=e) for r, e in zip(recs, explained, strict=True)]
 
     def anonymous(self, req: AnonymousRequest) -> dict[str, Any]:
         """Top-``k`` for an inline history and/or a taste text; nothing is stored."""
         with self.lock.read():
             profile = self._anonymous_profile(req)
-            recs = self.rec.rank_profiles([profile], req.k, diversity=req.diversity)[0]
-            if req.explain:
-                explanations = self.rec.explain_items(profile, [r.item for r in recs])
-                recs = self._lm_text([replace(r, explanation=e) for r, e in zip(recs, explanations, strict=True)])
-            return {"user_id": req.user_id, "recommendations": [self._rec_json(r) for r in recs]}
+            recs = self.rec.recommend(profile, req.k, diversity=req.diversity, explain=req.explain)
+            return recommendations_json(req.user_id, recs, self.rec.catalog)
 
     def _anonymous_profile(self, req: AnonymousRequest) -> InterestProfile:
         user_id = req.user_id or "anonymous"
         if not req.history:
-            return self._text_profile(req.text or "", user_id=user_id)
+            return self.rec.profile_from_text(req.text or "", user_id=user_id)
         profile = self.rec.profile_from_history(req.history, user_id=user_id)
         if not req.text:
             return profile
-        described = self._text_profile(req.text, user_id=user_id)
+        described = self.rec.profile_from_text(req.text, user_id=user_id)
         # The history gives the interests; the text steers the short-term direction with equal weight.
         blend = profile.short_term.astype(np.float32) + described.short_term.astype(np.float32)
         norm = float(np.linalg.norm(blend))
         short = blend / norm if norm > 0 else described.short_term
-        return replace(profile, short_term=short.astype(np.float32), extra={**profile.extra, "query": req.text})
-
-    def _text_profile(self, text: str, *, user_id: str) -> InterestProfile:
-        """A profile from a taste description: parsed concepts + vector with a writer, else the vector only."""
-        if self.writer is not None and text.strip():
-            return self.writer.profile_from_text(text, user_id=user_id)
-        return self.rec.profile_from_text(text, user_id=user_id)
+        # The text's dislikes hold for the history too: their concepts stay muted.
+        edits = replace(profile.edits, muted=profile.edits.muted | described.edits.muted)
+        return replace(
+            profile, short_term=short.astype(np.float32), edits=edits, extra={**profile.extra, "query": req.text}
+        )
 
     def profile(self, user_id: str) -> dict[str, Any]:
         """The layered profile JSON of a known user."""
         with self.lock.read():
-            return self.writer.profile_json(user_id) if self.writer else self.rec.profile_json(user_id)
+            return self.rec.profile_json(user_id)
 
     def similar(self, item_id: str, k: int) -> dict[str, Any]:
         """Nearest items of ``item_id``."""
         with self.lock.read():
             pairs = self.rec.similar_items(item_id, k)
-            titles = self.rec.catalog_.titles
+            titles = self.rec.catalog.titles
             return {
                 "item_id": item_id,
                 "similar": [
@@ -340,21 +327,6 @@ class Service:
                     for i, s in pairs
                 ],
             }
-
-    def _rec_json(self, rec: Recommendation) -> dict[str, Any]:
-        catalog = self.rec.catalog_
-        out: dict[str, Any] = {"item_id": rec.item_id, "title": catalog.titles[rec.item], "score": float(rec.score)}
-        e = rec.explanation
-        if e is not None:
-            out.update(
-                explanation=e.text,
-                explanation_source=e.text_source,
-                interest=e.interest_label or None,
-                concepts=list(e.concepts),
-                evidence=[{"item_id": str(catalog.item_ids[i]), "title": catalog.titles[i]} for i in e.evidence],
-                path=list(e.path),
-            )
-        return out
 
     # ------------------------------------------------------------------ writes
     def _writable(self) -> None:

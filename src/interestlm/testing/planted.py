@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from interestlm.data.tables import KIND_CODE, Catalog, Dataset, Interactions
+from interestlm.core.tables import KIND_CODE, Catalog, Dataset, Interactions
 
 
 @dataclass(frozen=True, kw_only=True)

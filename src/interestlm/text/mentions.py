@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from interestlm.concepts.names import normalise_name
+from interestlm.core.names import normalise_name
 
 _YEAR = re.compile(r"\s*\((\d{4}(?:[-–]\d{0,4})?)\)\s*$")
 _ARTICLE = re.compile(r"^(?P<body>.+), (?P<article>The|A|An|Les|La|Le|Il|Das|Der|Die|El|L')$", re.IGNORECASE)

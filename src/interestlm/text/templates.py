@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from interestlm.data.tables import Catalog, Interactions
+from interestlm.core.tables import Catalog, Interactions
 
 _ELLIPSIS = "..."
 # A description squeezed into fewer characters than this says nothing useful.

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from interestlm.data.errors import DataError, LoadReport, OnError, RowGuard
+from interestlm.core.errors import DataError, LoadReport, OnError, RowGuard
 
 BoolArray = npt.NDArray[np.bool_]
 

@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from interestlm.core.errors import DataError, OnError, RowGuard
+from interestlm.core.tables import Catalog, Dataset
 from interestlm.data.build import assemble
-from interestlm.data.errors import DataError, OnError, RowGuard
 from interestlm.data.readers._common import first_line, json_lines, new_report_guard, unique
-from interestlm.data.tables import Catalog, Dataset
 
 Release = Literal["auto", "2014", "2018", "2023"]
 

@@ -20,10 +20,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from interestlm.core.errors import DataError, LoadReport, OnError, RowGuard
+from interestlm.core.tables import KINDS, Catalog, Dataset
 from interestlm.data.build import assemble
-from interestlm.data.errors import DataError, LoadReport, OnError, RowGuard
 from interestlm.data.readers._common import Rows, first_line, kept, new_report_guard, read_text, split_rows, unique
-from interestlm.data.tables import KINDS, Catalog, Dataset
 
 Format = Literal["auto", "csv", "tsv", "parquet", "jsonl"]
 

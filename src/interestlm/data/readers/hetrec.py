@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from interestlm.core.errors import LoadReport, OnError, RowGuard
+from interestlm.core.tables import Catalog, Dataset
 from interestlm.data.build import assemble
-from interestlm.data.errors import LoadReport, OnError, RowGuard
 from interestlm.data.readers._common import find_file, kept, new_report_guard, normalise_tag, split_rows, unique
 from interestlm.data.readers.generic import positions
-from interestlm.data.tables import Catalog, Dataset
 
 
 def read_lastfm_hetrec(path: Path | str, *, on_error: OnError = "raise", name: str | None = None) -> Dataset:

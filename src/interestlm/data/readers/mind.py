@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from interestlm.core.errors import OnError, RowGuard
+from interestlm.core.tables import Catalog, Dataset
 from interestlm.data.build import assemble
-from interestlm.data.errors import OnError, RowGuard
 from interestlm.data.readers._common import find_file, kept, new_report_guard, split_rows, unique
-from interestlm.data.tables import Catalog, Dataset
 
 #: Format of the behaviors' time column, e.g. ``11/12/2019 2:14:46 PM``.
 MIND_TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"

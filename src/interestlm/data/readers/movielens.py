@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from interestlm.core.errors import DataError, LoadReport, OnError, RowGuard
+from interestlm.core.tables import Catalog, Dataset
 from interestlm.data.build import assemble
-from interestlm.data.errors import DataError, LoadReport, OnError, RowGuard
 from interestlm.data.readers._common import (
     Rows,
     find_file,
@@ -25,7 +26,6 @@ from interestlm.data.readers._common import (
     split_rows,
     unique,
 )
-from interestlm.data.tables import Catalog, Dataset
 
 #: The genre label ml-latest uses for "none".
 NO_GENRES = "(no genres listed)"

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from interestlm.core.errors import DataError, OnError, RowGuard
+from interestlm.core.tables import Catalog, Dataset
 from interestlm.data.build import assemble
-from interestlm.data.errors import DataError, OnError, RowGuard
 from interestlm.data.readers._common import Rows, kept, new_report_guard, split_rows, text_lines, unique
 from interestlm.data.readers.generic import ColumnMap, ItemColumnMap, interactions_from_rows
-from interestlm.data.tables import Catalog, Dataset
 
 #: Types a RecBole header may declare.
 RECBOLE_TYPES = ("token", "token_seq", "float", "float_seq")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from interestlm.core.errors import DataError, OnError, RowGuard
+from interestlm.core.tables import Catalog, Dataset
 from interestlm.data.build import assemble
-from interestlm.data.errors import DataError, OnError, RowGuard
 from interestlm.data.readers._common import new_report_guard, read_text, text_lines
-from interestlm.data.tables import Catalog, Dataset
 
 
 def read_s3rec(

@@ -1,0 +1,252 @@
+"""THE ranker: signals -> learned fusion -> pins / mutes -> seen-item filter -> MMR, in batches.
+
+The library (:class:`~interestlm.recommender.Recommender`), the evaluation protocol and the HTTP
+service all rank through :class:`Ranker`; nothing else turns signals into a ranked list. For
+catalogues above ``candidates_above`` items, a candidate stage (:mod:`interestlm.retrieve`)
+picks each user's candidates first and only those are scored.
+
+A score decomposes exactly: ``score(u, i) = sum_s weight_s * signal_s(u, i) + pin(u, i)``
+(:meth:`Ranker.contributions`), which is what explanations cite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from interestlm.core.errors import BadInputError
+from interestlm.core.schema import InterestProfile
+from interestlm.core.types import FloatArray, IntArray
+from interestlm.rank.fusion import Fusion, FusionLearner, Imputer
+from interestlm.rank.rerank import edit_mask, mmr
+from interestlm.rank.signals import SignalContext, compute_signals
+from interestlm.retrieve.candidates import CandidateStage
+
+#: How far a pinned concept lifts its items, in standard deviations of the user's fused scores:
+#: the fused scale depends on the learned weights, and a fixed +1 sank below the top-10 when
+#: the weights were large.
+PIN_SPREAD = 2.0
+#: Name of the pins' share of a score in :meth:`Ranker.contributions`.
+PIN = "pin"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ranked:
+    """One ranked item: its index, fused score (edits applied) and each signal's share of it."""
+
+    item: int
+    score: float
+    contributions: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Ranker:
+    """Fused, edited, filtered and diversified ranking over one :class:`SignalContext`.
+
+    ``signals`` are the configured signal names (those the context cannot compute are left
+    out); ``imputer`` fills interaction signals of items without interactions; ``candidates``
+    (optional) retrieves per-user candidates when the catalogue has more than
+    ``candidates_above`` items.
+    """
+
+    context: SignalContext
+    fusion: Fusion
+    imputer: Imputer
+    signals: tuple[str, ...]
+    batch_size: int = 256
+    candidates: CandidateStage | None = None
+    candidates_above: int = 200_000
+
+    # ------------------------------------------------------------------ signals and scores
+    def signal_names(self) -> tuple[str, ...]:
+        """The configured signals this context can compute."""
+        available = self.context.names
+        return tuple(name for name in self.signals if name in available)
+
+    def signal_matrices(
+        self, profiles: Sequence[InterestProfile], *, items: npt.ArrayLike | None = None
+    ) -> dict[str, FloatArray]:
+        """Every signal as ``(len(profiles), n)``, cold items' interaction signals imputed."""
+        cols = None if items is None else np.asarray(items, dtype=np.int32).ravel()
+        raw = compute_signals(profiles, self.context, items=cols, names=self.signal_names(), batch_size=self.batch_size)
+        cold = cold_items(self.context)
+        return self.imputer.apply(raw, cold if cols is None else cold[cols])
+
+    def scores(self, profiles: Sequence[InterestProfile], *, items: npt.ArrayLike | None = None) -> FloatArray:
+        """Fused score of every item (or of ``items``) per profile: muted items ``-inf``, pinned lifted.
+
+        Profiles are scored ``batch_size`` at a time, so only one batch of signals is held.
+        """
+        cols = None if items is None else np.asarray(items, dtype=np.int32).ravel()
+        n = self.context.n_items if cols is None else len(cols)
+        out = np.empty((len(profiles), n), dtype=np.float32)
+        for start in range(0, len(profiles), self.batch_size):
+            batch = profiles[start : start + self.batch_size]
+            out[start : start + len(batch)] = self._fused(batch, self.signal_matrices(batch, items=cols), cols)[0]
+        return out
+
+    def _fused(
+        self, batch: Sequence[InterestProfile], signals: dict[str, FloatArray], cols: IntArray | None
+    ) -> tuple[FloatArray, list[FloatArray | None]]:
+        """Fused rows of one batch with edits applied, and each row's pin lift (None without pins)."""
+        fused = self.fusion.score(signals).astype(np.float32)
+        lifts: list[FloatArray | None] = []
+        for row, profile in enumerate(batch):
+            lifts.append(self._apply_edits(profile, fused[row], cols))
+        return fused, lifts
+
+    def _apply_edits(self, profile: InterestProfile, row: FloatArray, cols: IntArray | None) -> FloatArray | None:
+        """Lift pinned items and remove muted ones, in place, on one profile's fused row; returns the lift."""
+        mask, boost = self._edit_effect(profile, row)
+        if mask is None or boost is None:
+            return None
+        if cols is not None:
+            mask, boost = mask[cols], boost[cols]
+        row += boost
+        row[mask] = -np.inf
+        return boost if profile.edits.pinned else None
+
+    def _edit_effect(
+        self, profile: InterestProfile, row: FloatArray
+    ) -> tuple[npt.NDArray[np.bool_] | None, FloatArray | None]:
+        """``(muted items, pin lift)`` over the whole catalogue; ``(None, None)`` without edits."""
+        if not (profile.edits.muted or profile.edits.pinned):
+            return None, None
+        mask, boost = edit_mask(self.context.item_concepts, muted=profile.edits.muted, pinned=profile.edits.pinned)
+        finite = row[np.isfinite(row)]
+        spread = float(np.std(finite)) if len(finite) else 0.0
+        return mask, (np.float32(PIN_SPREAD * (spread or 1.0)) * boost).astype(np.float32)
+
+    def contributions(self, profile: InterestProfile, items: npt.ArrayLike) -> dict[str, FloatArray]:
+        """Each signal's share ``weight * value`` of ``items``' scores for ``profile`` (and ``pin``).
+
+        The shares sum to the fused score :meth:`scores` gives (muted items excepted: they have none).
+        Signals are standardised over the whole catalogue, as for scoring, so they are computed
+        for every item and read at ``items``.
+        """
+        cols = np.asarray(items, dtype=np.int32).ravel()
+        signals = self.signal_matrices([profile])
+        weights = self.fusion.weights
+        out = {name: np.float32(w) * signals[name][0, cols] for name, w in weights.items() if name in signals}
+        if profile.edits.pinned:
+            _, boost = self._edit_effect(profile, self.fusion.score(signals)[0])
+            if boost is not None:
+                out[PIN] = boost[cols]
+        return out
+
+    # ------------------------------------------------------------------ ranking
+    def rank(
+        self, profiles: Sequence[InterestProfile], k: int, *, diversity: float = 0.0
+    ) -> list[list[Ranked]]:
+        """Top-``k`` per profile, best first: seen and muted items removed, then MMR over the best
+        ``max(5k, 50)`` (``diversity`` 0 is the plain top-``k``).
+
+        Seen means :attr:`InterestProfile.seen_items`: the seed items standing in for the history of
+        a profile built from text are ranked like any other item (they were chosen because they fit).
+        """
+        if k < 1:
+            raise BadInputError(f"k must be >= 1, got {k}")
+        if not 0.0 <= diversity <= 1.0:
+            raise BadInputError(f"diversity must be in [0, 1], got {diversity}")
+        if self._uses_candidates():
+            return [self._rank_one(p, k, diversity) for p in profiles]
+        out: list[list[Ranked]] = []
+        for start in range(0, len(profiles), self.batch_size):
+            batch = profiles[start : start + self.batch_size]
+            signals = self.signal_matrices(batch)
+            scores, lifts = self._fused(batch, signals, None)
+            for row, profile in enumerate(batch):
+                chosen = self._select(scores[row], None, profile, k, diversity)
+                out.append(self._with_shares(chosen, signals, row, lifts[row], None))
+        return out
+
+    def _with_shares(
+        self,
+        ranked: list[Ranked],
+        signals: dict[str, FloatArray],
+        row: int,
+        lift: FloatArray | None,
+        cols: IntArray | None,
+    ) -> list[Ranked]:
+        """``ranked`` with each item's signal shares, read off the signals it was scored with."""
+        if not ranked:
+            return ranked
+        items = np.asarray([r.item for r in ranked], dtype=np.int64)
+        pos = items if cols is None else np.searchsorted(cols, items, sorter=np.argsort(cols))
+        if cols is not None:
+            pos = np.argsort(cols)[pos]
+        shares = {n: np.float32(w) * signals[n][row, pos] for n, w in self.fusion.weights.items() if n in signals}
+        if lift is not None:
+            shares[PIN] = lift[pos]
+        return [
+            Ranked(item=r.item, score=r.score, contributions={n: float(v[j]) for n, v in shares.items()})
+            for j, r in enumerate(ranked)
+        ]
+
+    def _uses_candidates(self) -> bool:
+        return self.candidates is not None and self.context.n_items > self.candidates_above
+
+    def _rank_one(self, profile: InterestProfile, k: int, diversity: float) -> list[Ranked]:
+        """Candidate retrieval first, then the same scoring on those candidates only (signals are
+        standardised over the candidates, so scores differ in scale from full ranking)."""
+        assert self.candidates is not None
+        cols = self.candidates.retrieve(profile)
+        if not len(cols):
+            return []
+        signals = self.signal_matrices([profile], items=cols)
+        scores, lifts = self._fused([profile], signals, cols)
+        return self._with_shares(self._select(scores[0], cols, profile, k, diversity), signals, 0, lifts[0], cols)
+
+    def _select(
+        self, row: FloatArray, cols: IntArray | None, profile: InterestProfile, k: int, diversity: float
+    ) -> list[Ranked]:
+        s = row.copy()
+        items = np.arange(len(s), dtype=np.int32) if cols is None else cols
+        s[np.isin(items, profile.seen_items)] = -np.inf
+        n_pool = min(len(s), max(k * 5, 50))
+        pool = np.argpartition(-s, n_pool - 1)[:n_pool] if n_pool < len(s) else np.arange(len(s))
+        pool = pool[np.isfinite(s[pool])]
+        # Ties break by item index, whether the pool came from the whole catalogue or candidates.
+        pool = pool[np.lexsort((items[pool], -s[pool]))]
+        chosen = mmr(s[pool], items[pool], self.context.item_vectors, k, diversity=diversity)
+        score_of = dict(zip(items[pool].tolist(), s[pool].tolist(), strict=True))
+        return [Ranked(item=int(i), score=float(score_of[int(i)])) for i in chosen]
+
+
+def cold_items(context: SignalContext) -> npt.NDArray[np.bool_]:
+    """Items without training interactions in ``context`` (including items added after fitting)."""
+    cold: npt.NDArray[np.bool_] = context.log_popularity <= 0
+    return cold
+
+
+def fit_ranker(
+    context: SignalContext,
+    profiles: Sequence[InterestProfile],
+    targets: Sequence[npt.ArrayLike],
+    exclude: sp.csr_matrix,
+    *,
+    signals: Sequence[str],
+    l2: float,
+    n_candidates: int,
+    seed: int,
+    batch_size: int = 256,
+) -> Ranker:
+    """A :class:`Ranker` whose fusion weights maximise the likelihood of held-out ``targets``.
+
+    ``profiles[j]`` is built from what user ``j`` had before ``targets[j]``; ``exclude[j]`` marks
+    the items removed from their ranking (seen). ``context`` must not have seen the targets.
+    """
+    draft = Ranker(
+        context=context, fusion=Fusion({}), imputer=Imputer(coefficients={}), signals=tuple(signals),
+        batch_size=batch_size,
+    )
+    raw = compute_signals(profiles, context, names=draft.signal_names(), batch_size=batch_size)
+    cold = cold_items(context)
+    imputer = Imputer.fit(raw, ~cold, seed=seed)
+    learner = FusionLearner(l2=l2, n_candidates=n_candidates, seed=seed)
+    fusion = learner.fit(imputer.apply(raw, cold), list(targets), exclude)
+    return Ranker(context=context, fusion=fusion, imputer=imputer, signals=tuple(signals), batch_size=batch_size)
