@@ -148,7 +148,7 @@ class Recommender:
         state = self.state_
         query = state.encoder.encode([text])[0]
         if self._vocabulary is None or self._vocabulary.item_concepts is not state.item_concepts:
-            self._vocabulary = ConceptVocabulary(state.item_concepts)
+            self._vocabulary = ConceptVocabulary(state.item_concepts, titles=state.catalog.titles)
         vocabulary = self._vocabulary
         taste = (
             self.text.parse_taste(text, query, vocabulary)

@@ -16,6 +16,7 @@ carry liked and no disliked concepts seed the interests; the concepts are set fr
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -29,6 +30,7 @@ from interestlm.lm import Generator, load_prompt
 from interestlm.profiles.builder import ProfileBuilder
 from interestlm.profiles.history import history_from_items
 from interestlm.profiles.lm_summary import clauses, is_negative
+from interestlm.text.mentions import MentionIndex, normalise, title_forms
 
 #: Phrases that make a clause negative although no single cue word does.
 _NEGATIVE_PHRASES = ("can t stand", "cannot stand", "not a fan", "not into", "sick of", "tired of", "turned off")
@@ -53,6 +55,9 @@ class Taste:
     likes: tuple[str, ...]
     dislikes: tuple[str, ...]
     source: str
+    #: Catalog items the text names by title ("less violent than Fight Club"): the taste is
+    #: measured from them, so they seed the profile whatever the clause's sign.
+    references: tuple[int, ...] = ()
 
 
 def _singular(word: str) -> str:
@@ -66,8 +71,9 @@ def _singular(word: str) -> str:
 class ConceptVocabulary:
     """Concept names of a catalog with lookup by any normalised or singular/plural spelling."""
 
-    def __init__(self, item_concepts: ItemConcepts) -> None:
+    def __init__(self, item_concepts: ItemConcepts, *, titles: Sequence[str] | None = None) -> None:
         self.item_concepts = item_concepts
+        self.titles = MentionIndex(titles, ()) if titles is not None else None
         self.names = list(item_concepts.names)
         self._lookup: dict[str, str] = {}
         for c, name in enumerate(self.names):
@@ -114,14 +120,28 @@ def _negative(clause: str) -> bool:
 
 
 def parse_taste_rules(text: str, vocabulary: ConceptVocabulary) -> Taste:
-    """Vocabulary concepts per clause, signed by the clause's cue words (no model)."""
+    """Vocabulary concepts per clause, signed by the clause's cue words (no model).
+
+    "I love sci-fi. I hate horror." likes sci fi and dislikes horror; "less violent than Fight
+    Club" dislikes violence and names Fight Club as a reference (its title words are not parsed
+    as concepts).
+    """
     likes: list[str] = []
     dislikes: list[str] = []
-    for clause in clauses(text.replace("-", " ")):
-        (dislikes if _negative(clause) else likes).extend(vocabulary.in_text(clause))
+    references: list[int] = []
+    for clause in clauses(text):
+        named = sorted(vocabulary.titles.items(clause)) if vocabulary.titles is not None else []
+        references.extend(named)
+        rest = normalise(clause.replace("-", " "))
+        for i in named:
+            for form in sorted(title_forms(vocabulary.titles.titles[i]), key=len, reverse=True):  # type: ignore[union-attr]
+                rest = re.sub(rf"(?<!\S){re.escape(form)}(?!\S)", " ", rest)
+        (dislikes if _negative(clause) else likes).extend(vocabulary.in_text(rest.replace("-", " ")))
     disliked = list(dict.fromkeys(dislikes))
     liked = [c for c in dict.fromkeys(likes) if c not in disliked]
-    return Taste(likes=tuple(liked), dislikes=tuple(disliked), source="template")
+    return Taste(
+        likes=tuple(liked), dislikes=tuple(disliked), source="template", references=tuple(dict.fromkeys(references))
+    )
 
 
 def validate_taste(
@@ -179,7 +199,10 @@ def parse_taste_lm(
     if result.text is None:
         return rules
     data = json.loads(result.text)
-    return Taste(likes=tuple(data["likes"]), dislikes=tuple(data["dislikes"]), source=generator.source)
+    return Taste(
+        likes=tuple(data["likes"]), dislikes=tuple(data["dislikes"]), source=generator.source,
+        references=rules.references,
+    )
 
 
 def _taste_json(taste: Taste) -> dict[str, list[str]]:
@@ -225,6 +248,8 @@ def taste_profile(
     score = (like_match / top if top > 0 else like_match) + 0.5 * (item_vectors @ query) - 2.0 * (dislike_match > 0)
     if popularity is not None and float(np.max(popularity)) > 0:
         score = score + 0.5 * np.asarray(popularity, np.float32) / float(np.max(popularity))
+    # Titles the text names come first: the taste is measured from them.
+    score[list(taste.references)] = np.inf
     seeds = np.argsort(-score, kind="stable")[:n_seed].astype(np.int32)
     profile = builder.build(user_id, history_from_items(seeds))
     chosen = {*taste.likes, *taste.dislikes}
