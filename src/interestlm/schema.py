@@ -239,6 +239,8 @@ class InterestProfile:
     interests: tuple[Interest, ...]
     likes: tuple[int, ...]
     dislikes: tuple[int, ...]
+    # (issue 20) Items the user rated or reviewed without liking or disliking them (most recent first).
+    lukewarm: tuple[int, ...] = ()
     liked_concepts: tuple[tuple[str, float], ...]
     disliked_concepts: tuple[tuple[str, float], ...]
     short_term: FloatArray
