@@ -27,7 +27,12 @@ saw (drawn per user with ``--seed``), stamped ``--now`` (the README's example ti
 normalised interest weights is measured after ``ProfileBuilder.update`` and after a full rebuild
 on the history with the event appended. Interests are matched old-to-new by the most shared items
 (Hungarian assignment); an interest without a partner counts with its whole weight. Also counted:
-interests with weight >= 0.05 before and after, over all those users. Medians are quoted.
+interests with weight >= 0.05 before and after, over all those users; the same figures for the
+users with at least ``--min-events`` events in their interests (disliked items sit in none: the
+population ``ProfileConfig``'s bound speaks of); how often a rebuild groups the old items
+differently from ``update`` (Ward clusters again), with the move split by that; and, after issue
+20, whether any update moved more than ``ProfileBuilder.weight_shift_bound(profile)``. Medians
+are quoted.
 """
 
 from __future__ import annotations
@@ -81,6 +86,14 @@ def matched_l1(before: InterestProfile, after: InterestProfile) -> float:
     total = float(np.abs(wa[rows] - wb[cols]).sum())
     total += float(np.delete(wa, rows).sum() + np.delete(wb, cols).sum())
     return total
+
+
+def same_grouping(a: InterestProfile, b: InterestProfile) -> bool:
+    """Whether the two profiles group the items both cluster the same way (labels aside)."""
+    owner_a = {x: k for k, i in enumerate(a.interests) for x in i.items}
+    owner_b = {x: k for k, i in enumerate(b.interests) for x in i.items}
+    pairs = {(owner_a[x], owner_b[x]) for x in owner_a.keys() & owner_b.keys()}
+    return len(pairs) == len({p for p, _ in pairs}) == len({q for _, q in pairs})
 
 
 def item_concept_names(matrix: sp.csr_matrix, names: Sequence[str], items: Sequence[int]) -> set[str]:
@@ -181,13 +194,18 @@ def main() -> int:
         rng = np.random.default_rng(args.seed)
         l1_update: list[float] = []
         l1_rebuild: list[float] = []
+        in_interests: list[int] = []
+        regrouped: list[bool] = []
+        over_bound = 0
         kept = {"before": 0, "update": 0, "rebuild": 0}
         n_interests = {"before": 0, "update": 0, "rebuild": 0}
         st_moved = 0
         time_users = 0
         t0 = time.perf_counter()
         examples: dict[str, Any] = {}
-        for u, profile in enumerate(profiles):
+        # The per-profile bound exists only after issue 20.
+        bound_of = getattr(builder, "weight_shift_bound", None)
+        for profile in profiles:
             if len(profile.history) < args.min_events:
                 continue
             seen = set(profile.history.items.tolist())
@@ -200,6 +218,11 @@ def main() -> int:
             time_users += 1
             l1_update.append(matched_l1(profile, updated))
             l1_rebuild.append(matched_l1(profile, rebuilt))
+            members = [x for i in profile.interests for x in i.items]
+            in_interests.append(int(np.isin(profile.history.items, members).sum()))
+            regrouped.append(not same_grouping(updated, rebuilt))
+            if bound_of is not None:
+                over_bound += l1_update[-1] > bound_of(profile) + 1e-9
             for name, p in (("before", profile), ("update", updated), ("rebuild", rebuilt)):
                 kept[name] += sum(i.weight >= 0.05 for i in p.interests)
                 n_interests[name] += len(p.interests)
@@ -232,15 +255,22 @@ def main() -> int:
         ),
     }
 
-    def stats(values: list[float]) -> dict[str, float]:
+    def stats(values: list[float] | np.ndarray) -> dict[str, float]:
         a = np.asarray(values)
+        if len(a) == 0:
+            return {}
         return {
+            "n": len(a),
             "median": round(float(np.median(a)), 4),
             "p95": round(float(np.percentile(a, 95)), 4),
             "max": round(float(a.max()), 4),
             "share_over_0.25": round(float(np.mean(a > 0.25)), 4),
         }
 
+    upd, reb = np.asarray(l1_update), np.asarray(l1_rebuild)
+    ii = np.asarray(in_interests)
+    many = ii >= args.min_events
+    n_ev = np.asarray([len(p.history) for p in profiles if len(p.history) >= args.min_events])
     run: dict[str, Any] = {
         "commit": args.commit,
         "interestlm_path": str(Path(interestlm.__file__).parent),
@@ -257,6 +287,22 @@ def main() -> int:
             "event": f"like of an unseen item (seed {args.seed}) at timestamp {args.now}",
             "weight_l1_update": stats(l1_update),
             "weight_l1_rebuild": stats(l1_rebuild),
+            # Users whose history holds >= min_events events in interests (not disliked): the
+            # population the ProfileConfig bound speaks of.
+            "weight_l1_update_min_events_in_interests": stats(upd[many]),
+            "weight_l1_rebuild_min_events_in_interests": stats(reb[many]),
+            # A rebuild clusters again (Ward): how often one new item regroups the old items, and
+            # the move where it does not (the time decay alone).
+            "rebuild_regroups_share": round(float(np.mean(regrouped)), 4) if regrouped else None,
+            "weight_l1_rebuild_same_grouping": stats(reb[~np.asarray(regrouped, dtype=bool)]),
+            "weight_l1_rebuild_regrouped": stats(reb[np.asarray(regrouped, dtype=bool)]),
+            "update_over_profile_bound": over_bound if bound_of is not None else None,
+            "users_over_0.25_update": int((upd > 0.25).sum()),
+            # Who they are (the first 20): how many events they have, and how many sit in interests.
+            "users_over_0.25_update_detail": [
+                {"events": int(n_ev[j]), "events_in_interests": int(ii[j]), "l1": round(float(upd[j]), 4)}
+                for j in np.flatnonzero(upd > 0.25)[:20]
+            ],
             "interests_weight_ge_0.05": kept,
             "interests": n_interests,
             "short_term_moved_towards_item": round(st_moved / max(time_users, 1), 4),
@@ -267,7 +313,9 @@ def main() -> int:
             if k.startswith(("time_", "half_life", "max_gap", "like", "dislike", "rating_", "text_"))
         },
         "seconds": {
-            "build_all": round(build_s, 2), "time_check": round(time_s, 2), "total": round(time.perf_counter() - t_start, 1)
+            "build_all": round(build_s, 2),
+            "time_check": round(time_s, 2),
+            "total": round(time.perf_counter() - t_start, 1),
         },
     }
     out: dict[str, Any] = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}

@@ -218,7 +218,8 @@ class Recommender:
         self.sentiment_ = ReviewSentiment() if cfg.sentiment_from_reviews and _has_reviews(train) else None
         self.builder_ = ProfileBuilder(self.item_vectors_, self.item_concepts_, graph=self.graph_, config=cfg.profiles)
         self.histories_: list[History] = histories_from_interactions(
-            train, sentiment=self.sentiment_, rating_scale=cfg.profiles.rating_scale
+            train, sentiment=self.sentiment_, rating_scale=cfg.profiles.rating_scale,
+            levels=cfg.profiles.rating_levels,  # issue 20: ratings read on the scale's levels
         )
         self.context_ = self._context(sequences)
         self.profiles_: dict[int, InterestProfile] = {}

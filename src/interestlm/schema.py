@@ -185,8 +185,9 @@ class Event:
 class History:
     """What a profile was built from, in time order: the evidence explanations may cite.
 
-    ``polarity`` is the signed preference of each row in ``[-1, 1]`` (from the rating centred
-    on the user's mean, an explicit like/dislike, and review-text sentiment; 0 when unknown).
+    ``polarity`` is the signed preference of each row in ``[-1, 1]`` (from the rating read on its
+    scale's levels and centred on the user's mean, an explicit like/dislike, and review-text
+    sentiment; 0 when unknown; see ``profiles/sentiment.py``).
     """
 
     items: IntArray

@@ -85,7 +85,8 @@ def test_explicit_dislike_and_negative_review_are_evidence(world: Any) -> None:
     builder = world.builder()
     jazz = world.topic_items["jazz"][:5]
     profile = builder.build("u", history_from_items(jazz, ratings=[4.5, 4.0, 4.5, 5.0, 4.0]))
-    horror, kitchen, scifi = world.topic_items["horror"][0], world.topic_items["kitchen"][0], world.topic_items["scifi"][0]
+    horror, kitchen = world.topic_items["horror"][0], world.topic_items["kitchen"][0]
+    scifi = world.topic_items["scifi"][0]
     after = builder.update(profile, Event(item=horror, kind="dislike", timestamp=10))
     assert after.dislikes == (horror,)
     # A 3.5 with a scathing review is a dislike (the text is the evidence)...

@@ -96,6 +96,19 @@ def test_positions_data_keeps_working(world: Any) -> None:
     assert matched_l1(profile, updated) <= builder.config.weight_shift_bound(20) + 1e-9
 
 
+def test_a_mostly_disliked_history_moves_more_but_within_its_own_bound(world: Any) -> None:
+    # Twenty events, sixteen of them 1-star horror: only four sit in an interest, so one like
+    # moves the weights past the 20-event figure, yet not past this profile's own bound.
+    builder = world.builder()
+    items = world.topic_items["jazz"][:4] + world.topic_items["horror"][:16]
+    profile = builder.build("u", history_from_items(items, ratings=[5.0] * 4 + [1.0] * 16))
+    assert [len(i.items) for i in profile.interests] == [4]
+    updated = builder.update(profile, Event(item=world.topic_items["kitchen"][0], kind="like", timestamp=NOW))
+    moved = matched_l1(profile, updated)
+    assert builder.config.weight_shift_bound(20) < moved <= builder.weight_shift_bound(profile) + 1e-9
+    assert moved == pytest.approx(builder.weight_shift_bound(profile), rel=0.05)
+
+
 def test_weight_shift_bound_and_config_checks() -> None:
     cfg = ProfileConfig()
     assert cfg.weight_shift_bound(20) <= 0.25
@@ -128,5 +141,7 @@ def test_one_event_never_moves_weights_past_the_bound(
     profile = builder.build("u", history_from_items(items, timestamps=ts))
     updated = builder.update(profile, Event(item=item, kind=kind, timestamp=int(ts[-1]) + later))
     # No dislikes here, so every event sits in an interest.
-    assert matched_l1(profile, updated) <= builder.config.weight_shift_bound(len(items)) + 1e-9
+    moved = matched_l1(profile, updated)
+    assert moved <= builder.weight_shift_bound(profile) + 1e-9
+    assert builder.weight_shift_bound(profile) <= builder.config.weight_shift_bound(len(items)) + 1e-9
     assert updated.short_term_items[0] == item

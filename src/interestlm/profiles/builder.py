@@ -12,8 +12,9 @@ Layers (see DESIGN.md, "Profiles"):
 * **sentiment** — three levels per item from its current polarity: liked, lukewarm (rated or
   reviewed, but neither) and disliked, with concept sums over the liked and disliked ones. A
   concept is never both liked and disliked: one carried by any liked item, or by an item whose
-  current rating is at the top of the scale (``like_rating``), is never disliked, and one is
-  disliked only when its disliked items outweigh the rest of the user's items that carry it;
+  current rating is at the top of the scale (``like_rating``), is never disliked (nor negative
+  in the concept layer), and one is disliked only when it is net negative in the concept layer,
+  i.e. its disliked items outweigh the user's other items that carry it;
 * **short_term** — recency-weighted mean of the last actions' vectors (half-life in actions);
 * **concepts** — signed, time-decayed concept weights (``x idf``), max ``|w|`` = 1;
 * **explore** — concepts one or two hops from the user's top concepts in the concept graph;
@@ -78,15 +79,23 @@ class ProfileConfig:
     **Time is the user's own clock.** An event's weight is ``2 ** -age`` with ``age =
     (events after it) / half_life_positions + (capped time after it) / half_life_days``; the
     capped time sums the gaps between the user's own later events, each gap capped at
-    ``max_gap_days`` (``time_unit="positions"``: data without times, the first term only). Hence
-    one new latest event ages every older one by at most the factor ``r = 2 ** -(1 /
-    half_life_positions + max_gap_days / half_life_days)`` and itself weighs 1, so the normalised
-    interest weights move by at most ``L1 = 2 / (1 + r * M)``, ``M`` the decayed weight of the
-    events already in the user's interests; when the user's latest ``n`` events all sit in
-    interests, ``M >= 1 + r + ... + r ** (n - 1)`` (:meth:`weight_shift_bound`). With the
-    defaults ``r = 0.956`` and **one event moves the weights by at most 0.14 (L1) once 20 events
-    are in the user's interests** (0.32 after 5, 0.22 after 10). Short-term intent is not damped:
-    the new item leads it at once.
+    ``max_gap_days`` (``time_unit="positions"``: data without times, the first term only). A year
+    away, or a live event stamped today after a history that ended in 2018, ages the history by
+    one capped gap, not by the calendar.
+
+    **The bound.** One new latest event ages every older one by at most the factor ``r = 2 **
+    -(1 / half_life_positions + max_gap_days / half_life_days)`` and itself weighs 1, so the
+    normalised interest weights move by at most ``L1 = 2 / (1 + r * M)``, ``M`` the decayed
+    weight of the events whose items sit in the user's interests
+    (:meth:`ProfileBuilder.weight_shift_bound` gives it for a profile). When the user's latest
+    ``n`` events all sit in interests, ``M >= 1 + r + ... + r ** (n - 1)``
+    (:meth:`weight_shift_bound`): with the defaults ``r = 0.967``, and **one event moves the
+    weights by at most 0.13 (L1) for a user with 20 events in their interests** (0.21 with 10,
+    0.36 with 5). This holds for a full rebuild as for :meth:`ProfileBuilder.update`, on the same
+    grouping of items. Disliked items sit in no interest, so a user whose history is mostly
+    dislikes has little long-term mass and moves more. (An event that turns an item from
+    disliked to not disliked, or back, moves that item's earlier events too, and can move more.)
+    Short-term intent is not damped: the new item leads it at once.
 
     **Sentiment** (see :mod:`~interestlm.profiles.sentiment`): ratings are read on their scale's
     levels (``like_rating``, ``dislike_rating``, ``rating_midpoint``), so a rating below a generous
@@ -361,6 +370,14 @@ class ProfileBuilder:
         """Number of items."""
         return int(self.item_vectors.shape[0])
 
+    def weight_shift_bound(self, profile: InterestProfile) -> float:
+        """The most one new latest event can move ``profile``'s interest weights (L1): ``2 / (1 +
+        r * M)``, ``M`` the decayed weight of its events in interests (see :class:`ProfileConfig`)."""
+        history = profile.history
+        members = np.fromiter((x for i in profile.interests for x in i.items), dtype=np.int64)
+        mass = float(self._decay(history)[np.isin(history.items, members)].sum())
+        return 2.0 / (1.0 + self.config.step_decay() * mass)
+
     def build(self, user_id: str, history: History) -> InterestProfile:
         """The full profile of one user from their history."""
         self._check_history(history)
@@ -513,17 +530,20 @@ class ProfileBuilder:
         """
         cfg = self.config
         pol = state.polarity
-        top = np.nan_to_num(state.rating, nan=-np.inf) >= cfg.like_rating
         liked = (pol >= cfg.like_threshold) & (pol > 0)
-        disliked = (pol <= -cfg.dislike_threshold) & (pol < 0) & ~top
+        disliked = (pol <= -cfg.dislike_threshold) & (pol < 0) & ~self._top_rated(state)
         return liked, disliked
+
+    def _top_rated(self, state: _ItemState) -> npt.NDArray[np.bool_]:
+        """Items whose current rating is at the top of the scale (``like_rating`` or more)."""
+        top: npt.NDArray[np.bool_] = np.nan_to_num(state.rating, nan=-np.inf) >= self.config.like_rating
+        return top
 
     def _protected(self, state: _ItemState) -> I64:
         """Concepts no dislike may sign negative: those of liked items and of items whose current
         rating is at the top of the scale (sorted, unique)."""
         liked, _ = self._levels(state)
-        top = np.nan_to_num(state.rating, nan=-np.inf) >= self.config.like_rating
-        _, concepts, _ = self._gather(state.items[liked | top])
+        _, concepts, _ = self._gather(state.items[liked | self._top_rated(state)])
         out: I64 = np.unique(concepts)
         return out
 
