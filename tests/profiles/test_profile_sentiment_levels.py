@@ -10,7 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from interestlm.data.tables import KIND_CODE, Interactions
-from interestlm.profiles import ReviewSentiment, histories_from_interactions, history_from_items, profile_to_json
+from interestlm.profiles import (
+    ReviewSentiment,
+    histories_from_interactions,
+    history_from_items,
+    profile_from_state,
+    profile_state,
+    profile_to_json,
+)
 from interestlm.profiles.sentiment import RatingLevels, rating_polarity
 from interestlm.schema import Event, InterestProfile
 
@@ -130,6 +137,14 @@ def test_lukewarm_is_shown_in_the_readable_json(world: Any) -> None:
     # A plain view is evidence of nothing: in none of the three lists.
     viewed = world.builder().build("u", history_from_items(jazz))
     assert viewed.likes == viewed.lukewarm == viewed.dislikes == ()
+
+
+def test_lukewarm_survives_the_stored_state_and_old_states_load(world: Any) -> None:
+    profile = build(world, world.topic_items["jazz"][:3], [5.0, 3.0, 1.0])
+    state, arrays = profile_state(profile)
+    assert profile_from_state(state, arrays).lukewarm == profile.lukewarm == (world.topic_items["jazz"][1],)
+    old = {k: v for k, v in state.items() if k != "lukewarm"}  # written before the level existed
+    assert profile_from_state(old, arrays).lukewarm == ()
 
 
 def test_histories_from_a_log_follow_the_same_levels(world: Any) -> None:
