@@ -222,7 +222,7 @@ def content_state(
         sentiment=sentiment,
         builder=ProfileBuilder(vectors, item_concepts, graph=graph, config=config.profiles),
         histories=histories_from_interactions(
-            train, sentiment=sentiment, rating_scale=config.profiles.rating_scale
+            train, sentiment=sentiment, rating_scale=config.profiles.rating_scale, levels=config.profiles.rating_levels
         ),
         context=None,  # type: ignore[arg-type]  # set just below: it reads the parts above
         lm_concepts=lm_concepts,

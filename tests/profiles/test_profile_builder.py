@@ -86,11 +86,13 @@ def test_recent_burst_dominates_short_term(world: Any) -> None:
 
 
 def test_time_decay_favours_recent_interest(world: Any) -> None:
+    # Daily events: every gap is under the cap, so time counts in full beside positions.
     jazz, kitchen = world.topic_items["jazz"][:8], world.topic_items["kitchen"][:8]
-    ts = [0] * 8 + [3 * 365 * DAY] * 8
-    profile = world.builder(half_life_days=365.0).build("u", history_from_items(jazz + kitchen, timestamps=ts))
+    ts = [d * DAY for d in range(16)]
+    profile = world.builder(half_life_days=8.0).build("u", history_from_items(jazz + kitchen, timestamps=ts))
     weights = {i.label: i.weight for i in profile.interests}
-    assert weights["kitchen & cookware"] == pytest.approx(8 / 9)  # 1 / (1 + 2**-3)
+    # Each jazz item is 8 events and 8 days older than its kitchen counterpart.
+    assert weights["kitchen & cookware"] == pytest.approx(1 / (1 + 2 ** -(8 / 100 + 8 / 8)))
 
 
 def test_position_decay_counts_actions(world: Any) -> None:
@@ -249,8 +251,11 @@ def test_explore_reaches_graph_neighbours_but_not_own_concepts(world: Any) -> No
     profile = world.builder().build("u", history_from_items(interleave(jazz, kitchen)))
     explore = dict(profile.explore)
     assert set(explore) == {"blues", "baking"}
-    # blues: jazz (1.0) x 0.9 + music (0.5) x 0.5; baking: kitchen (1.0) x 0.8
-    assert explore["blues"] == pytest.approx(1.15, abs=1e-3) and explore["baking"] == pytest.approx(0.8, abs=1e-3)
+    # blues: jazz (1.0) x 0.9 + music (0.5) x 0.5; baking: kitchen (1.0) x 0.8. Each jazz item
+    # comes one event before a kitchen one, so on the user's clock jazz weighs 2**-(1/100) of kitchen.
+    jazz_weight = 2 ** -(1 / 100)
+    assert explore["blues"] == pytest.approx(1.15 * jazz_weight, abs=1e-3)
+    assert explore["baking"] == pytest.approx(0.8, abs=1e-3)
     no_second_hop = world.builder(explore_hops=1).build("u", history_from_items(world.topic_items["horror"][:3]))
     # horror -> sci fi is one hop; nothing else is reachable
     assert [n for n, _ in no_second_hop.explore] == ["sci fi"]

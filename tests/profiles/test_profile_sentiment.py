@@ -18,14 +18,15 @@ def test_rating_polarity_centres_on_user_mean_and_scales() -> None:
 def test_rating_polarity_defaults_to_own_mean_and_quarter_span() -> None:
     # mean 3, span 4 -> scale 1
     np.testing.assert_allclose(rating_polarity([1.0, 2.5, 3.0, 5.0], user_mean=3.0), [-1.0, -0.5, 0.0, 1.0])
-    # a generous rater: mostly 5s, a few low ones; the 5s are still clear likes
+    # a generous rater: mostly 5s (mean 4.5); the 5s are clear likes, the 1 a dislike, and the 4
+    # a like at the level, not "below their mean" (it used to read -0.5, a dislike)
     pol = rating_polarity([5.0] * 8 + [1.0, 4.0])
-    assert pol[0] >= 0.4 and pol[-1] < 0 and pol[-2] == -1.0
+    assert pol[0] >= 0.4 and pol[-1] == 0.5 and pol[-2] == -1.0
     # a 10-point scale: one unit is too fine, a quarter of the span (2.25) is used
     np.testing.assert_allclose(rating_polarity([1.0, 10.0], user_mean=5.5), [-1.0, 1.0])
     np.testing.assert_allclose(rating_polarity([1.0, 7.75, 10.0], user_mean=5.5), [-1.0, 1.0, 1.0])
-    # scale never drops below 1 rating unit: a 4 among 4s and 5s is only mildly negative
-    np.testing.assert_allclose(rating_polarity([4.0, 5.0]), [-0.5, 0.5])
+    # scale never drops below 1 rating unit; a 4 among 4s and 5s is a like (it used to read -0.5)
+    np.testing.assert_allclose(rating_polarity([4.0, 5.0]), [0.5, 0.5])
 
 
 def test_rating_polarity_clips_and_handles_all_missing() -> None:
@@ -82,3 +83,21 @@ def test_combine_polarity_rejects_misaligned_input() -> None:
         combine_polarity([0.1], [0.1, 0.2], [0, 0])
     with pytest.raises(ValueError, match="text_weight"):
         combine_polarity([0.1], [0.1], [0], text_weight=1.5)
+
+
+def test_review_text_cools_a_rating_at_a_level_but_never_flips_it() -> None:
+    kinds = [KIND_CODE["review"]] * 4
+    rating = [0.5, -0.5, 0.0, 1.0]  # a like at the level, a dislike at the level, lukewarm, a strong like
+    text = [-1.0, 1.0, -0.9, -1.0]
+    out = combine_polarity(rating, text, kinds, text_weight=0.8)
+    # The like and the dislike cool to 0; a lukewarm rating with a scathing text reads negative.
+    np.testing.assert_allclose(out, [0.0, 0.0, -0.72, 0.0], atol=1e-6)
+
+
+def test_rating_levels_set_the_sign_and_the_users_mean_the_strength() -> None:
+    # Mean 4.2 (generous): 3.5 lukewarm, 4 a like at the level, 2.5 a dislike, 1 a full one.
+    np.testing.assert_allclose(
+        rating_polarity([5.0, 4.0, 3.5, 2.5, 1.0], user_mean=4.2, scale=1.0), [0.8, 0.5, 0.0, -1.0, -1.0], atol=1e-6
+    )
+    # Mean 1.8 (harsh): 3.5 clears the midpoint (3) and the mean: a like; 2.5 still a dislike.
+    np.testing.assert_allclose(rating_polarity([3.5, 3.0, 2.5], user_mean=1.8, scale=1.0), [0.5, 0.0, -0.5])

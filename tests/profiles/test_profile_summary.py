@@ -12,8 +12,9 @@ def test_summary_of_a_planted_user(world: Any) -> None:
     builder = world.builder()
     profile = builder.build("u", history_from_items(jazz + kitchen, timestamps=[0] * 10))
     profile = builder.update(profile, Event(item=world.topic_items["horror"][0], kind="dislike", timestamp=1))
+    # Six jazz items against four later kitchen ones: the user's clock (events after each) gives 59/41.
     assert profile.summary == (
-        "Mostly into jazz & music (60%) and kitchen & cookware (40%); lately: kitchen & cookware. Dislikes: horror."
+        "Mostly into jazz & music (59%) and kitchen & cookware (41%); lately: kitchen & cookware. Dislikes: horror."
     )
     assert profile.summary_source == "template"
 
@@ -42,8 +43,10 @@ def test_unlabelled_interest_is_named_by_its_medoid(world: Any) -> None:
 
 
 def test_net_positive_concepts_are_not_called_dislikes(world: Any) -> None:
-    # "film" is on the disliked horror item but the user loves sci-fi films.
+    # "film" is on the disliked horror item but the user loves sci-fi films: it is liked, never
+    # disliked (it used to be listed among the disliked concepts too, and only the summary hid it).
     items = world.topic_items["scifi"][:6] + world.topic_items["horror"][:1]
     profile = world.builder().build("u", history_from_items(items, polarity=[1.0] * 6 + [-1.0]))
-    assert "film" in dict(profile.disliked_concepts)
+    assert "film" not in dict(profile.disliked_concepts) and "film" in dict(profile.liked_concepts)
+    assert dict(profile.disliked_concepts) == {"horror": -1.0}
     assert profile.summary.endswith("Dislikes: horror.")

@@ -196,8 +196,9 @@ class Event:
 class History:
     """What a profile was built from, in time order: the evidence explanations may cite.
 
-    ``polarity`` is the signed preference of each row in ``[-1, 1]`` (from the rating centred
-    on the user's mean, an explicit like/dislike, and review-text sentiment; 0 when unknown).
+    ``polarity`` is the signed preference of each row in ``[-1, 1]`` (from the rating read on its
+    scale's levels and centred on the user's mean, an explicit like/dislike, and review-text
+    sentiment; 0 when unknown; see ``profiles/sentiment.py``).
     """
 
     items: IntArray
@@ -250,6 +251,8 @@ class InterestProfile:
     interests: tuple[Interest, ...]
     likes: tuple[int, ...]
     dislikes: tuple[int, ...]
+    # (issue 20) Items the user rated or reviewed without liking or disliking them (most recent first).
+    lukewarm: tuple[int, ...] = ()
     liked_concepts: tuple[tuple[str, float], ...]
     disliked_concepts: tuple[tuple[str, float], ...]
     short_term: FloatArray

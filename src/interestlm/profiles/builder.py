@@ -9,15 +9,25 @@ Layers (see DESIGN.md, "Profiles"):
   members, not the medoid's vector: the mean summarises a spread-out cluster better for
   scoring, and ``cohesion * vector`` is the exact centroid, so an update can apply Ward's
   merge criterion to a new item without re-clustering. The medoid stays available as an item.
-* **sentiment** — likes / dislikes from each item's latest non-zero polarity, with signed
-  concept sums over them;
+* **sentiment** — three levels per item from its current polarity: liked, lukewarm (rated or
+  reviewed, but neither) and disliked, with concept sums over the liked and disliked ones. A
+  concept is never both liked and disliked: one carried by any liked item, or by an item whose
+  current rating is at the top of the scale (``like_rating``), is never disliked (nor negative
+  in the concept layer), and one is disliked only when it is net negative in the concept layer,
+  i.e. its disliked items outweigh the user's other items that carry it;
 * **short_term** — recency-weighted mean of the last actions' vectors (half-life in actions);
 * **concepts** — signed, time-decayed concept weights (``x idf``), max ``|w|`` = 1;
 * **explore** — concepts one or two hops from the user's top concepts in the concept graph;
 * **summary** — :func:`~interestlm.profiles.summary.template_summary`.
 
-Which polarity counts: an item's *current* polarity is that of its latest row with a non-zero
-polarity (so a later dislike overrides an earlier like, and a plain view does not undo either).
+Which polarity counts: an item's *current* polarity is that of its latest row that carries
+evidence, a rating or a non-zero polarity (so a later dislike overrides an earlier like, a later
+lukewarm rating overrides an earlier dislike, and a plain view does not undo either).
+
+Time follows the user, not the calendar: an event's age is how many of the user's events came
+after it plus the time between those events with each gap capped at ``max_gap_days``, so a year
+away (or a live event stamped today after a history from 2005) ages nothing more than a short
+break. See :class:`ProfileConfig` for the bound this puts on what one new event can move.
 
 Why one file over 400 lines: build, incremental update and edit must apply one clustering and decay
 rule; split apart they drifted.
@@ -40,7 +50,7 @@ from interestlm.core.names import NameIndex
 from interestlm.core.schema import ConceptGraph, Event, History, Interest, InterestProfile, ItemConcepts, ProfileEdits
 from interestlm.core.types import FloatArray
 from interestlm.profiles.edits import edit_profile
-from interestlm.profiles.sentiment import ReviewSentiment, rating_polarity
+from interestlm.profiles.sentiment import RatingLevels, ReviewSentiment, rating_polarity
 from interestlm.profiles.summary import template_summary
 
 F64 = npt.NDArray[np.float64]
@@ -60,8 +70,32 @@ class ProfileConfig:
     distance (on unit vectors, ``sqrt(2 - 2 cos)``) is below it; larger clusters need to be
     proportionally closer, so long histories split into more interests (hence ``max_interests``).
     1.4 gave 2-3 interests to MovieLens users with under 40 ratings and about 5 to those with
-    40-100 (MiniLM vectors). Time decay uses ``half_life_days`` on epoch-second timestamps, or
-    ``half_life_positions`` actions when ``time_unit="positions"`` (data without times).
+    40-100 (MiniLM vectors).
+
+    **Time is the user's own clock.** An event's weight is ``2 ** -age`` with ``age =
+    (events after it) / half_life_positions + (capped time after it) / half_life_days``; the
+    capped time sums the gaps between the user's own later events, each gap capped at
+    ``max_gap_days`` (``time_unit="positions"``: data without times, the first term only). A year
+    away, or a live event stamped today after a history that ended in 2018, ages the history by
+    one capped gap, not by the calendar.
+
+    **The bound.** One new latest event ages every older one by at most the factor ``r = 2 **
+    -(1 / half_life_positions + max_gap_days / half_life_days)`` and itself weighs 1, so the
+    normalised interest weights move by at most ``L1 = 2 / (1 + r * M)``, ``M`` the decayed
+    weight of the events whose items sit in the user's interests
+    (:meth:`ProfileBuilder.weight_shift_bound` gives it for a profile). When the user's latest
+    ``n`` events all sit in interests, ``M >= 1 + r + ... + r ** (n - 1)``
+    (:meth:`weight_shift_bound`): with the defaults ``r = 0.967``, and **one event moves the
+    weights by at most 0.13 (L1) for a user with 20 events in their interests** (0.21 with 10,
+    0.36 with 5). This holds for a full rebuild as for :meth:`ProfileBuilder.update`, on the same
+    grouping of items. Disliked items sit in no interest, so a user whose history is mostly
+    dislikes has little long-term mass and moves more. (An event that turns an item from
+    disliked to not disliked, or back, moves that item's earlier events too, and can move more.)
+    Short-term intent is not damped: the new item leads it at once.
+
+    **Sentiment** (see :mod:`~interestlm.profiles.sentiment`): ratings are read on their scale's
+    levels (``like_rating``, ``dislike_rating``, ``rating_midpoint``), so a rating below a generous
+    rater's own mean is lukewarm, not a dislike.
     """
 
     #: Interests: Ward cut height, cap on their number, and on the items clustered (the most
@@ -69,11 +103,13 @@ class ProfileConfig:
     distance_threshold: float = 1.4
     max_interests: int = 8
     max_cluster_items: int = 500
-    #: Time decay of interest weights and concept weights.
+    #: Time decay of interest weights and concept weights, on the user's own clock (above).
     time_unit: Literal["seconds", "positions"] = "seconds"
     half_life_days: float = 365.0
     half_life_positions: float = 100.0
-    #: An item is liked at polarity >= like_threshold, disliked at <= -dislike_threshold;
+    max_gap_days: float = 14.0
+    #: An item is liked at polarity >= like_threshold, disliked at <= -dislike_threshold (never
+    #: while its current rating is >= like_rating), lukewarm when rated or reviewed but neither;
     #: at most max_likes of each are listed (most recent first).
     like_threshold: float = 0.4
     dislike_threshold: float = 0.4
@@ -97,18 +133,25 @@ class ProfileConfig:
     explore_seeds: int = 10
     explore_hops: Literal[1, 2] = 2
     second_hop_weight: float = 0.5
-    #: Rating polarity, at fit and for live "rate"/"review" events alike: (value - user's mean
-    #: rating, or rating_midpoint when the user has none) / rating_scale, clipped to [-1, 1]; a
-    #: review's text polarity gets text_weight of the blend. 1.0 suits five-star scales: one star
-    #: above the user's mean is a clear like (use ~2 for ten-point scales).
+    #: Rating polarity, at fit and for live "rate"/"review" events alike (RatingLevels): a rating
+    #: >= like_rating is a like and one <= dislike_rating a dislike whatever the user's mean; in
+    #: between it is lukewarm unless it clearly beats both the user's mean and rating_midpoint.
+    #: Strength: distance from the user's mean (rating_midpoint when the user has none) /
+    #: rating_scale, clipped to [-1, 1]; a review's text polarity gets text_weight of the blend.
+    #: The defaults suit five-star scales (ten-point: e.g. rating_scale 2, rating_midpoint 5.5,
+    #: like_rating 8, dislike_rating 5).
     rating_scale: float = 1.0
     rating_midpoint: float = 3.0
     text_weight: float = 0.5
+    like_rating: float = 4.0
+    dislike_rating: float = 2.5
 
     def __post_init__(self) -> None:
         positive = (
             "distance_threshold", "half_life_days", "half_life_positions", "short_term_half_life", "rating_scale"
         )
+        if not (math.isfinite(self.max_gap_days) and self.max_gap_days >= 0):
+            raise ValueError(f"ProfileConfig.max_gap_days must be >= 0 and finite, got {self.max_gap_days}")
         for name in positive:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -130,6 +173,33 @@ class ProfileConfig:
             raise ValueError(f"ProfileConfig.time_unit must be 'seconds' or 'positions', got {self.time_unit!r}")
         if self.explore_hops not in (1, 2):
             raise ValueError(f"ProfileConfig.explore_hops must be 1 or 2, got {self.explore_hops}")
+        try:
+            self.rating_levels  # noqa: B018 -- validates like_rating, dislike_rating, rating_midpoint
+        except ValueError as err:
+            raise ValueError(f"ProfileConfig: {err}") from None
+
+    @property
+    def rating_levels(self) -> RatingLevels:
+        """The rating scale's levels (``like_rating``, ``dislike_rating``, ``rating_midpoint``)."""
+        return RatingLevels(
+            like_rating=self.like_rating, dislike_rating=self.dislike_rating, midpoint=self.rating_midpoint
+        )
+
+    def step_decay(self) -> float:
+        """The most one later event can age an event by: ``r`` in the class doc."""
+        per_event = 1.0 / self.half_life_positions
+        if self.time_unit == "seconds":
+            per_event += self.max_gap_days / self.half_life_days
+        return float(2.0**-per_event)
+
+    def weight_shift_bound(self, n_events: int) -> float:
+        """The largest L1 change of the normalised interest weights that one new latest event can
+        cause when the user's latest ``n_events`` events all sit in interests (class doc)."""
+        if n_events < 0:
+            raise ValueError(f"n_events must be >= 0, got {n_events}")
+        r = self.step_decay()
+        mass = float(n_events) if r == 1.0 else (1.0 - r**n_events) / (1.0 - r)
+        return 2.0 / (1.0 + r * mass)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -138,6 +208,10 @@ class _ItemState:
 
     items: I64
     polarity: F64
+    #: The rating of the row that set the current polarity (NaN: that row had none, or no row did).
+    rating: F64
+    #: Whether any row carries evidence (a rating or a non-zero polarity): lukewarm needs it.
+    evidence: npt.NDArray[np.bool_]
     #: Row -> position in ``items``.
     row_item: I64
 
@@ -159,19 +233,29 @@ def _item_state(history: History) -> _ItemState:
     items = history.items.astype(np.int64)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return _ItemState(items=empty, polarity=np.zeros(0), row_item=empty)
+        return _ItemState(
+            items=empty, polarity=np.zeros(0), rating=np.zeros(0), evidence=np.zeros(0, dtype=bool), row_item=empty
+        )
     uniq, ridx, inverse = np.unique(items[::-1], return_index=True, return_inverse=True)
     last_row = (n - 1 - ridx).astype(np.int64)
     pol = np.zeros(len(uniq), dtype=np.float64)
-    nz = np.flatnonzero(history.polarity != 0)
+    rating = np.full(len(uniq), np.nan)
+    evidence = np.zeros(len(uniq), dtype=bool)
+    ratings = history.ratings.astype(np.float64)
+    nz = np.flatnonzero((history.polarity != 0) | ~np.isnan(ratings))
     if len(nz):
         u2, r2 = np.unique(items[nz][::-1], return_index=True)
-        pol[np.searchsorted(uniq, u2)] = history.polarity[nz][::-1][r2]
+        at = np.searchsorted(uniq, u2)
+        pol[at] = history.polarity[nz][::-1][r2]
+        rating[at] = ratings[nz][::-1][r2]
+        evidence[at] = True
     order = np.argsort(last_row, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     row_item = rank[inverse[::-1]]
-    return _ItemState(items=uniq[order], polarity=pol[order], row_item=row_item)
+    return _ItemState(
+        items=uniq[order], polarity=pol[order], rating=rating[order], evidence=evidence[order], row_item=row_item
+    )
 
 
 def ward_labels(x: npt.NDArray[np.floating], *, distance_threshold: float, max_clusters: int) -> I64:
@@ -283,6 +367,14 @@ class ProfileBuilder:
         """Number of items."""
         return int(self.item_vectors.shape[0])
 
+    def weight_shift_bound(self, profile: InterestProfile) -> float:
+        """The most one new latest event can move ``profile``'s interest weights (L1): ``2 / (1 +
+        r * M)``, ``M`` the decayed weight of its events in interests (see :class:`ProfileConfig`)."""
+        history = profile.history
+        members = np.fromiter((x for i in profile.interests for x in i.items), dtype=np.int64)
+        mass = float(self._decay(history)[np.isin(history.items, members)].sum())
+        return 2.0 / (1.0 + self.config.step_decay() * mass)
+
     def build(self, user_id: str, history: History) -> InterestProfile:
         """The full profile of one user from their history."""
         self._check_history(history)
@@ -318,11 +410,11 @@ class ProfileBuilder:
             raise ValueError(f"event item {item} is out of range [0, {self.n_items})")
         history = self._append(profile, event)
         state = _item_state(history)
-        current = float(state.polarity[np.flatnonzero(state.items == item)[0]])
+        _, disliked = self._levels(state)
         clusters = [self._to_cluster(interest) for interest in profile.interests]
         owner = next((k for k, c in enumerate(clusters) if item in c.members), None)
         keep = list(range(len(clusters)))
-        if current <= -self.config.dislike_threshold:
+        if disliked[np.flatnonzero(state.items == item)[0]]:
             if owner is not None:
                 cluster = clusters[owner]
                 cluster.members.remove(item)
@@ -386,7 +478,7 @@ class ProfileBuilder:
             return -1.0
         mean = profile.mean_rating if profile.mean_rating is not None else cfg.rating_midpoint
         rating = (
-            float(rating_polarity([event.value], user_mean=mean, scale=cfg.rating_scale)[0])
+            float(rating_polarity([event.value], user_mean=mean, scale=cfg.rating_scale, levels=cfg.rating_levels)[0])
             if event.value is not None and event.kind in ("rate", "review")
             else None
         )
@@ -412,17 +504,45 @@ class ProfileBuilder:
         )
 
     def _decay(self, history: History) -> F64:
+        """Weight of each row on the user's own clock (:class:`ProfileConfig`): events after it,
+        plus the gaps between those events, each capped at ``max_gap_days``."""
         n = len(history)
         if n == 0:
             return np.zeros(0)
         cfg = self.config
-        if cfg.time_unit == "positions":
-            age = (n - 1 - np.arange(n)).astype(np.float64)
-            by_position: F64 = np.exp2(-age / cfg.half_life_positions)
-            return by_position
-        ts = history.timestamps.astype(np.float64)
-        by_time: F64 = np.exp2(-(ts[-1] - ts) / _SECONDS_PER_DAY / cfg.half_life_days)
-        return by_time
+        age = (n - 1 - np.arange(n)).astype(np.float64) / cfg.half_life_positions
+        if cfg.time_unit == "seconds" and n > 1:
+            gaps = np.minimum(np.diff(history.timestamps.astype(np.float64)) / _SECONDS_PER_DAY, cfg.max_gap_days)
+            # Capped time after each row: the sum of the (capped) gaps that follow it.
+            after = np.concatenate([np.cumsum(gaps[::-1])[::-1], [0.0]])
+            age += after / cfg.half_life_days
+        decay: F64 = np.exp2(-age)
+        return decay
+
+    def _levels(self, state: _ItemState) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Which items are liked and which disliked (the rest with evidence are lukewarm).
+
+        An item whose current rating is at the top of the scale is never disliked, whatever
+        polarity a caller gave its row.
+        """
+        cfg = self.config
+        pol = state.polarity
+        liked = (pol >= cfg.like_threshold) & (pol > 0)
+        disliked = (pol <= -cfg.dislike_threshold) & (pol < 0) & ~self._top_rated(state)
+        return liked, disliked
+
+    def _top_rated(self, state: _ItemState) -> npt.NDArray[np.bool_]:
+        """Items whose current rating is at the top of the scale (``like_rating`` or more)."""
+        top: npt.NDArray[np.bool_] = np.nan_to_num(state.rating, nan=-np.inf) >= self.config.like_rating
+        return top
+
+    def _protected(self, state: _ItemState) -> I64:
+        """Concepts no dislike may sign negative: those of liked items and of items whose current
+        rating is at the top of the scale (sorted, unique)."""
+        liked, _ = self._levels(state)
+        _, concepts, _ = self._gather(state.items[liked | self._top_rated(state)])
+        out: I64 = np.unique(concepts)
+        return out
 
     def _gather(self, items: npt.NDArray[np.integer]) -> tuple[I64, I64, F64]:
         """(entry's row in ``items``, concept, weight x idf) for every concept of every item."""
@@ -437,12 +557,19 @@ class ProfileBuilder:
         offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths - starts, lengths)
         return rows, self._cindex[offsets], self._cweight[offsets]
 
-    def _sums(self, items: npt.NDArray[np.integer], row_weights: F64) -> tuple[I64, F64]:
-        """Concepts of ``items`` summed with a weight per item: (concept indices, sums), non-zero only."""
+    def _sums(
+        self, items: npt.NDArray[np.integer], row_weights: F64, *, keep_positive: I64 | None = None
+    ) -> tuple[I64, F64]:
+        """Concepts of ``items`` summed with a weight per item: (concept indices, sums), non-zero only.
+
+        ``keep_positive`` (sorted concept indices): these concepts take no negative contribution.
+        """
         if len(items) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         rows, concepts, weights = self._gather(items)
         values = weights * row_weights[rows]
+        if keep_positive is not None and len(keep_positive):
+            values = np.where((values < 0) & np.isin(concepts, keep_positive), 0.0, values)
         n_concepts = len(self._names)
         if 16 * len(concepts) >= n_concepts:
             # Many entries: a dense sum over all concepts beats sorting them.
@@ -482,7 +609,7 @@ class ProfileBuilder:
     def _cluster(self, state: _ItemState) -> list[_Cluster]:
         """Ward clusters of the recent not-disliked items; older ones join their nearest medoid."""
         cfg = self.config
-        eligible = state.items[state.polarity > -cfg.dislike_threshold]
+        eligible = state.items[~self._levels(state)[1]]
         if len(eligible) == 0:
             return []
         recent, older = eligible[-cfg.max_cluster_items :], eligible[: -cfg.max_cluster_items]
@@ -637,11 +764,22 @@ class ProfileBuilder:
 
     # ------------------------------------------------------------------ other layers
 
-    def _concept_mass(self, history: History, decay: F64 | None = None) -> tuple[I64, F64]:
-        """Signed, time-decayed concept sums over the history (not normalised)."""
+    def _concept_mass(
+        self, history: History, decay: F64 | None = None, state: _ItemState | None = None
+    ) -> tuple[I64, F64]:
+        """Signed, time-decayed concept sums over the history (not normalised).
+
+        A row pushes its concepts down only when its item is disliked now, and never a concept
+        that a liked or top-rated item carries (:meth:`_protected`): such a concept is not
+        disliked, so it must not read negative here either.
+        """
+        state = _item_state(history) if state is None else state
+        _, disliked = self._levels(state)
         pol = history.polarity.astype(np.float64)
-        signed = np.where(pol < 0, pol, np.maximum(pol, self.config.implicit_weight))
-        return self._sums(history.items, (self._decay(history) if decay is None else decay) * signed)
+        row_disliked = disliked[state.row_item] if len(history) else np.zeros(0, dtype=bool)
+        signed = np.where(row_disliked, np.minimum(pol, 0.0), np.maximum(pol, self.config.implicit_weight))
+        weights = (self._decay(history) if decay is None else decay) * signed
+        return self._sums(history.items, weights, keep_positive=self._protected(state))
 
     def _explore(self, mass: tuple[I64, F64], edits: ProfileEdits) -> Pairs:
         """Concepts one or two hops from the user's strongest positive concepts (and pinned ones).
@@ -745,19 +883,29 @@ class ProfileBuilder:
             ),
         )
 
-        # Sentiment: items by current polarity, most recent first.
+        # Sentiment: items by level (liked, lukewarm, disliked), most recent first.
+        liked_mask, disliked_mask = self._levels(state)
+        lukewarm_mask = state.evidence & ~liked_mask & ~disliked_mask
         recent_first = np.arange(len(state.items))[::-1]
-        pol = state.polarity[recent_first]
-        items_rf = state.items[recent_first]
-        like_rows = np.flatnonzero((pol >= cfg.like_threshold) & (pol > 0))[: cfg.max_likes]
-        dislike_rows = np.flatnonzero((pol <= -cfg.dislike_threshold) & (pol < 0))[: cfg.max_likes]
-        liked, disliked = items_rf[like_rows], items_rf[dislike_rows]
-        liked_concepts = self._top(*self._sums(liked, pol[like_rows]), cfg.n_sentiment_concepts, by_abs=False)
-        disliked_concepts = self._top(*self._sums(disliked, pol[dislike_rows]), cfg.n_sentiment_concepts)
+        like_at = recent_first[liked_mask[recent_first]][: cfg.max_likes]
+        dislike_at = recent_first[disliked_mask[recent_first]][: cfg.max_likes]
+        lukewarm_at = recent_first[lukewarm_mask[recent_first]][: cfg.max_likes]
+        liked, disliked = state.items[like_at], state.items[dislike_at]
+        liked_concepts = self._top(
+            *self._sums(liked, state.polarity[like_at]), cfg.n_sentiment_concepts, by_abs=False
+        )
+        mass_c = self._concept_mass(history, decay, state)
+        # Disliked concepts: those of the listed dislikes that are net negative in the decayed
+        # concept mass, so never one a liked or top-rated item carries, nor one the user keeps
+        # choosing without disliking it ("dislikes drama" is false of someone who watches dramas
+        # all the time and hated two).
+        bad_c, bad = self._sums(disliked, state.polarity[dislike_at])
+        keep = np.isin(bad_c, mass_c[0][mass_c[1] < 0])
+        disliked_concepts = self._top(bad_c[keep], bad[keep], cfg.n_sentiment_concepts)
 
         # Short-term: the last actions on items the user does not dislike.
-        row_pol = state.polarity[state.row_item] if len(history) else np.zeros(0)
-        rows = np.flatnonzero(row_pol > -cfg.dislike_threshold)[-cfg.short_term_n :][::-1]
+        row_ok = ~disliked_mask[state.row_item] if len(history) else np.zeros(0, dtype=bool)
+        rows = np.flatnonzero(row_ok)[-cfg.short_term_n :][::-1]
         dim = self.item_vectors.shape[1]
         if len(rows):
             w = np.exp2(-np.arange(len(rows)) / cfg.short_term_half_life)
@@ -766,7 +914,6 @@ class ProfileBuilder:
         else:
             short, short_items = np.zeros(dim, dtype=np.float32), ()
 
-        mass_c = self._concept_mass(history, decay)
         concepts = self._top(*mass_c, cfg.n_concepts, by_abs=True)
         explore = self._explore(mass_c, edits)
         known = ~np.isnan(history.ratings)
@@ -777,6 +924,7 @@ class ProfileBuilder:
             interests=tuple(interests),
             likes=tuple(int(i) for i in liked),
             dislikes=tuple(int(i) for i in disliked),
+            lukewarm=tuple(int(i) for i in state.items[lukewarm_at]),
             liked_concepts=liked_concepts,
             disliked_concepts=disliked_concepts,
             short_term=short,

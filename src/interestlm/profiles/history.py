@@ -8,7 +8,13 @@ import numpy.typing as npt
 from interestlm.core.schema import History
 from interestlm.core.tables import Interactions
 from interestlm.core.types import IntArray
-from interestlm.profiles.sentiment import ReviewSentiment, combine_polarity, rating_polarity
+from interestlm.profiles.sentiment import (
+    RatingLevels,
+    ReviewSentiment,
+    combine_polarity,
+    level_polarity,
+    rating_polarity,
+)
 
 
 def _rating_scale(ratings: npt.NDArray[np.float64]) -> float:
@@ -26,15 +32,17 @@ def histories_from_interactions(
     rating_scale: float | None = None,
     prior_strength: float = 5.0,
     text_weight: float = 0.5,
+    levels: RatingLevels | None = None,
 ) -> list[History]:
     """Each user's rows in time order (ties kept in file order), with a polarity per row.
 
     Returns one History per user index (``users`` given: per entry of ``users``, in that
-    order). Ratings are centred on the user's mean shrunk towards the global mean by
-    ``prior_strength`` pseudo-ratings (so a user with one 1-star rating still reads as negative)
-    and divided by ``rating_scale`` (default: a quarter of the span of all ratings, at least 1, as
-    :func:`~interestlm.profiles.sentiment.rating_polarity`). Review
-    text is scored by ``sentiment`` when given and blended in by :func:`combine_polarity`.
+    order). Ratings are placed on the scale's ``levels`` (default: five stars, see
+    :class:`~interestlm.profiles.sentiment.RatingLevels`) and centred on the user's mean shrunk
+    towards the global mean by ``prior_strength`` pseudo-ratings, divided by ``rating_scale``
+    (default: a quarter of the span of all ratings, at least 1), as
+    :func:`~interestlm.profiles.sentiment.rating_polarity`. Review text is scored by ``sentiment``
+    when given and blended in by :func:`combine_polarity`.
     """
     if prior_strength < 0:
         raise ValueError(f"prior_strength must be >= 0, got {prior_strength}")
@@ -71,7 +79,7 @@ def histories_from_interactions(
     if known.any():
         if not (np.isfinite(scale) and scale > 0):
             raise ValueError(f"rating_scale must be positive and finite, got {rating_scale}")
-        rating_pol[known] = np.clip((ratings[known] - means[user[known]]) / scale, -1.0, 1.0)
+        rating_pol[known] = level_polarity(ratings[known], means[user[known]], scale, levels or RatingLevels())
     text_pol = np.zeros(len(ratings), dtype=np.float32)
     if sentiment is not None:
         reviews = inter.review[order]
@@ -103,8 +111,8 @@ def history_from_items(
 ) -> History:
     """A History from item indices (timestamps default to positions 0, 1, ...).
 
-    Rows are sorted by timestamp (stable). Polarity comes from ``ratings`` centred on their own
-    mean (:func:`rating_polarity`), unless given explicitly.
+    Rows are sorted by timestamp (stable). Polarity comes from ``ratings`` on a five-star scale
+    centred on their own mean (:func:`rating_polarity`), unless given explicitly.
     """
     it = np.asarray(items, dtype=np.int64)
     if it.ndim != 1:

@@ -33,7 +33,9 @@ def profile_to_json(
 ) -> dict[str, Any]:
     """The readable JSON of a profile; items appear as ``{"item_id", "title"}``.
 
-    An interest without a concept label is labelled by its medoid's title.
+    An interest without a concept label is labelled by its medoid's title. ``likes``,
+    ``lukewarm`` and ``dislikes`` are the three sentiment levels (items rated or reviewed but
+    neither liked nor disliked are ``lukewarm``; a plain view is in none of them).
     """
     if len(item_ids) != len(titles):
         raise ValueError(f"item_ids ({len(item_ids)}) and titles ({len(titles)}) must have the same length")
@@ -62,6 +64,7 @@ def profile_to_json(
         "interests": interests,
         "likes": [item(i) for i in profile.likes],
         "dislikes": [item(i) for i in profile.dislikes],
+        "lukewarm": [item(i) for i in profile.lukewarm],
         "liked_concepts": _pairs(profile.liked_concepts),
         "disliked_concepts": _pairs(profile.disliked_concepts),
         "short_term": {"items": [item(i) for i in profile.short_term_items]},
@@ -153,6 +156,7 @@ def profile_state(profile: InterestProfile) -> tuple[dict[str, Any], dict[str, n
         ],
         "likes": [int(i) for i in profile.likes],
         "dislikes": [int(i) for i in profile.dislikes],
+        "lukewarm": [int(i) for i in profile.lukewarm],
         "liked_concepts": _pairs(profile.liked_concepts),
         "disliked_concepts": _pairs(profile.disliked_concepts),
         "short_term_items": [int(i) for i in profile.short_term_items],
@@ -228,6 +232,8 @@ def profile_from_state(state: Mapping[str, Any], arrays: Mapping[str, npt.NDArra
             interests=interests,
             likes=tuple(int(i) for i in state["likes"]),
             dislikes=tuple(int(i) for i in state["dislikes"]),
+            # States written before the lukewarm level existed have none.
+            lukewarm=tuple(int(i) for i in state.get("lukewarm", ())),
             liked_concepts=_tuple_pairs(state["liked_concepts"], "liked_concepts"),
             disliked_concepts=_tuple_pairs(state["disliked_concepts"], "disliked_concepts"),
             short_term=np.array(arrays["short_term"]),
