@@ -387,6 +387,29 @@ def test_the_live_log_counts_each_item_in_the_window_before_the_request(fitted: 
         model.observe(np.array([1, 2]), np.array([NOW]))
 
 
+def test_the_live_log_appends_in_place_and_stays_bounded(
+    fitted: SeqRec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import interestlm.models.seqrec as seqrec_module
+
+    one_by_one = SeqRec.load(fitted.save(tmp_path / "stream"))
+    at_once = SeqRec.load(fitted.save(tmp_path / "batch"))
+    rng = np.random.default_rng(0)
+    items = rng.integers(0, fitted.n_items_, 3000)
+    times = NOW - DAY * 20 + np.arange(3000) * 60.0
+    for item, t in zip(items, times, strict=True):
+        one_by_one.observe(np.array([item]), np.array([t]))
+    at_once.observe(items, times)
+    np.testing.assert_array_equal(one_by_one.live_items_, at_once.live_items_)
+    np.testing.assert_array_equal(one_by_one.live_counts(np.array([NOW])), at_once.live_counts(np.array([NOW])))
+    # The buffer grows by doubling: far fewer reallocations than events.
+    assert len(one_by_one._live_times_buf) < 2 * 3000
+    monkeypatch.setattr(seqrec_module, "LIVE_LOG_LIMIT", 1000)
+    one_by_one.observe(np.array([1]), np.array([times[-1] + 1]))
+    assert len(one_by_one.live_times_) == 500 and one_by_one.live_times_[-1] == times[-1] + 1
+    assert np.all(np.diff(one_by_one.live_times_) >= 0)
+
+
 def test_the_trend_weight_lifts_the_new_items_people_are_choosing(planted: TrainData, tmp_path: Path) -> None:
     cold = _cold_items()
     hits = np.array([cold[cold // PER_TOPIC == t][1] for t in range(N_TOPICS)])

@@ -68,6 +68,8 @@ from interestlm.text import item_texts, review_snippets
 #: ``2 + floor(log2(1 + days / 7))`` (a week, three, seven, ...), the last one open-ended (~39 years).
 AGE_BUCKETS = 14
 _DAY = 86400.0
+#: The live log keeps at most this many events (the newest); older ones are dropped in halves.
+LIVE_LOG_LIMIT = 2_000_000
 #: The age bias is stored divided by this: Adam moves a parameter by about ``lr`` a step, too
 #: slow for a dozen scalars that each shift a whole column of logits (planted data: +-0.5 after
 #: 750 steps at lr 5e-3, too little to lift new releases over the rest).
@@ -389,6 +391,9 @@ class SeqRec(SequentialModel[SeqRecConfig]):
     #: Interactions told of after training (:meth:`observe`), in time order: items and seconds.
     live_items_: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
     live_times_: npt.NDArray[np.float64] = np.zeros(0, dtype=np.float64)
+    # The arrays the two views above read (room to append without copying).
+    _live_items_buf: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+    _live_times_buf: npt.NDArray[np.float64] = np.zeros(0, dtype=np.float64)
     #: The time (seconds since the epoch) scores are for when none is given: the last training event.
     now_: float = math.nan
 
@@ -396,6 +401,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         # Early stopping sees the raw scores; a log told of before this fit is not "after training".
         self.new_item_offset_ = self.new_item_affinity_ = self.new_item_trend_ = 0.0
         self.live_items_, self.live_times_ = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        self._live_items_buf, self._live_times_buf = self.live_items_, self.live_times_
         super()._fit(train, valid, device)
         if valid is not None and len(valid) and self.config.calibrate_new_items:
             self.calibrate_new_items(valid)
@@ -485,13 +491,36 @@ class SeqRec(SequentialModel[SeqRecConfig]):
             raise ValueError(f"SeqRec.observe: item indices must lie in [0, {self.n_items_})")
         if np.isnan(times).any():
             raise ValueError("SeqRec.observe: every event needs a time (NaN found)")
-        all_items = np.concatenate([self.live_items_, items])
-        all_times = np.concatenate([self.live_times_, times])
-        # Events mostly arrive in time order: sort only when they do not.
-        if np.any(np.diff(all_times) < 0):
-            order = np.argsort(all_times, kind="stable")
-            all_items, all_times = all_items[order], all_times[order]
-        self.live_items_, self.live_times_ = all_items, all_times
+        if not len(items):
+            return
+        n, need = len(self.live_times_), len(self.live_times_) + len(items)
+        if (n and float(times.min()) < float(self.live_times_[-1])) or np.any(np.diff(times) < 0):
+            # Rare: a late event. Merge by time (stable); the merged arrays become the buffer.
+            merged_items = np.concatenate([self.live_items_, items])
+            merged_times = np.concatenate([self.live_times_, times])
+            order = np.argsort(merged_times, kind="stable")
+            self._live_items_buf, self._live_times_buf = merged_items[order], merged_times[order]
+        else:
+            # The common case, events in time order: append into a buffer that doubles when full,
+            # so a stream of n events costs O(n) copying, not O(n^2).
+            if need > len(self._live_times_buf):
+                capacity = max(need, 2 * len(self._live_times_buf), 1024)
+                grown_items = np.empty(capacity, dtype=np.int64)
+                grown_times = np.empty(capacity, dtype=np.float64)
+                grown_items[:n], grown_times[:n] = self.live_items_, self.live_times_
+                self._live_items_buf, self._live_times_buf = grown_items, grown_times
+            self._live_items_buf[n:need], self._live_times_buf[n:need] = items, times
+        self.live_items_, self.live_times_ = self._live_items_buf[:need], self._live_times_buf[:need]
+        self._trim_live_log()
+
+    def _trim_live_log(self) -> None:
+        """Keep at most :data:`LIVE_LOG_LIMIT` events, the newest: the log is a bounded window."""
+        extra = len(self.live_times_) - LIVE_LOG_LIMIT
+        if extra > 0:
+            keep = LIVE_LOG_LIMIT // 2  # trim in large steps so trimming stays rare
+            self._live_items_buf = self.live_items_[-keep:].copy()
+            self._live_times_buf = self.live_times_[-keep:].copy()
+            self.live_items_, self.live_times_ = self._live_items_buf, self._live_times_buf
 
     def live_counts(self, times: npt.NDArray[np.float64]) -> FloatArray:
         """Each fitted item's interactions in the live log during the ``new_item_trend_days``

@@ -412,7 +412,8 @@ class _Batch:
         rows: list[FloatArray] = []
         owners: list[int] = []
         for b, p in enumerate(self.profiles):
-            for item in p.dislikes[-self.ctx.max_dislikes :]:
+            # Dislikes are listed most recent first: compare the latest ones.
+            for item in p.dislikes[: self.ctx.max_dislikes]:
                 rows.append(self.ctx.item_vectors[item])
                 owners.append(b)
         nearest = self._segment_max(rows, owners, None)
