@@ -119,7 +119,9 @@ def mentions(concepts: ItemConcepts, catalog: Catalog, texts: list[str]) -> tupl
     return in_title, elsewhere
 
 
-def quality(concepts: ItemConcepts, catalog: Catalog, texts: list[str], *, probes: list[str], seed: int) -> dict[str, Any]:
+def quality(
+    concepts: ItemConcepts, catalog: Catalog, texts: list[str], *, probes: list[str], seed: int
+) -> dict[str, Any]:
     """The numbers of the module doc for one extraction."""
     n = concepts.n_concepts
     in_title, elsewhere = mentions(concepts, catalog, texts)
@@ -181,8 +183,9 @@ def run(name: str, *, data_root: Path, cache_dir: Path, repeats: int, seed: int)
 def _commit() -> str:
     src = Path(interestlm.__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."], capture_output=True, text=True)
+        git = ["git", "-C", str(src)]
+        out = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True, text=True)
     except OSError:
         return "unknown"
     commit = out.stdout.strip() or "unknown"

@@ -63,7 +63,8 @@ def test_structured_fields_become_named_concepts_and_are_kept_even_when_rare() -
 
 
 def test_keyphrases_are_mined_from_text_without_numbers_years_or_stop_word_edges() -> None:
-    titles = [
+    # Descriptions, not titles: a phrase found only in titles follows other rules (tests below).
+    texts = [
         "Time Travel Adventure (1985)",
         "The Time Travel Wife (2009)",
         "Time Travel Machine 2 (2002)",
@@ -77,9 +78,9 @@ def test_keyphrases_are_mined_from_text_without_numbers_years_or_stop_word_edges
         "Loud Morning",
         "Dark Night",
     ]
-    catalog = Catalog.build([str(i) for i in range(len(titles))], titles=titles)
+    catalog = Catalog.build([str(i) for i in range(len(texts))], descriptions=texts)
     ic = extract_concepts(catalog, config=ConceptConfig(max_keyphrases=2, max_df=0.5, ngram_range=(1, 4)))
-    check_container(ic, len(titles))
+    check_container(ic, len(texts))
     assert set(ic.kinds) == {"keyphrase"}
     assert "time travel" in item_names(ic, 0)
     assert "star wars episode" in item_names(ic, 3) or "star wars" in item_names(ic, 3)
@@ -90,7 +91,7 @@ def test_keyphrases_are_mined_from_text_without_numbers_years_or_stop_word_edges
         assert all(not t.isdigit() and len(t) > 1 for t in tokens), name
         assert tokens[0] not in {"the", "and", "for"} and tokens[-1] not in {"the", "and", "for"}, name
     # A phrase already chosen for an item is not repeated by its parts.
-    for i in range(len(titles)):
+    for i in range(len(texts)):
         names = item_names(ic, i)
         for a in names:
             assert not any(a != b and f" {a} " in f" {b} " for b in names), names
@@ -100,8 +101,8 @@ def test_keyphrases_are_mined_from_text_without_numbers_years_or_stop_word_edges
 
 
 def test_keyphrase_weight_follows_tfidf_and_stays_below_structured_fields() -> None:
-    titles = ["red apple pie", "red apple tart", "green apple pie", "red cherry tart", "plain bread", "plain toast"]
-    catalog = Catalog.build([str(i) for i in range(6)], titles=titles, categories=[("Food",)] * 6)
+    texts = ["red apple pie", "red apple tart", "green apple pie", "red cherry tart", "plain bread", "plain toast"]
+    catalog = Catalog.build([str(i) for i in range(6)], descriptions=texts, categories=[("Food",)] * 6)
     ic = extract_concepts(catalog, config=ConceptConfig(max_df=0.7, keyphrase_weight=0.5))
     check_container(ic, 6)
     food = ic.index_of()["food"]

@@ -33,3 +33,18 @@ def normalise_name(text: str) -> str:
     s = _APOSTROPHES.sub("", s)
     s = _NON_WORD.sub(" ", s)
     return " ".join(s.split())
+
+
+def spelling_key(name: str) -> str:
+    """Key under which spellings of one name meet: accents, spaces and a plural ``s`` dropped.
+
+    ``'sci fi'`` and ``'scifi'``, ``'super hero'`` and ``'superhero'``, ``'zombie'`` and
+    ``'zombies'``, ``'pokémon'`` and ``'pokemon'`` share a key. Only an ``s`` after at least four
+    letters counts as a plural, and never after another ``s``: ``'news'`` stays apart from
+    ``'new'``, ``'glass'`` from ``'glas'``.
+    """
+    decomposed = unicodedata.normalize("NFKD", normalise_name(name))
+    key = "".join(ch for ch in decomposed if not unicodedata.combining(ch) and not ch.isspace())
+    if len(key) > 4 and key.endswith("s") and not key.endswith("ss"):
+        key = key[:-1]
+    return key
