@@ -4,7 +4,7 @@ from interestlm.concepts.export import graph_to_networkx, to_graphml, to_json
 from interestlm.concepts.extract import ConceptConfig, extract_concepts
 from interestlm.concepts.graph import DIRECTED_EDGE_TYPES, GraphConfig, build_concept_graph, combine_edges
 from interestlm.concepts.kg import KGImportReport, import_triples
-from interestlm.concepts.names import normalise_name
+from interestlm.concepts.names import normalise_name, spelling_key
 
 __all__ = [
     "DIRECTED_EDGE_TYPES",
@@ -17,6 +17,7 @@ __all__ = [
     "graph_to_networkx",
     "import_triples",
     "normalise_name",
+    "spelling_key",
     "to_graphml",
     "to_json",
 ]

@@ -392,10 +392,10 @@ def _add_keyphrases(
     recurring = _recurring_title_phrases(in_title, content, cfg.title_min_items, cfg.title_min_coherence)
     # A single title word is a name only where it is the head of a series ("Shrek 2", "Saw II"):
     # "like", "just", "mother" recur in titles of alike films, yet name nothing.
-    single = n_tokens_of(vocab) == 1
+    single = _n_tokens(vocab) == 1
     recurring &= ~single | (series.getnnz(axis=0) >= _MIN_SERIES_TITLES)
 
-    n_tokens = n_tokens_of(vocab)
+    n_tokens = _n_tokens(vocab)
     indptr, indices, data = tfidf.indptr, tfidf.indices, tfidf.data
     k = cfg.max_keyphrases
     added: set[int] = set()
@@ -438,7 +438,7 @@ def _add_keyphrases(
     return {str(vocab[t]): by_term.indices[by_term.indptr[t] : by_term.indptr[t + 1]] for t in sorted(added)}
 
 
-def n_tokens_of(vocab: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
+def _n_tokens(vocab: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
     """Number of words of each phrase."""
     return np.fromiter((str(term).count(" ") + 1 for term in vocab), dtype=np.int64, count=len(vocab))
 
@@ -654,15 +654,17 @@ def _support(
 
 
 def _cooccurring_pairs(support: sp.csr_matrix, kinds: list[str], threshold: float, min_items: int) -> _Pairs:
-    """A keyphrase and a concept whose item sets overlap with Jaccard >= ``threshold``, highest first.
+    """A keyphrase and a keyphrase or tag whose item sets overlap with Jaccard >= ``threshold``, highest first.
 
     Two names of one thing (a title and its transliteration, a series and its original title) are
-    found in the same items. Field values are the data's own vocabulary, so two of them never
-    merge on overlap alone; a keyphrase may join one.
+    found in the same items. Field values are the data's own vocabulary: two of them never merge on
+    overlap alone, and a structured one (a genre) is broader than any phrase that happens to cover
+    the same few items ("night shift", a series of dramas, is not "drama").
     """
     matrix = support
     counts = _item_counts(matrix)
-    usable = _mergeable(kinds) & (counts >= min_items)
+    structured = np.array([k in STRUCTURED_KINDS for k in kinds], dtype=bool)
+    usable = _mergeable(kinds) & ~structured & (counts >= min_items)
     mined = usable & np.array([k == "keyphrase" for k in kinds], dtype=bool)
     cols_mined, cols_usable = np.flatnonzero(mined), np.flatnonzero(usable)
     empty = np.zeros(0, dtype=np.int64)

@@ -39,12 +39,12 @@ def spelling_key(name: str) -> str:
     """Key under which spellings of one name meet: accents, spaces and a plural ``s`` dropped.
 
     ``'sci fi'`` and ``'scifi'``, ``'super hero'`` and ``'superhero'``, ``'zombie'`` and
-    ``'zombies'``, ``'pokémon'`` and ``'pokemon'`` share a key. Only an ``s`` after at least four
-    letters counts as a plural, and never after another ``s``: ``'news'`` stays apart from
-    ``'new'``, ``'glass'`` from ``'glas'``.
+    ``'zombies'``, ``'pokémon'`` and ``'pokemon'`` share a key. Only an ``s`` after at least five
+    letters counts as a plural, and never after another ``s``: short words change meaning with it
+    (``'blues'`` is no more ``'blue'`` than ``'news'`` is ``'new'``), and ``'glass'`` is no plural.
     """
     decomposed = unicodedata.normalize("NFKD", normalise_name(name))
     key = "".join(ch for ch in decomposed if not unicodedata.combining(ch) and not ch.isspace())
-    if len(key) > 4 and key.endswith("s") and not key.endswith("ss"):
+    if len(key) > 5 and key.endswith("s") and not key.endswith("ss"):
         key = key[:-1]
     return key
