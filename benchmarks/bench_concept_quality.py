@@ -7,11 +7,14 @@ MiniLM encoder on one thread (vectors cached under ``--cache-dir``). Reported pe
 
 * ``n_concepts`` and the count per kind;
 * ``title_fragment_rate``: the share of concepts whose name occurs in exactly one item's text and
-  only in that item's title (the goal on ml-latest-small is <= 5 %);
-* ``title_only_rate``: the share of concepts whose name occurs only in titles (in any number of
-  items): a broader look at the same problem, since a fragment shared by two unrelated titles
-  ('legend of ron': *The Legend of Ron Jeremy*, *The Legend of Ron Burgundy*) is not caught by the
-  first rate; ``title_only_below_3``: those of them named in fewer than 3 items;
+  only in that item's title (the issue's definition; the goal on ml-latest-small is <= 5 %). It
+  was already 0 before: keyphrases need ``min_df = 2`` texts, so the fragments the issue quotes
+  each come from two or more unrelated titles ('legend of ron': *The Legend of Ron Jeremy* and
+  *The Legend of Ron Burgundy*; 'drop': *The Drop*, *Drop Zone*, *Drop Dead Fred*);
+* ``title_only_rate``: the share of concepts whose name occurs only in titles, in any number of
+  items (series names such as 'star wars' are among them where items have no other text), and
+  ``title_only_below_3_rate``: those named in fewer than 3 items -- fragments by the issue's own
+  rule that a title phrase must recur in 2-3 items (examples of both in ``*_examples``);
 * ``coverage``: the share of items with at least one concept (and with at least one concept
   beyond their structured fields);
 * ``sample``: 30 concepts drawn at random (seed 0), each with its kind and item count;
@@ -152,8 +155,16 @@ def quality(
             {"name": concepts.names[c], "kind": concepts.kinds[c], "n_items": int(items_per_concept[c])} for c in picks
         ],
         "probes": {p: p in index for p in probes},
-        "title_fragment_examples": [concepts.names[c] for c in np.flatnonzero(fragment)[:20].tolist()],
+        "title_fragment_examples": _examples(concepts.names, fragment, rng),
+        "title_only_below_3_examples": _examples(concepts.names, title_only_few, rng),
     }
+
+
+def _examples(names: list[str], flags: list[bool], rng: np.random.Generator, k: int = 20) -> list[str]:
+    """Up to ``k`` of the flagged names, drawn at random, in A-Z order."""
+    flagged = np.flatnonzero(np.asarray(flags, dtype=bool))
+    picks = rng.choice(flagged, size=min(k, len(flagged)), replace=False) if len(flagged) else flagged
+    return sorted(names[c] for c in picks.tolist())
 
 
 def run(name: str, *, data_root: Path, cache_dir: Path, repeats: int, seed: int) -> dict[str, Any]:
@@ -206,7 +217,7 @@ def main() -> int:
     runs = []
     for name in args.datasets:
         result = run(name, data_root=data_root, cache_dir=args.cache_dir, repeats=args.repeats, seed=args.seed)
-        brief = {k: v for k, v in result.items() if k not in ("sample", "title_fragment_examples")}
+        brief = {k: v for k, v in result.items() if k != "sample" and not k.endswith("_examples")}
         print(json.dumps(brief, ensure_ascii=False), flush=True)
         runs.append(result)
     doc: dict[str, Any] = {"benchmark": "concept_quality", "runs": {}}
