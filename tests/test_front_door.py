@@ -20,7 +20,7 @@ from interestlm import (
     UnknownIdError,
 )
 from interestlm.config import recommender_config
-from interestlm.core.names import NameIndex, compact_name, normalise_name
+from interestlm.core.names import NameIndex, normalise_name, spelling_key
 from interestlm.core.tables import Dataset
 from interestlm.testing.genres import planted_genres
 
@@ -66,7 +66,7 @@ def test_not_fitted_is_a_clear_error() -> None:
 # ---------------------------------------------------------------------------- names
 def test_one_normaliser_for_every_spelling() -> None:
     assert {normalise_name(s) for s in SPELLINGS} - {"scifi"} == {"sci fi"}
-    assert {compact_name(s) for s in SPELLINGS} == {"scifi"}
+    assert {spelling_key(s) for s in SPELLINGS} == {"scifi"}
     index = NameIndex(["sci fi", "film noir", "horror"])
     assert {index.get(s) for s in SPELLINGS} == {0}
     assert index.get("Film-Noir") == 1 and index.get("FilmNoir") == 1

@@ -7,10 +7,15 @@ from interestlm.core.schema import CONCEPT_KINDS, ItemConcepts
 from interestlm.core.tables import Catalog
 from interestlm.data.registry import load_dataset
 from interestlm.encode import HashingEncoder
+from interestlm.text import item_texts
 
 
 def item_names(ic: ItemConcepts, item: int) -> set[str]:
     return {ic.names[c] for c, _ in ic.of_item(item)}
+
+
+def items_of(ic: ItemConcepts, name: str) -> set[int]:
+    return set(np.flatnonzero(ic.matrix[:, ic.index_of()[name]].toarray().ravel()).tolist())
 
 
 def check_container(ic: ItemConcepts, n_items: int) -> None:
@@ -63,7 +68,8 @@ def test_structured_fields_become_named_concepts_and_are_kept_even_when_rare() -
 
 
 def test_keyphrases_are_mined_from_text_without_numbers_years_or_stop_word_edges() -> None:
-    titles = [
+    # Descriptions, not titles: a phrase found only in titles follows other rules (tests below).
+    texts = [
         "Time Travel Adventure (1985)",
         "The Time Travel Wife (2009)",
         "Time Travel Machine 2 (2002)",
@@ -77,9 +83,9 @@ def test_keyphrases_are_mined_from_text_without_numbers_years_or_stop_word_edges
         "Loud Morning",
         "Dark Night",
     ]
-    catalog = Catalog.build([str(i) for i in range(len(titles))], titles=titles)
+    catalog = Catalog.build([str(i) for i in range(len(texts))], descriptions=texts)
     ic = extract_concepts(catalog, config=ConceptConfig(max_keyphrases=2, max_df=0.5, ngram_range=(1, 4)))
-    check_container(ic, len(titles))
+    check_container(ic, len(texts))
     assert set(ic.kinds) == {"keyphrase"}
     assert "time travel" in item_names(ic, 0)
     assert "star wars episode" in item_names(ic, 3) or "star wars" in item_names(ic, 3)
@@ -90,7 +96,7 @@ def test_keyphrases_are_mined_from_text_without_numbers_years_or_stop_word_edges
         assert all(not t.isdigit() and len(t) > 1 for t in tokens), name
         assert tokens[0] not in {"the", "and", "for"} and tokens[-1] not in {"the", "and", "for"}, name
     # A phrase already chosen for an item is not repeated by its parts.
-    for i in range(len(titles)):
+    for i in range(len(texts)):
         names = item_names(ic, i)
         for a in names:
             assert not any(a != b and f" {a} " in f" {b} " for b in names), names
@@ -100,8 +106,8 @@ def test_keyphrases_are_mined_from_text_without_numbers_years_or_stop_word_edges
 
 
 def test_keyphrase_weight_follows_tfidf_and_stays_below_structured_fields() -> None:
-    titles = ["red apple pie", "red apple tart", "green apple pie", "red cherry tart", "plain bread", "plain toast"]
-    catalog = Catalog.build([str(i) for i in range(6)], titles=titles, categories=[("Food",)] * 6)
+    texts = ["red apple pie", "red apple tart", "green apple pie", "red cherry tart", "plain bread", "plain toast"]
+    catalog = Catalog.build([str(i) for i in range(6)], descriptions=texts, categories=[("Food",)] * 6)
     ic = extract_concepts(catalog, config=ConceptConfig(max_df=0.7, keyphrase_weight=0.5))
     check_container(ic, 6)
     food = ic.index_of()["food"]
@@ -187,3 +193,208 @@ def test_shipped_movielens_sample() -> None:
     assert "imdb top 250" in ic.names  # user tags keep their numbers
     toy_story = data.catalog.index_of()["1"]
     assert {"animation", "children", "toy story"} <= item_names(ic, toy_story)
+
+
+# --------------------------------------------------------------------------- title phrases
+
+#: Filler films of assorted genres, so that two films drawn at random are rarely alike.
+_FILLER = [
+    ("Quiet Harbour (1961)", ("Drama",), ()),
+    ("Neon Alley (1988)", ("Crime", "Thriller"), ()),
+    ("Paper Moon Waltz (1974)", ("Musical", "Romance"), ()),
+    ("Frozen Peaks (2003)", ("Documentary",), ()),
+    ("Little Robot Friends (2011)", ("Animation", "Children"), ()),
+    ("Haunted Mill (1979)", ("Horror",), ()),
+    ("Desert Riders (1956)", ("Western",), ()),
+    ("Office Hours (1999)", ("Comedy",), ()),
+    ("River Kings (2015)", ("Adventure",), ()),
+    ("Silent Witness (1992)", ("Mystery",), ()),
+    ("Trench Lines (1966)", ("War",), ()),
+    ("Prairie Song (1948)", ("Musical", "Western"), ()),
+]
+
+
+def _films(rows: list[tuple[str, tuple[str, ...], tuple[str, ...]]]) -> Catalog:
+    rows = rows + _FILLER
+    return Catalog.build(
+        [str(i) for i in range(len(rows))],
+        titles=[t for t, _, _ in rows],
+        categories=[g for _, g, _ in rows],
+        tags=[tg for _, _, tg in rows],
+    )
+
+
+def _genre_config(**kwargs: object) -> ConceptConfig:
+    return ConceptConfig(category_kind="genre", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_title_fragment_is_no_concept_but_a_series_name_in_three_alike_titles_is() -> None:
+    catalog = _films(
+        [
+            ("Galaxy Raiders (1990)", ("Sci-Fi", "Action"), ("space battle",)),
+            ("Galaxy Raiders: The Return (1993)", ("Sci-Fi", "Action"), ("space battle",)),
+            ("Galaxy Raiders Forever (1996)", ("Sci-Fi", "Action"), ()),
+            # Shared by two unrelated titles, and by one title only.
+            ("The Legend of Ron Jeremy (2001)", ("Documentary",), ()),
+            ("Anchorman: The Legend of Ron Burgundy (2004)", ("Comedy",), ()),
+            ("The Social Network (2010)", ("Drama",), ()),
+            # A word in three titles of films alike in nothing.
+            ("Drop, The (2014)", ("Crime", "Drama"), ()),
+            ("Drop Zone (1994)", ("Action", "Thriller"), ()),
+            ("Drop Dead Fred (1991)", ("Comedy", "Fantasy"), ()),
+        ]
+    )
+    texts = item_texts(catalog)
+    ic = extract_concepts(catalog, texts=texts, config=_genre_config())
+    check_container(ic, len(catalog))
+    index = ic.index_of()
+    assert "galaxy raiders" in index and ic.kinds[index["galaxy raiders"]] == "keyphrase"
+    assert items_of(ic, "galaxy raiders") == {0, 1, 2}
+    for fragment in ("legend of ron", "legend", "ron", "social", "network", "social network", "drop", "dead"):
+        assert fragment not in index, fragment
+    # The same rules with the title in a description: text about an item, so a phrase in two is kept.
+    described = Catalog.build(
+        [str(i) for i in range(len(catalog))], descriptions=list(catalog.titles), categories=list(catalog.categories)
+    )
+    assert "legend of ron" in extract_concepts(described, config=_genre_config()).index_of()
+
+
+def test_a_single_title_word_must_head_a_series_and_two_of_three_alike_titles_are_too_few() -> None:
+    catalog = _films(
+        [
+            ("Shrek (2001)", ("Animation", "Comedy"), ()),
+            ("Shrek 2 (2004)", ("Animation", "Comedy"), ()),
+            ("Shrek: The Musical (2013)", ("Animation", "Comedy"), ()),
+            # Alike films (same genres) sharing a word that heads no sequel.
+            ("Enough Said (2013)", ("Comedy", "Romance"), ()),
+            ("He Said, She Said (1991)", ("Comedy", "Romance"), ()),
+            ("Because I Said So (2007)", ("Comedy", "Romance"), ()),
+            # Two alike films: below title_min_items.
+            ("I Know What You Did Last Summer (1997)", ("Horror", "Thriller"), ()),
+            ("I Still Know What You Did Last Summer (1998)", ("Horror", "Thriller"), ()),
+        ]
+    )
+    index = extract_concepts(catalog, texts=item_texts(catalog), config=_genre_config()).index_of()
+    assert "shrek" in index
+    assert "said" not in index
+    assert not any("summer" in name for name in index)
+    lenient = extract_concepts(catalog, texts=item_texts(catalog), config=_genre_config(title_min_items=2)).index_of()
+    assert "did last summer" in lenient or "know what you" in lenient
+
+
+def test_a_genre_named_in_titles_comes_from_the_genre_field_only() -> None:
+    catalog = _films(
+        [
+            ("Film Noir Nights (1950)", ("Drama",), ()),
+            ("Film Noir Stories (1951)", ("Drama",), ()),
+            ("Film Noir Tales (1952)", ("Drama",), ()),
+            ("The Big Sleep (1946)", ("Film-Noir",), ()),
+        ]
+    )
+    ic = extract_concepts(catalog, texts=item_texts(catalog), config=_genre_config())
+    assert ic.kinds[ic.index_of()["film noir"]] == "genre"
+    assert items_of(ic, "film noir") == {3}
+
+
+def test_coherence_is_what_keeps_a_phrase_of_many_titles() -> None:
+    rows = [(f"Night Shift {w} (19{60 + j})", (g,), ()) for j, (w, g) in enumerate(
+        [("Alpha", "Drama"), ("Beta", "Comedy"), ("Gamma", "Horror"), ("Delta", "Western")]
+    )]
+    catalog = _films(rows)
+    assert "night shift" not in extract_concepts(catalog, texts=item_texts(catalog), config=_genre_config()).index_of()
+    loose = _genre_config(title_min_coherence=-1.0)
+    # The bar is also twice the catalog's chance likeness: a negative cosine alone does not lower it.
+    assert "night shift" not in extract_concepts(catalog, texts=item_texts(catalog), config=loose).index_of()
+    alike = _films([(t, ("Drama",), ()) for t, _, _ in rows])
+    assert "night shift" in extract_concepts(alike, texts=item_texts(alike), config=_genre_config()).index_of()
+
+
+def test_a_catalog_of_bare_titles_falls_back_on_recurrence() -> None:
+    titles = ["Time Travel Adventure", "The Time Travel Wife", "Time Travel Machine", "Star Wars Episode IV"]
+    titles += ["Star Wars Episode V", "Gardening Basics", "Cooking Basics", "Quiet Evening", "Loud Morning", "Night"]
+    ic = extract_concepts(Catalog.build([str(i) for i in range(len(titles))], titles=titles))
+    assert "time travel" in ic.index_of()
+    assert not any("star wars" in name for name in ic.names)  # two titles are not three
+
+
+# --------------------------------------------------------------------------- what the text template adds
+
+
+def test_template_labels_field_pieces_and_review_small_talk_are_no_keyphrases() -> None:
+    catalog = Catalog.build(
+        [str(i) for i in range(8)],
+        titles=[f"Item {name}" for name in "ABCDEFGH"],
+        tags=[("dark comedy",), ("dark comedy",), ("dark fantasy",), ("dark fantasy",), (), (), (), ()],
+        brands=["", "", "", "", "Acme", "Acme", "", ""],
+    )
+    reviews = [
+        [],
+        [],
+        [],
+        [],
+        ["Great price, works fine. The tube amp hums."],
+        ["Nice product, great price. Warm tube amp tone."],
+        ["Really great price for a tube amp."],
+        ["Works fine, nice product."],
+    ]
+    texts = item_texts(catalog, reviews=reviews)
+    assert "Tags: dark comedy" in texts[0] and "Reviews: " in texts[4]
+    ic = extract_concepts(catalog, texts=texts, config=ConceptConfig(max_df=0.6))
+    names = set(ic.names)
+    assert {"dark comedy", "dark fantasy", "acme", "tube amp"} <= names
+    assert not names & {"tags", "reviews", "brand", "dark", "comedy", "fantasy", "great price", "price", "fine"}
+    assert not any(n.split()[0] in {"great", "nice", "works"} or n.split()[-1] == "product" for n in names)
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def test_a_transliterated_title_merges_with_the_name_it_transliterates() -> None:
+    rows = [
+        (f"Dragon Ball Z: {sub} (Doragon bôru Z {n}: {orig}) ({1989 + n})", ("Animation", "Action"), ())
+        for n, (sub, orig) in enumerate(
+            [("Dead Zone", "Ora no Gohan"), ("Tree of Might", "Chikyu marugoto"), ("Lord Slug", "Super saiyajin"),
+             ("Coolers Revenge", "Tobikkiri"), ("Return of Cooler", "Gekitotsu")],
+            start=1,
+        )
+    ]
+    catalog = _films(rows)
+    ic = extract_concepts(catalog, texts=item_texts(catalog), config=_genre_config())
+    assert "dragon ball" in ic.names and "doragon bôru" not in ic.names
+    assert items_of(ic, "dragon ball") == set(range(5))
+    apart = extract_concepts(catalog, texts=item_texts(catalog), config=_genre_config(merge_cooccurring=False))
+    assert {"dragon ball", "doragon bôru"} <= set(apart.names)
+
+
+def test_spellings_merge_but_field_values_never_merge_on_overlap_alone() -> None:
+    catalog = Catalog.build(
+        [str(i) for i in range(9)],
+        tags=[
+            ("Sci-Fi", "zombies", "atmospheric", "visually appealing"),
+            ("SciFi", "zombie", "atmospheric", "visually appealing"),
+            ("sci fi", "zombies", "atmospheric", "visually appealing"),
+            ("blues",),
+            ("blue",),
+            ("blues",),
+            ("blue",),
+            (),
+            (),
+        ],
+    )
+    ic = extract_concepts(catalog)
+    assert sorted(ic.names) == ["atmospheric", "blue", "blues", "sci fi", "visually appealing", "zombies"]
+    assert ic.matrix[:, ic.index_of()["zombies"]].nnz == 3
+    assert ic.matrix[:, ic.index_of()["sci fi"]].nnz == 3
+    kept = extract_concepts(catalog, config=ConceptConfig(merge_spellings=False, min_item_count=1))
+    assert {"scifi", "zombie"} <= set(kept.names)
+
+
+def test_new_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="title_min_items"):
+        ConceptConfig(title_min_items=1)
+    with pytest.raises(ValueError, match="title_min_coherence"):
+        ConceptConfig(title_min_coherence=1.5)
+    with pytest.raises(ValueError, match="cooccurrence_threshold"):
+        ConceptConfig(cooccurrence_threshold=0.0)
+    with pytest.raises(ValueError, match="cooccurrence_min_items"):
+        ConceptConfig(cooccurrence_min_items=0)

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from interestlm.concepts import ConceptConfig, build_concept_graph, extract_concepts
+from interestlm.core.names import normalise_name
 from interestlm.data.registry import load_dataset
 from interestlm.testing import shared_data
+from interestlm.text import item_texts
 
 pytestmark = pytest.mark.integration
 
@@ -50,3 +52,23 @@ def test_beauty_attributes_concepts_and_graph() -> None:
     assert graph.edges["cooccurrence"].nnz > 0 and graph.edges["transition"].nnz > 0
     assert np.median(graph.adjacency.getnnz(axis=1)) <= 2 * 20  # top 20 each, joined symmetrically
     assert t2 - t0 < 60
+
+
+def test_movielens_concepts_are_no_title_fragments_and_keep_series_names() -> None:
+    """Issue 20, item 5: the fragments quoted there are gone, series names stay, coverage holds."""
+    data = load_dataset("ml-latest-small", data_root=shared_data("ml-latest-small").parent)
+    ic = extract_concepts(data.catalog, texts=item_texts(data.catalog), config=ConceptConfig(category_kind="genre"))
+    names = set(ic.names)
+    fragments = {"step", "tommy", "drop", "did last summer", "legend of ron", "social", "network", "dragon tattoo"}
+    assert not names & fragments
+    assert not names & {"tags", "categories", "doragon bôru", "like", "just"}
+    assert {"star wars", "dragon ball", "toy story", "harry potter", "shrek", "police academy"} <= names
+    assert np.mean(ic.matrix.getnnz(axis=1) > 0) > 0.99
+    # MovieLens items have no text but titles, genres and tags: a keyphrase named in the titles of
+    # all its items is a series name, which >= 3 titles of the catalog name.
+    titles = [f" {normalise_name(t)} " for t in data.catalog.titles]
+    for c in np.flatnonzero(np.asarray(ic.kinds) == "keyphrase").tolist():
+        padded = f" {ic.names[c]} "
+        items = np.flatnonzero(ic.matrix[:, c].toarray().ravel())
+        if all(padded in titles[i] for i in items):
+            assert sum(padded in t for t in titles) >= 3, ic.names[c]

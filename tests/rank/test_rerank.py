@@ -103,22 +103,42 @@ def test_ranker_obeys_mutes_pins_and_history(ctx: SignalContext, world: Any, pro
     )
     items = [r.item for r in ranker.rank([edited], 30)[0]]
     assert not set(items) & set(world.topics["c"].tolist())  # muted items vanish
-    assert items[:2] == [5, 25]  # pinned "bonus" items rise to the top (45 is muted)
+    plain_order = [r.item for r in ranker.rank([plain], 60)[0]]
+    # Pinned "bonus" items rise (45 is muted): 5, of the user's topic a, to the very top; 25,
+    # of another topic, far above where it stood.
+    assert items[0] == 5 and 25 in items and items.index(25) < plain_order.index(25) - 10
     assert not {0, 1} & set(items)
 
 
 def test_contributions_sum_to_the_score(ctx: SignalContext, world: Any, profile_factory: Factory) -> None:
     ranker = _ranker(ctx, {"interest": 0.7, "popularity": 0.2, "concept": 0.4})
-    profile = profile_factory(
-        [0, 1], interests=[(world.centres["a"], 1.0)], edits=ProfileEdits(pinned=frozenset({"bonus"}))
-    )
-    ranked = ranker.rank([profile], 8)[0]
+    plain = profile_factory([0, 1], interests=[(world.centres["a"], 1.0)])
+    ranked = ranker.rank([plain], 8)[0]
     items = [r.item for r in ranked]
-    shares = ranker.contributions(profile, items)
-    assert PIN in shares and set(shares) == {"interest", "popularity", "concept", PIN}
+    shares = ranker.contributions(plain, items)
+    assert set(shares) == {"interest", "popularity", "concept"}
     total = sum(shares.values())
     np.testing.assert_allclose(total, [r.score for r in ranked], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(ranker.scores([profile])[0, items], total, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ranker.scores([plain])[0, items], total, rtol=1e-5, atol=1e-5)
+    for r in ranked:
+        assert abs(sum(r.contributions.values()) - r.score) < 1e-4
+
+
+def test_pins_hold_half_of_every_prefix_and_their_lift_is_a_share(
+    ctx: SignalContext, world: Any, profile_factory: Factory
+) -> None:
+    ranker = _ranker(ctx, {"interest": 1.0})
+    pinned = profile_factory(
+        [0, 1], interests=[(world.centres["a"], 1.0)], edits=ProfileEdits(pinned=frozenset({"topic b"}))
+    )
+    ranked = ranker.rank([pinned], 10)[0]
+    in_b = [r.item in set(world.topics["b"].tolist()) for r in ranked]
+    assert all(sum(in_b[: n + 1]) >= 0.5 * (n + 1) for n in range(10)), in_b
+    assert np.all(np.diff([r.score for r in ranked]) <= 1e-6)
+    for r, is_pinned in zip(ranked, in_b, strict=True):
+        assert abs(sum(r.contributions.values()) - r.score) < 1e-4
+        assert (PIN in r.contributions) <= is_pinned
+    assert any(PIN in r.contributions for r in ranked)
 
 
 def test_batches_give_the_same_scores(ctx: SignalContext, world: Any, profile_factory: Factory) -> None:

@@ -28,16 +28,27 @@ def normalise_name(text: str) -> str:
     return " ".join(s.split())
 
 
-def compact_name(text: str) -> str:
-    """:func:`normalise_name` without spaces: ``'SciFi'`` and ``'sci-fi'`` both read ``'scifi'``."""
-    return normalise_name(text).replace(" ", "")
+def spelling_key(name: str) -> str:
+    """Key under which spellings of one name meet: accents, spaces and a plural ``s`` dropped.
+
+    ``'sci fi'``, ``'Sci-Fi'`` and ``'SciFi'``, ``'super hero'`` and ``'superhero'``, ``'zombie'``
+    and ``'zombies'``, ``'pokémon'`` and ``'pokemon'`` share a key. Only an ``s`` after at least
+    five letters counts as a plural, and never after another ``s``: short words change meaning with
+    it (``'blues'`` is no more ``'blue'`` than ``'news'`` is ``'new'``), and ``'glass'`` is no plural.
+    """
+    decomposed = unicodedata.normalize("NFKD", normalise_name(name))
+    key = "".join(ch for ch in decomposed if not unicodedata.combining(ch) and not ch.isspace())
+    if len(key) > 5 and key.endswith("s") and not key.endswith("ss"):
+        key = key[:-1]
+    return key
 
 
 class NameIndex:
     """Positions of names (e.g. concept columns) looked up by any spelling a person would type.
 
-    Exact normalised spelling first, then the compact form (spaces ignored) when that names one
-    position only. :meth:`resolve` raises :class:`UnknownConceptError` with close suggestions.
+    Exact normalised spelling first, then the :func:`spelling_key` (spaces, accents and a plural
+    ignored) when that names one position only. :meth:`resolve` raises
+    :class:`UnknownConceptError` with close suggestions.
     """
 
     def __init__(self, names: Sequence[str]) -> None:
@@ -47,14 +58,14 @@ class NameIndex:
         for i, name in enumerate(self.names):
             norm = normalise_name(name)
             self._exact.setdefault(norm, i)
-            compact.setdefault(norm.replace(" ", ""), set()).add(i)
+            compact.setdefault(spelling_key(norm), set()).add(i)
         self._compact = {key: next(iter(v)) for key, v in compact.items() if len(v) == 1}
 
     def get(self, name: str) -> int | None:
         """Position of ``name`` in any spelling, or None."""
         norm = normalise_name(name)
         found = self._exact.get(norm)
-        return found if found is not None else self._compact.get(norm.replace(" ", ""))
+        return found if found is not None else self._compact.get(spelling_key(norm))
 
     def resolve(self, name: str, *, what: str = "concept") -> int:
         """Position of ``name``; unknown names raise :class:`UnknownConceptError` with suggestions."""

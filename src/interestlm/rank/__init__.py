@@ -4,14 +4,14 @@
 """
 
 from interestlm.rank.fusion import Fusion, FusionLearner, Imputer
-from interestlm.rank.ranker import PIN, PIN_SPREAD, Ranked, Ranker, cold_items, fit_ranker
+from interestlm.rank.ranker import PIN, PIN_SHARE, Ranked, Ranker, cold_items, fit_ranker
 from interestlm.rank.rerank import edit_mask, mmr
 from interestlm.rank.signals import EASE_MAX_ITEMS, SignalContext, compute_signals, standardise
 
 __all__ = [
     "EASE_MAX_ITEMS",
     "PIN",
-    "PIN_SPREAD",
+    "PIN_SHARE",
     "Fusion",
     "FusionLearner",
     "Imputer",

@@ -26,10 +26,13 @@ from interestlm.rank.rerank import edit_mask, mmr
 from interestlm.rank.signals import SignalContext, compute_signals
 from interestlm.retrieve.candidates import CandidateStage
 
-#: How far a pinned concept lifts its items, in standard deviations of the user's fused scores:
-#: the fused scale depends on the learned weights, and a fixed +1 sank below the top-10 when
-#: the weights were large.
-PIN_SPREAD = 2.0
+#: The share of a list that pinned concepts' items are owed: at each position, if fewer than this
+#: share of the items so far carry a pinned concept, the best pinned item comes next, lifted just
+#: enough to rank there (its ``pin`` contribution). A pinned item that ranks higher on its own
+#: merit is not held back. A lift on the score scale moved whole blocks of items at once (every
+#: item of a pinned genre above every unpinned one, or none of them into the top-10), whatever
+#: the user's own taste; a share of the list acts the same way for every user.
+PIN_SHARE = 0.5
 #: Name of the pins' share of a score in :meth:`Ranker.contributions`.
 PIN = "pin"
 
@@ -77,7 +80,7 @@ class Ranker:
         return self.imputer.apply(raw, cold if cols is None else cold[cols])
 
     def scores(self, profiles: Sequence[InterestProfile], *, items: npt.ArrayLike | None = None) -> FloatArray:
-        """Fused score of every item (or of ``items``) per profile: muted items ``-inf``, pinned lifted.
+        """Fused score of every item (or of ``items``) per profile, muted items ``-inf`` (pins act in :meth:`rank`).
 
         Profiles are scored ``batch_size`` at a time, so only one batch of signals is held.
         """
@@ -91,52 +94,37 @@ class Ranker:
 
     def _fused(
         self, batch: Sequence[InterestProfile], signals: dict[str, FloatArray], cols: IntArray | None
-    ) -> tuple[FloatArray, list[FloatArray | None]]:
-        """Fused rows of one batch with edits applied, and each row's pin lift (None without pins)."""
+    ) -> tuple[FloatArray, list[npt.NDArray[np.bool_] | None]]:
+        """Fused rows of one batch, muted items ``-inf``, and each row's pinned items (None without pins)."""
         fused = self.fusion.score(signals).astype(np.float32)
-        lifts: list[FloatArray | None] = []
+        pinned: list[npt.NDArray[np.bool_] | None] = []
         for row, profile in enumerate(batch):
-            lifts.append(self._apply_edits(profile, fused[row], cols))
-        return fused, lifts
+            pinned.append(self._apply_edits(profile, fused[row], cols))
+        return fused, pinned
 
-    def _apply_edits(self, profile: InterestProfile, row: FloatArray, cols: IntArray | None) -> FloatArray | None:
-        """Lift pinned items and remove muted ones, in place, on one profile's fused row; returns the lift."""
-        mask, boost = self._edit_effect(profile, row)
-        if mask is None or boost is None:
+    def _apply_edits(
+        self, profile: InterestProfile, row: FloatArray, cols: IntArray | None
+    ) -> npt.NDArray[np.bool_] | None:
+        """Remove muted items in place on one profile's fused row; returns which items are pinned."""
+        if not (profile.edits.muted or profile.edits.pinned):
             return None
+        mask, boost = edit_mask(self.context.item_concepts, muted=profile.edits.muted, pinned=profile.edits.pinned)
         if cols is not None:
             mask, boost = mask[cols], boost[cols]
-        row += boost
         row[mask] = -np.inf
-        return boost if profile.edits.pinned else None
-
-    def _edit_effect(
-        self, profile: InterestProfile, row: FloatArray
-    ) -> tuple[npt.NDArray[np.bool_] | None, FloatArray | None]:
-        """``(muted items, pin lift)`` over the whole catalogue; ``(None, None)`` without edits."""
-        if not (profile.edits.muted or profile.edits.pinned):
-            return None, None
-        mask, boost = edit_mask(self.context.item_concepts, muted=profile.edits.muted, pinned=profile.edits.pinned)
-        finite = row[np.isfinite(row)]
-        spread = float(np.std(finite)) if len(finite) else 0.0
-        return mask, (np.float32(PIN_SPREAD * (spread or 1.0)) * boost).astype(np.float32)
+        return (boost > 0) if profile.edits.pinned else None
 
     def contributions(self, profile: InterestProfile, items: npt.ArrayLike) -> dict[str, FloatArray]:
-        """Each signal's share ``weight * value`` of ``items``' scores for ``profile`` (and ``pin``).
+        """Each signal's share ``weight * value`` of ``items``' scores for ``profile``.
 
-        The shares sum to the fused score :meth:`scores` gives (muted items excepted: they have none).
-        Signals are standardised over the whole catalogue, as for scoring, so they are computed
-        for every item and read at ``items``.
+        The shares sum to the fused score :meth:`scores` gives. Pins act when a list is made
+        (:meth:`rank` adds their ``pin`` share there). Signals are standardised over the whole
+        catalogue, as for scoring, so they are computed for every item and read at ``items``.
         """
         cols = np.asarray(items, dtype=np.int32).ravel()
         signals = self.signal_matrices([profile])
         weights = self.fusion.weights
-        out = {name: np.float32(w) * signals[name][0, cols] for name, w in weights.items() if name in signals}
-        if profile.edits.pinned:
-            _, boost = self._edit_effect(profile, self.fusion.score(signals)[0])
-            if boost is not None:
-                out[PIN] = boost[cols]
-        return out
+        return {name: np.float32(w) * signals[name][0, cols] for name, w in weights.items() if name in signals}
 
     # ------------------------------------------------------------------ ranking
     def rank(
@@ -158,32 +146,32 @@ class Ranker:
         for start in range(0, len(profiles), self.batch_size):
             batch = profiles[start : start + self.batch_size]
             signals = self.signal_matrices(batch)
-            scores, lifts = self._fused(batch, signals, None)
+            scores, pinned = self._fused(batch, signals, None)
             for row, profile in enumerate(batch):
-                chosen = self._select(scores[row], None, profile, k, diversity)
-                out.append(self._with_shares(chosen, signals, row, lifts[row], None))
+                chosen = self._select(scores[row], None, profile, k, diversity, pinned[row])
+                out.append(self._with_shares(chosen, signals, row, None))
         return out
 
     def _with_shares(
-        self,
-        ranked: list[Ranked],
-        signals: dict[str, FloatArray],
-        row: int,
-        lift: FloatArray | None,
-        cols: IntArray | None,
+        self, ranked: list[Ranked], signals: dict[str, FloatArray], row: int, cols: IntArray | None
     ) -> list[Ranked]:
-        """``ranked`` with each item's signal shares, read off the signals it was scored with."""
+        """``ranked`` with each item's signal shares, read off the signals it was scored with (a
+        pinned item's lift, already in ``contributions``, is kept)."""
         if not ranked:
             return ranked
         items = np.asarray([r.item for r in ranked], dtype=np.int64)
-        pos = items if cols is None else np.searchsorted(cols, items, sorter=np.argsort(cols))
-        if cols is not None:
-            pos = np.argsort(cols)[pos]
+        if cols is None:
+            pos = items
+        else:
+            order = np.argsort(cols)
+            pos = order[np.searchsorted(cols, items, sorter=order)]
         shares = {n: np.float32(w) * signals[n][row, pos] for n, w in self.fusion.weights.items() if n in signals}
-        if lift is not None:
-            shares[PIN] = lift[pos]
         return [
-            Ranked(item=r.item, score=r.score, contributions={n: float(v[j]) for n, v in shares.items()})
+            Ranked(
+                item=r.item,
+                score=r.score,
+                contributions={**{n: float(v[j]) for n, v in shares.items()}, **r.contributions},
+            )
             for j, r in enumerate(ranked)
         ]
 
@@ -198,15 +186,32 @@ class Ranker:
         if not len(cols):
             return []
         signals = self.signal_matrices([profile], items=cols)
-        scores, lifts = self._fused([profile], signals, cols)
-        return self._with_shares(self._select(scores[0], cols, profile, k, diversity), signals, 0, lifts[0], cols)
+        scores, pinned = self._fused([profile], signals, cols)
+        return self._with_shares(self._select(scores[0], cols, profile, k, diversity, pinned[0]), signals, 0, cols)
 
     def _select(
-        self, row: FloatArray, cols: IntArray | None, profile: InterestProfile, k: int, diversity: float
+        self,
+        row: FloatArray,
+        cols: IntArray | None,
+        profile: InterestProfile,
+        k: int,
+        diversity: float,
+        pinned: npt.NDArray[np.bool_] | None = None,
     ) -> list[Ranked]:
         s = row.copy()
         items = np.arange(len(s), dtype=np.int32) if cols is None else cols
         s[np.isin(items, profile.seen_items)] = -np.inf
+        if pinned is None or not pinned.any():
+            return self._best(s, items, np.ones(len(s), dtype=bool), k, diversity)
+        ranked = self._best(s, items, ~pinned, k, diversity)
+        owed = self._best(s, items, pinned, k, diversity)
+        return _merge_pinned(ranked, owed, k)
+
+    def _best(
+        self, s: FloatArray, items: IntArray, allowed: npt.NDArray[np.bool_], k: int, diversity: float
+    ) -> list[Ranked]:
+        """The top ``k`` of the ``allowed`` positions of ``s`` (MMR over the best ``max(5k, 50)``)."""
+        s = np.where(allowed, s, -np.inf).astype(np.float32)
         n_pool = min(len(s), max(k * 5, 50))
         pool = np.argpartition(-s, n_pool - 1)[:n_pool] if n_pool < len(s) else np.arange(len(s))
         pool = pool[np.isfinite(s[pool])]
@@ -215,6 +220,29 @@ class Ranker:
         chosen = mmr(s[pool], items[pool], self.context.item_vectors, k, diversity=diversity)
         score_of = dict(zip(items[pool].tolist(), s[pool].tolist(), strict=True))
         return [Ranked(item=int(i), score=float(score_of[int(i)])) for i in chosen]
+
+
+def _merge_pinned(ranked: list[Ranked], owed: list[Ranked], k: int) -> list[Ranked]:
+    """Merge the unpinned and pinned lists so pinned items hold at least :data:`PIN_SHARE` of every
+    prefix; a pinned item placed above better unpinned ones is lifted to the best score left (its
+    ``pin`` share), so scores stay non-increasing and every score still sums its shares."""
+    out: list[Ranked] = []
+    i = j = n_pinned = 0
+    while len(out) < k and (i < len(ranked) or j < len(owed)):
+        other = ranked[i] if i < len(ranked) else None
+        pin = owed[j] if j < len(owed) else None
+        due = n_pinned < PIN_SHARE * (len(out) + 1)
+        take_pin = pin is not None and (other is None or due or pin.score >= other.score)
+        if take_pin and pin is not None:
+            best_left = max(pin.score, other.score if other is not None else -np.inf)
+            lift = best_left - pin.score
+            out.append(Ranked(item=pin.item, score=best_left, contributions={PIN: lift} if lift > 0 else {}))
+            j += 1
+            n_pinned += 1
+        elif other is not None:
+            out.append(other)
+            i += 1
+    return out
 
 
 def cold_items(context: SignalContext) -> npt.NDArray[np.bool_]:
