@@ -33,6 +33,8 @@ from interestlm.retrieve.candidates import CandidateStage
 #: item of a pinned genre above every unpinned one, or none of them into the top-10), whatever
 #: the user's own taste; a share of the list acts the same way for every user.
 PIN_SHARE = 0.5
+#: How many random catalogue items join each user's candidates to set the signals' scale.
+REFERENCE_ITEMS = 2048
 #: Name of the pins' share of a score in :meth:`Ranker.contributions`.
 PIN = "pin"
 
@@ -179,15 +181,38 @@ class Ranker:
         return self.candidates is not None and self.context.n_items > self.candidates_above
 
     def _rank_one(self, profile: InterestProfile, k: int, diversity: float) -> list[Ranked]:
-        """Candidate retrieval first, then the same scoring on those candidates only (signals are
-        standardised over the candidates, so scores differ in scale from full ranking)."""
+        """Candidate retrieval first, then the same scoring on those candidates only.
+
+        Signals are standardised per user over the scored items; over the candidates alone (the
+        items most like the user) that scale differed from full ranking's, and the candidates'
+        top-10 overlapped the full top-10 by 0.80 at 1,000 candidates on ml-latest-small-sample.
+        So a fixed random sample of the catalogue is scored beside them and joins the
+        standardisation, which then estimates the catalogue's mean and spread.
+        """
         assert self.candidates is not None
-        cols = self.candidates.retrieve(profile)
-        if not len(cols):
+        cands = self.candidates.retrieve(profile)
+        if not len(cands):
             return []
+        reference = self._reference_items()
+        cols = np.concatenate([cands, reference[~np.isin(reference, cands)]]).astype(np.int32)
         signals = self.signal_matrices([profile], items=cols)
         scores, pinned = self._fused([profile], signals, cols)
-        return self._with_shares(self._select(scores[0], cols, profile, k, diversity, pinned[0]), signals, 0, cols)
+        row = scores[0].copy()
+        row[len(cands) :] = -np.inf  # the reference sample only sets the scale
+        return self._with_shares(self._select(row, cols, profile, k, diversity, pinned[0]), signals, 0, cols)
+
+    def _reference_items(self) -> IntArray:
+        """:data:`REFERENCE_ITEMS` catalogue items, drawn once (seeded) per catalogue size."""
+        n = self.context.n_items
+        cached = self.__dict__.get("_reference")
+        if cached is None or cached[0] != n:
+            rng = np.random.default_rng(0)
+            sample = np.sort(rng.choice(n, min(REFERENCE_ITEMS, n), replace=False)).astype(np.int32)
+            cached = (n, sample)
+            # A frozen dataclass: the cache is set through __dict__ (it is derived, not state).
+            self.__dict__["_reference"] = cached
+        out: IntArray = cached[1]
+        return out
 
     def _select(
         self,
