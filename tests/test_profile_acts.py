@@ -115,3 +115,26 @@ def test_the_cli_and_http_take_the_same_text_path(
     assert ids_cli == ids_http
     assert all(genre_of(i) != HORROR for i in ids_http)
     assert np.mean([genre_of(i) == SCIFI for i in ids_http]) >= 0.6
+
+
+# ---------------------------------------------------------------------------- edits
+def test_hiding_an_interest_removes_the_items_it_served(fitted: Recommender) -> None:
+    user = "u0-1"  # follows two genres: two interests
+    profile = fitted.profile(user)
+    assert len(profile.interests) >= 2
+    vectors = np.stack([i.vector for i in profile.interests])
+    item_vectors = fitted.state_.item_vectors
+
+    def owner(item: int) -> int:
+        return int(np.argmax(vectors @ item_vectors[item]))
+
+    before = fitted.recommend(user, 10)
+    served = {r.item for r in before if owner(r.item) == 0}
+    assert served, "the first interest serves some of the list"
+    fitted.edit(user, interest_weights={0: 0.0})
+    after = fitted.recommend(user, 10)
+    assert not served & {r.item for r in after}
+    assert all(owner(r.item) != 0 for r in after)
+    assert all(r.explanation is not None and r.explanation.interest != 0 for r in after)
+    fitted.edit(user, interest_weights={0: None})
+    assert [r.item for r in fitted.recommend(user, 10)] == [r.item for r in before]

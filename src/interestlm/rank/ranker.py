@@ -107,7 +107,11 @@ class Ranker:
     def _apply_edits(
         self, profile: InterestProfile, row: FloatArray, cols: IntArray | None
     ) -> npt.NDArray[np.bool_] | None:
-        """Remove muted items in place on one profile's fused row; returns which items are pinned."""
+        """Remove muted items and those of hidden interests in place on one profile's fused row;
+        returns which items are pinned."""
+        hidden = self._hidden_interest_items(profile)
+        if hidden is not None:
+            row[hidden if cols is None else hidden[cols]] = -np.inf
         if not (profile.edits.muted or profile.edits.pinned):
             return None
         mask, boost = edit_mask(self.context.item_concepts, muted=profile.edits.muted, pinned=profile.edits.pinned)
@@ -115,6 +119,25 @@ class Ranker:
             mask, boost = mask[cols], boost[cols]
         row[mask] = -np.inf
         return (boost > 0) if profile.edits.pinned else None
+
+    def _hidden_interest_items(self, profile: InterestProfile) -> npt.NDArray[np.bool_] | None:
+        """Items that belong to an interest the user set to weight 0 (None when none is hidden).
+
+        An item belongs to the interest whose vector is most similar to it, among all of the
+        user's interests: exactly the items an explanation would have said served that interest.
+        Hiding an interest removes them, as muting a concept removes its items.
+        """
+        zeroed = [pos for pos, w in profile.edits.interest_weights if w == 0 and 0 <= pos < len(profile.interests)]
+        if not zeroed:
+            return None
+        vectors = np.stack([i.vector for i in profile.interests]).astype(np.float32)
+        items = self.context.item_vectors
+        if vectors.shape[1] != items.shape[1]:
+            raise ValueError(f"interest vectors have {vectors.shape[1]} dims, item vectors {items.shape[1]}")
+        sims = vectors @ items.T
+        owner = np.argmax(sims, axis=0)
+        hidden: npt.NDArray[np.bool_] = np.isin(owner, zeroed) & (sims.max(axis=0) > 0)
+        return hidden
 
     def contributions(self, profile: InterestProfile, items: npt.ArrayLike) -> dict[str, FloatArray]:
         """Each signal's share ``weight * value`` of ``items``' scores for ``profile``.
