@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
+from interestlm.core.names import normalise_name
+
 MAX_EVENTS = 1000
 MAX_ITEMS = 1000
 MAX_HISTORY = 1000
@@ -153,7 +155,7 @@ class ProfileEditIn(BaseModel):
                 raise ValueError(f"concept names are 1 to 200 characters, got {name[:50]!r}")
         if any(i < 0 for i in self.remove_interests):
             raise ValueError("remove_interests holds interest indices (>= 0)")
-        both = {n.strip().lower() for n in self.pin} & {n.strip().lower() for n in self.mute}
+        both = {normalise_name(n) for n in self.pin} & {normalise_name(n) for n in self.mute}
         if both:
             raise ValueError(f"a concept cannot be pinned and muted at once: {sorted(both)}")
         return self
