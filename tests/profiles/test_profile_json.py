@@ -107,7 +107,7 @@ def test_readable_json(world: Any) -> None:
     json.dumps(out)  # plain JSON types only
     assert out["user_id"] == "u7" and out["n_events"] == 11 and out["summary"] == profile.summary
     first = out["interests"][0]
-    assert set(first) == {"label", "weight", "medoid", "exemplars", "concepts", "size"}
+    assert set(first) == {"label", "weight", "effective_weight", "medoid", "exemplars", "concepts", "size"}
     medoid = profile.interests[0].medoid
     assert first["medoid"] == {"item_id": world.item_ids[medoid], "title": world.titles[medoid]}
     assert first["size"] == len(profile.interests[0].items)

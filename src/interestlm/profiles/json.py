@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from interestlm.core.schema import History, Interest, InterestProfile, ProfileEdits
+from interestlm.profiles.edits import effective_interest_weights
 
 #: Version tag of the state layout written by :func:`profile_state`.
 STATE_FORMAT = "interestlm.profile/1"
@@ -45,16 +46,19 @@ def profile_to_json(
             raise ValueError(f"item index {i} is outside item_ids (length {len(item_ids)})")
         return {"item_id": str(item_ids[i]), "title": str(titles[i])}
 
+    effective = effective_interest_weights(profile)
     interests = [
         {
             "label": interest.label or f"things like {titles[interest.medoid]}",
             "weight": float(interest.weight),
+            # After the user's own reweighting (0: hidden), renormalised: what ranking follows.
+            "effective_weight": float(effective[position]),
             "medoid": item(interest.medoid),
             "exemplars": [item(i) for i in interest.exemplars],
             "concepts": _pairs(interest.concepts),
             "size": len(interest.items),
         }
-        for interest in profile.interests
+        for position, interest in enumerate(profile.interests)
     ]
     edits = profile.edits
     return {

@@ -90,7 +90,9 @@
     const root = $("bubbles");
     root.replaceChildren();
     const W = 760, H = 480, cx = W / 2, cy = H / 2;
-    const interests = (profile.interests || []).filter((i) => Number(i.weight) > 0);
+    // Sizes follow the weights ranking uses: after the user's own reweighting (0 hides one).
+    const shown = (i) => Number(i.effective_weight ?? i.weight);
+    const interests = (profile.interests || []).filter((i) => shown(i) > 0);
     const pinned = new Set(((profile.edits || {}).pinned) || []);
     const muted = new Set(((profile.edits || {}).muted) || []);
     // The concept neighbourhood: the user's strongest signed concepts plus what to explore next.
@@ -105,7 +107,7 @@
     const inner = interests.map((it, j) => {
       const a = (2 * Math.PI * j) / Math.max(interests.length, 1) - Math.PI / 2;
       const d = interests.length > 1 ? 110 : 0;
-      return { x: cx + d * 1.5 * Math.cos(a), y: cy + d * Math.sin(a), r: 18 + 62 * Math.sqrt(Number(it.weight)), it: it };
+      return { x: cx + d * 1.5 * Math.cos(a), y: cy + d * Math.sin(a), r: 18 + 62 * Math.sqrt(shown(it)), it: it };
     });
     const edges = svg("g", { class: "edges" });
     inner.forEach((b) => {
@@ -128,7 +130,7 @@
       const g = svg("g", { class: "interest-bubble", "data-index": j });
       g.append(svg("circle", { cx: b.x, cy: b.y, r: b.r, fill: "#7aa6e6", "fill-opacity": 0.8, stroke: "#3d6fb8" }));
       g.append(svg("text", { x: b.x, y: b.y - 2, "text-anchor": "middle", class: "interest-label" }, clip(String(b.it.label || "interest " + (j + 1)), 26)));
-      g.append(svg("text", { x: b.x, y: b.y + 14, "text-anchor": "middle" }, Math.round(100 * Number(b.it.weight)) + "%"));
+      g.append(svg("text", { x: b.x, y: b.y + 14, "text-anchor": "middle" }, Math.round(100 * shown(b.it)) + "%"));
       root.append(g);
     });
     if (!inner.length) root.append(svg("text", { x: cx, y: cy, "text-anchor": "middle" }, "No interests yet: like a few items."));
