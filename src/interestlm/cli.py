@@ -1,4 +1,8 @@
-"""The ``interestlm`` command line: thin wrappers that parse, call one library function, print."""
+"""The ``interestlm`` command line: thin wrappers that parse, call one library function, print.
+
+Why one file over 400 lines: one parser and one handler per subcommand, each a few lines; split, the
+flags of a command would live apart from its handler.
+"""
 
 from __future__ import annotations
 
