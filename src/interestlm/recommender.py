@@ -39,6 +39,7 @@ from interestlm.profiles import (
     history_from_items,
     profile_to_json,
 )
+from interestlm.profiles.space import ItemSpace, SpaceConfig
 from interestlm.rank import Fusion, FusionLearner, SignalContext, compute_signals, edit_mask, mmr
 from interestlm.rank.fusion import Imputer
 from interestlm.rank.signals import SIGNALS, Collaborative, SequenceScorer
@@ -68,6 +69,11 @@ class RecommenderConfig:
     concepts: ConceptConfig = field(default_factory=ConceptConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     profiles: ProfileConfig = field(default_factory=ProfileConfig)
+    #: The item space profiles are built in and content signals scored in (profiles/space.py), and
+    #: the interest signal's recency half-life (actions) and soft-max temperature (rank/signals.py).
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    interest_half_life: float = 3.0
+    interest_temperature: float = 0.1
     collaborative: str = "auto"
     #: Train the text- and concept-aware sequence model (``seqrec``) on the same item vectors and
     #: concepts, and use it as the ``sequential`` signal and the profile's learned short-term
@@ -186,6 +192,7 @@ class Recommender:
         item_vectors: FloatArray | None = None,
         item_concepts: ItemConcepts | None = None,
         graph: ConceptGraph | None = None,
+        space: ItemSpace | None = None,
         generator: Generator | None = None,
     ) -> None:
         """Every stage up to the signals, computing what was not given (``load`` gives most)."""
@@ -216,7 +223,13 @@ class Recommender:
             self.item_concepts_, sequences=sequences, catalog=catalog, config=cfg.graph
         )
         self.sentiment_ = ReviewSentiment() if cfg.sentiment_from_reviews and _has_reviews(train) else None
-        self.builder_ = ProfileBuilder(self.item_vectors_, self.item_concepts_, graph=self.graph_, config=cfg.profiles)
+        # --- item space (profiles/space.py) -------------------------------------------------
+        # Interests are clustered and scored in an item space where similarity predicts
+        # behaviour; item_vectors_ stay the text vectors (short-term intent, dislikes, sequence
+        # model, FAISS, text queries).
+        self.space_ = space if space is not None else ItemSpace(cfg.space).fit(self.item_vectors_, sequences)
+        self.builder_ = self._builder(self.space_)
+        # --------------------------------------------------------------------------------------
         self.histories_: list[History] = histories_from_interactions(
             train, sentiment=self.sentiment_, rating_scale=cfg.profiles.rating_scale
         )
@@ -243,28 +256,46 @@ class Recommender:
         )
         return enriched
 
+    def _builder(self, space: ItemSpace) -> ProfileBuilder:
+        """The profile builder: interests in ``space``, the short-term vector over the text vectors."""
+        return ProfileBuilder(
+            space.vectors_,
+            self.item_concepts_,
+            graph=self.graph_,
+            config=self.config.profiles,
+            short_term_vectors=self.item_vectors_,
+        )
+
     def _context(
-        self, sequences: Sequence[npt.NDArray[np.integer]], *, sequential: SequenceScorer | None = None
+        self,
+        sequences: Sequence[npt.NDArray[np.integer]],
+        *,
+        sequential: SequenceScorer | None = None,
+        space: ItemSpace | None = None,
     ) -> SignalContext:
         """The signal context (collaborative model, transitions, popularity) fitted on ``sequences``.
 
-        ``sequential`` is an already trained sequence model (see :meth:`_fit_sequential`).
+        ``sequential`` is an already trained sequence model (see :meth:`_fit_sequential`);
+        ``space`` the item space of the interest signal (default: ``space_``).
         """
         return SignalContext.build(
             self.item_vectors_,
             self.item_concepts_,
+            space_vectors=(space or self.space_).vectors_,
             graph=self.graph_,
             train_sequences=sequences,
             n_items=len(self.catalog_),
             collaborative=_collaborative(self.config.collaborative),
             sequential=sequential,
+            interest_half_life=self.config.interest_half_life,
+            interest_temperature=self.config.interest_temperature,
         )
 
     def _learn_fusion(self, valid: EvalTask | None) -> Fusion:
         """Weights of the named signals, maximising the likelihood of held-out next items."""
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
-        context = self.context_
+        context, builder = self.context_, self.builder_
         if valid is not None and len(valid):
             users, targets = valid.users, valid.targets
             histories = [self.histories_[int(u)] for u in users]
@@ -276,7 +307,11 @@ class Recommender:
             # The interaction signals must not have seen the held-out items: fitted on all rows,
             # EASE scored each user's own last item from that very row, and the learned weights
             # favoured the collaborative signal (+0.67) and punished popularity (-0.70).
-            context = self._context([h.items for h in self._held_out_histories()], sequential=self.context_.sequential)
+            held_out = [h.items for h in self._held_out_histories()]
+            # The item space too: its coordinates come from co-consumption, held-out items included.
+            space = ItemSpace(cfg.space).fit(self.item_vectors_, held_out)
+            builder = self._builder(space)
+            context = self._context(held_out, sequential=self.context_.sequential, space=space)
         if len(users) > cfg.fusion_users:
             rows = np.sort(rng.choice(len(users), cfg.fusion_users, replace=False))
             users = users[rows]
@@ -285,7 +320,7 @@ class Recommender:
             exclude = exclude[rows] if exclude is not None else None
         if exclude is None:
             exclude = _seen_matrix(histories, len(self.catalog_))
-        profiles = self.builder_.build_many([str(self.user_ids_[u]) for u in users], histories)
+        profiles = builder.build_many([str(self.user_ids_[u]) for u in users], histories)
         signals = self._raw_signals(profiles, context)
         cold = _cold_items(context)
         self.imputer_ = Imputer.fit(signals, ~cold, seed=cfg.seed)
@@ -437,7 +472,7 @@ class Recommender:
         return explain_many(
             profile,
             items,
-            item_vectors=self.item_vectors_,
+            item_vectors=self.space_.vectors_,  # the space the profile's interests live in
             item_concepts=self.item_concepts_,
             graph=self.graph_,
             titles=self.catalog_.titles,
@@ -545,11 +580,21 @@ class Recommender:
             matrix[changed[j]] = concept_rows[j]
         self.item_vectors_ = item_vectors.astype(np.float32)
         self.item_concepts_ = replace(self.item_concepts_, matrix=matrix.tocsr().astype(np.float32))
-        context = self.context_.with_items(vectors[new], concept_rows[new]) if new else self.context_
-        self.context_ = replace(context, item_vectors=self.item_vectors_, item_concepts=self.item_concepts_)
-        self.builder_ = ProfileBuilder(
-            self.item_vectors_, self.item_concepts_, graph=self.graph_, config=self.config.profiles
+        # New items are placed in the item space by their text; an edited item keeps its place
+        # there (learned from behaviour) until the next fit.
+        self.space_ = self.space_.with_items(vectors[new]) if new else self.space_
+        context = (
+            self.context_.with_items(vectors[new], concept_rows[new], space_vectors=self.space_.vectors_[n_old:])
+            if new
+            else self.context_
         )
+        self.context_ = replace(
+            context,
+            item_vectors=self.item_vectors_,
+            space_vectors=self.space_.vectors_,
+            item_concepts=self.item_concepts_,
+        )
+        self.builder_ = self._builder(self.space_)
         self._faiss = None
         return rows
 
@@ -634,6 +679,12 @@ class Recommender:
             "grounding_checked": len(explanations),
             "n_concepts": self.item_concepts_.n_concepts,
             "encoder": self.encoder_.model_id,
+            "space": {
+                "kind": "adapted" if self.space_.adapted else "text",
+                "dim": self.space_.dim_,
+                "components": self.space_.n_components_,
+                "ridge_alpha": self.space_.alpha_,
+            },
             **({"sequential": self._sequential_report()} if self.sequential_ is not None else {}),
         }
 
@@ -658,6 +709,7 @@ class Recommender:
         artifacts.save_catalog(out, self.catalog_)
         artifacts.save_table(out, "item_texts", {"text": list(self.item_texts_)})
         artifacts.save_array(out, "vectors", self.item_vectors_)
+        self.space_.save(out)
         artifacts.save_item_concepts(out, self.item_concepts_)
         artifacts.save_graph(out, self.graph_)
         artifacts.save_table(out, "interactions", _interaction_columns(self.train_))
@@ -687,13 +739,15 @@ class Recommender:
         catalog = artifacts.load_catalog(src)
         user_ids = [str(u) for u in artifacts.load_table(src, "users")["user_id"]]
         train = _interactions_from_columns(artifacts.load_table(src, "interactions"), user_ids)
+        vectors = artifacts.load_array(src, "vectors")
         self._setup(
             catalog,
             train,
             item_texts=[str(t) for t in artifacts.load_table(src, "item_texts")["text"]],
-            item_vectors=artifacts.load_array(src, "vectors"),
+            item_vectors=vectors,
             item_concepts=artifacts.load_item_concepts(src),
             graph=artifacts.load_graph(src),
+            space=ItemSpace.load(src, config.space, vectors),
         )
         fusion = json.loads((src / "fusion.json").read_text(encoding="utf-8"))
         self.fusion_ = Fusion.from_dict(fusion["fusion"])
