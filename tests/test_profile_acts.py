@@ -123,7 +123,7 @@ def test_hiding_an_interest_removes_the_items_it_served(fitted: Recommender) -> 
     profile = fitted.profile(user)
     assert len(profile.interests) >= 2
     vectors = np.stack([i.vector for i in profile.interests])
-    item_vectors = fitted.state_.item_vectors
+    item_vectors = fitted.state_.space.vectors_  # the space the interests live in
 
     def owner(item: int) -> int:
         return int(np.argmax(vectors @ item_vectors[item]))

@@ -28,6 +28,7 @@ from interestlm.core.errors import ConfigError
 from interestlm.core.schema import SIGNALS
 from interestlm.models.seqrec_config import SeqRecConfig
 from interestlm.profiles import ProfileConfig
+from interestlm.profiles.space import SpaceConfig
 
 #: Collaborative models the ``collaborative`` signal may use ("auto": EASE up to 20k items).
 COLLABORATIVE: tuple[str, ...] = ("auto", "ease", "itemknn", "none")
@@ -80,6 +81,11 @@ class RecommenderConfig:
     concepts: ConceptConfig = field(default_factory=ConceptConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     profiles: ProfileConfig = field(default_factory=ProfileConfig)
+    #: The item space interests are clustered and scored in (profiles/space.py: behaviour-adapted
+    #: by default), and the interest signal's recency half-life (actions) and soft-max temperature.
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    interest_half_life: float = 3.0
+    interest_temperature: float = 0.1
     collaborative: str = "auto"
     #: Train the text- and concept-aware sequence model (``seqrec``) on the same item vectors and
     #: concepts, and use it as the ``sequential`` signal and the profile's learned short-term
@@ -122,6 +128,8 @@ class RecommenderConfig:
             raise ConfigError(f"recommender candidates_above must be >= 0, got {self.candidates_above}")
         if not 0.0 <= self.diversity <= 1.0:
             raise ConfigError(f"recommender diversity must be in [0, 1], got {self.diversity}")
+        if not (self.interest_half_life > 0 and self.interest_temperature > 0):
+            raise ConfigError("recommender interest_half_life and interest_temperature must be > 0")
         if not self.fusion_l2 >= 0.0:
             raise ConfigError(f"recommender fusion_l2 must be >= 0, got {self.fusion_l2}")
         for name in ("fusion_users", "fusion_candidates", "batch_size", "n_candidates"):

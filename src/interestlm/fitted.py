@@ -32,7 +32,8 @@ from interestlm.core.types import FloatArray, IntArray
 from interestlm.data.growth import grow_catalog
 from interestlm.encode import Encoder, make_encoder
 from interestlm.lm import Generator, make_lm
-from interestlm.profiles import ProfileBuilder, ReviewSentiment, histories_from_interactions
+from interestlm.profiles import ProfileBuilder, ProfileConfig, ReviewSentiment, histories_from_interactions
+from interestlm.profiles.space import ItemSpace
 from interestlm.rank import Ranker, SignalContext, fit_ranker
 from interestlm.rank.signals import Collaborative, SequenceScorer
 from interestlm.retrieve import FaissIndex
@@ -66,6 +67,7 @@ class FittedState:
     builder: ProfileBuilder
     histories: list[History]
     ranker: Ranker
+    space: ItemSpace
     sequential: SeqRec | None = None
     lm_concepts: dict[str, Any] | None = None
     profiles: dict[int, InterestProfile] = field(default_factory=dict)
@@ -126,13 +128,18 @@ class FittedState:
         self.catalog = catalog
         self.item_vectors = item_vectors.astype(np.float32)
         self.item_concepts = replace(self.item_concepts, matrix=matrix.tocsr().astype(np.float32))
+        # New items are placed in the interest space by their text; an edited item keeps its place
+        # there (learned from behaviour) until the next fit.
+        self.space = self.space.with_items(vectors[new]) if new else self.space
         context = self.ranker.context
-        context = context.with_items(vectors[new], rows[new]) if new else context
-        context = replace(context, item_vectors=self.item_vectors, item_concepts=self.item_concepts)
-        self.ranker = replace(self.ranker, context=context, candidates=None)
-        self.builder = ProfileBuilder(
-            self.item_vectors, self.item_concepts, graph=self.graph, config=self.builder.config
+        if new:
+            context = context.with_items(vectors[new], rows[new], space_vectors=self.space.vectors_[n_old:])
+        context = replace(
+            context, item_vectors=self.item_vectors, space_vectors=self.space.vectors_, item_concepts=self.item_concepts
         )
+        self.ranker = replace(self.ranker, context=context, candidates=None)
+        config = self.builder.config
+        self.builder = profile_builder(self.space, self.item_vectors, self.item_concepts, self.graph, config)
         self._faiss = None
         return growth.rows
 
@@ -158,6 +165,7 @@ class Content:
     item_concepts: ItemConcepts
     graph: ConceptGraph
     sentiment: ReviewSentiment | None
+    space: ItemSpace
     builder: ProfileBuilder
     histories: list[History]
     context: SignalContext
@@ -169,9 +177,15 @@ class Content:
         return [str(u) for u in self.train.user_ids.tolist()]
 
     def signal_context(
-        self, config: RecommenderConfig, sequences: Sequence[IntArray], *, sequential: SequenceScorer | None = None
+        self,
+        config: RecommenderConfig,
+        sequences: Sequence[IntArray],
+        *,
+        sequential: SequenceScorer | None = None,
+        space: ItemSpace | None = None,
     ) -> SignalContext:
-        """The signal context (collaborative model, transitions, popularity) fitted on ``sequences``."""
+        """The signal context (collaborative model, transitions, popularity) fitted on ``sequences``;
+        the interest signal reads ``space`` (default: this content's)."""
         return SignalContext.build(
             self.item_vectors,
             self.item_concepts,
@@ -180,7 +194,18 @@ class Content:
             n_items=len(self.catalog),
             collaborative=_collaborative(config.collaborative),
             sequential=sequential,
+            space_vectors=(space or self.space).vectors_,
+            interest_half_life=config.interest_half_life,
+            interest_temperature=config.interest_temperature,
         )
+
+
+def profile_builder(
+    space: ItemSpace, text_vectors: FloatArray, item_concepts: ItemConcepts, graph: ConceptGraph, config: ProfileConfig
+) -> ProfileBuilder:
+    """The profile builder: interests clustered in ``space``, the short-term vector over the text
+    vectors (what the latest items are about)."""
+    return ProfileBuilder(space.vectors_, item_concepts, graph=graph, config=config, short_term_vectors=text_vectors)
 
 
 def content_state(
@@ -192,6 +217,7 @@ def content_state(
     item_vectors: FloatArray | None = None,
     item_concepts: ItemConcepts | None = None,
     graph: ConceptGraph | None = None,
+    space: ItemSpace | None = None,
     generator: Generator | None = None,
 ) -> Content:
     """Every stage up to the signals, computing what was not given (loading gives most)."""
@@ -211,6 +237,9 @@ def content_state(
     sequences = train.sequences()
     graph = graph or build_concept_graph(item_concepts, sequences=sequences, catalog=catalog, config=config.graph)
     sentiment = ReviewSentiment() if config.sentiment_from_reviews and _has_reviews(train) else None
+    # Interests are clustered and scored in an item space where similarity predicts behaviour;
+    # item_vectors stay the text vectors (short-term intent, dislikes, sequence model, FAISS).
+    space = space if space is not None else ItemSpace(config.space).fit(vectors, sequences)
     content = Content(
         catalog=catalog,
         train=train,
@@ -220,7 +249,8 @@ def content_state(
         item_concepts=item_concepts,
         graph=graph,
         sentiment=sentiment,
-        builder=ProfileBuilder(vectors, item_concepts, graph=graph, config=config.profiles),
+        space=space,
+        builder=profile_builder(space, vectors, item_concepts, graph, config.profiles),
         histories=histories_from_interactions(
             train, sentiment=sentiment, rating_scale=config.profiles.rating_scale, levels=config.profiles.rating_levels
         ),
@@ -301,6 +331,7 @@ def finish_state(
         builder=content.builder,
         histories=content.histories,
         ranker=ranker,
+        space=content.space,
         sequential=sequential,
         lm_concepts=content.lm_concepts,
     )
@@ -364,7 +395,7 @@ def held_out_task(content: Content) -> tuple[Interactions, EvalTask]:
 def learn_ranker(config: RecommenderConfig, content: Content, valid: EvalTask | None) -> Ranker:
     """The ranker over ``content.context``, its weights maximising the likelihood of held-out items."""
     rng = np.random.default_rng(config.seed)
-    context = content.context
+    context, builder = content.context, content.builder
     if valid is not None and len(valid):
         users, targets = valid.users, list(valid.targets)
         histories = [content.histories[int(u)] for u in users]
@@ -377,7 +408,11 @@ def learn_ranker(config: RecommenderConfig, content: Content, valid: EvalTask | 
         # EASE scored each user's own last item from that very row, and the learned weights
         # favoured the collaborative signal (+0.67) and punished popularity (-0.70).
         held_out = [prefix(h, len(h) - 1) if len(h) >= 2 else h for h in content.histories]
-        context = content.signal_context(config, [h.items for h in held_out], sequential=context.sequential)
+        sequences = [h.items for h in held_out]
+        # The item space too: its coordinates come from co-consumption, held-out items included.
+        space = ItemSpace(config.space).fit(content.item_vectors, sequences)
+        builder = profile_builder(space, content.item_vectors, content.item_concepts, content.graph, config.profiles)
+        context = content.signal_context(config, sequences, sequential=context.sequential, space=space)
     if len(users) > config.fusion_users:
         rows = np.sort(rng.choice(len(users), config.fusion_users, replace=False))
         users = users[rows]
@@ -387,7 +422,7 @@ def learn_ranker(config: RecommenderConfig, content: Content, valid: EvalTask | 
     if exclude is None:
         exclude = history_matrix([h.items for h in histories], len(content.catalog))
     user_ids = content.user_ids
-    profiles = content.builder.build_many([user_ids[int(u)] for u in users], histories)
+    profiles = builder.build_many([user_ids[int(u)] for u in users], histories)
     learned = fit_ranker(
         context,
         profiles,

@@ -1,6 +1,7 @@
 """A :class:`~interestlm.fitted.FittedState` as an inspectable artifacts directory, and back.
 
-``config.toml``, ``items.parquet``, ``item_texts.parquet``, ``vectors.npy``, ``concepts.jsonl``
+``config.toml``, ``items.parquet``, ``item_texts.parquet``, ``vectors.npy`` (text) and the
+interest space (``space_*.npy``), ``concepts.jsonl``
 (+ matrix), the concept graph, ``interactions.parquet``, ``users.parquet``, ``fusion.json``,
 ``profiles.jsonl`` (live profiles), ``index.faiss`` and, with a sequence model, ``seqrec/``;
 ``manifest.json`` holds versions and hashes (:mod:`interestlm.artifacts`). Never pickle.
@@ -18,6 +19,7 @@ from interestlm import artifacts
 from interestlm.config import RecommenderConfig, config_to_dict, dumps_toml, recommender_config
 from interestlm.core.tables import Interactions
 from interestlm.fitted import FittedState, content_state, finish_state
+from interestlm.profiles.space import ItemSpace
 from interestlm.rank import Fusion, Imputer, Ranker
 from interestlm.retrieve import FaissIndex
 
@@ -33,6 +35,7 @@ def save_state(directory: Path | str, config: RecommenderConfig, state: FittedSt
     artifacts.save_catalog(out, state.catalog)
     artifacts.save_table(out, "item_texts", {"text": list(state.item_texts)})
     artifacts.save_array(out, "vectors", state.item_vectors)
+    state.space.save(out)
     artifacts.save_item_concepts(out, state.item_concepts)
     artifacts.save_graph(out, state.graph)
     artifacts.save_table(out, "interactions", _interaction_columns(state.train))
@@ -60,14 +63,16 @@ def load_state(directory: Path | str) -> tuple[RecommenderConfig, FittedState]:
     manifest = artifacts.verify_manifest(src)
     config = recommender_config(tomllib.loads((src / "config.toml").read_text(encoding="utf-8")))
     user_ids = [str(u) for u in artifacts.load_table(src, "users")["user_id"]]
+    vectors = artifacts.load_array(src, "vectors")
     content = content_state(
         config,
         artifacts.load_catalog(src),
         _interactions_from_columns(artifacts.load_table(src, "interactions"), user_ids),
         texts=[str(t) for t in artifacts.load_table(src, "item_texts")["text"]],
-        item_vectors=artifacts.load_array(src, "vectors"),
+        item_vectors=vectors,
         item_concepts=artifacts.load_item_concepts(src),
         graph=artifacts.load_graph(src),
+        space=ItemSpace.load(src, config.space, vectors),
     )
     content.lm_concepts = manifest.get("extra", {}).get("lm_item_concepts")
     sequential = None

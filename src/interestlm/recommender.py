@@ -238,7 +238,7 @@ class Recommender:
         explained = explain_many(
             profile,
             [r.item for r in recs],
-            item_vectors=state.item_vectors,
+            item_vectors=state.space.vectors_,  # the space the profile's interests live in
             item_concepts=state.item_concepts,
             graph=state.graph,
             titles=state.catalog.titles,
@@ -344,6 +344,12 @@ class Recommender:
             "grounding_checked": len(explanations),
             "n_concepts": state.item_concepts.n_concepts,
             "encoder": state.encoder.model_id,
+            "space": {
+                "kind": "adapted" if state.space.adapted else "text",
+                "dim": state.space.dim_,
+                "components": state.space.n_components_,
+                "ridge_alpha": state.space.alpha_,
+            },
         }
         if state.sequential is not None:
             out["sequential"] = _sequential_report(state.sequential)

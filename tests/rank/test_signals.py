@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -72,14 +73,84 @@ def test_interest_weights_and_overrides(ctx: SignalContext, world: Any, profile_
     muted = profile_factory(interests=both, edits=ProfileEdits(interest_weights=((1, 0.0),)))
     s = compute_signals([muted], ctx, names=["interest"])["interest"][0]
     assert top(s, 20) == set(world.topics["a"].tolist())
-    # A tiny weight costs an interest its ties: the heavy interest wins on equal similarity.
+    # Without members in the history an interest counts by its weight: a soft-max over interests,
+    # tau * log(sum_c share_c * exp(cos_c / tau)), checked against a direct computation.
     raw = compute_signals(
-        [profile_factory(interests=[(world.centres["a"], 0.9), (world.centres["a"], 0.1)])],
+        [profile_factory(interests=[(world.centres["a"], 0.9), (world.centres["b"], 0.1)])],
         ctx,
         names=["interest"],
         standardised=False,
     )["interest"][0]
-    np.testing.assert_allclose(raw, world.vectors @ world.centres["a"] + 0.05 * np.log(0.9), atol=1e-5)
+    tau = ctx.interest_temperature
+    cos = np.stack([world.vectors @ world.centres["a"], world.vectors @ world.centres["b"]]).astype(np.float64)
+    expected = tau * np.log(0.9 * np.exp(cos[0] / tau) + 0.1 * np.exp(cos[1] / tau))
+    np.testing.assert_allclose(raw, expected, atol=1e-5)
+    # The heavier interest wins an item equally close to both, and one interest alone is its cosine.
+    assert np.all(expected >= cos.max(axis=0) + tau * np.log(0.1) - 1e-9)
+    alone = compute_signals(
+        [profile_factory(interests=[(world.centres["a"], 0.3)])], ctx, names=["interest"], standardised=False
+    )["interest"][0]
+    np.testing.assert_allclose(alone, cos[0], atol=1e-5)
+
+
+def _with_members(profile: InterestProfile, members: list[tuple[int, ...]]) -> InterestProfile:
+    interests = tuple(replace(i, items=m) for i, m in zip(profile.interests, members, strict=True))
+    return replace(profile, interests=interests)
+
+
+def test_interest_follows_recent_activity_and_overrides(
+    ctx: SignalContext, world: Any, profile_factory: Factory
+) -> None:
+    a, b = world.topics["a"], world.topics["b"]
+    # Topic a long ago, topic b lately: b is what the user is into now, whatever the long-term
+    # weights say (they only enter through a user's override).
+    history = [*a[:3].tolist(), *b[:8].tolist()]
+    p = _with_members(
+        profile_factory(history, interests=[(world.centres["a"], 0.7), (world.centres["b"], 0.3)]),
+        [tuple(a[:3].tolist()), tuple(b[:8].tolist())],
+    )
+    raw = compute_signals([p], ctx, names=["interest"], standardised=False)["interest"][0]
+    assert top(raw, 20) == set(b.tolist())
+    # Independent computation: members weighted 2^(-age / half-life), query = their unit mean.
+    ages = {item: len(history) - 1 - pos for pos, item in enumerate(history)}
+    parts = []
+    for members in (a[:3], b[:8]):
+        decay = np.exp2(-np.array([ages[i] for i in members.tolist()]) / ctx.interest_half_life)
+        query = decay @ world.vectors[members].astype(np.float64)
+        parts.append((decay.sum(), world.vectors @ (query / np.linalg.norm(query))))
+    tau, total = ctx.interest_temperature, sum(m for m, _ in parts)
+    expected = tau * np.log(sum(m / total * np.exp(c / tau) for m, c in parts))
+    np.testing.assert_allclose(raw, expected, atol=1e-5)
+    # The user's override of weight 0 on the recent interest leaves the older one alone.
+    muted = replace(p, edits=ProfileEdits(interest_weights=((1, 0.0),)))
+    raw = compute_signals([muted], ctx, names=["interest"], standardised=False)["interest"][0]
+    assert top(raw, 20) == set(a.tolist())
+    np.testing.assert_allclose(raw, parts[0][1], atol=1e-5)
+
+
+def test_interest_scores_in_the_space_vectors(world: Any, profile_factory: Factory) -> None:
+    # The interest signal reads space_vectors; short-term and dislikes keep the text vectors.
+    swapped = np.roll(world.vectors, 20, axis=0)  # in the "space", topic a's items sit at b's rows
+    ctx = SignalContext.build(
+        world.vectors,
+        world.concepts,
+        train_sequences=world.sequences,
+        n_items=60,
+        collaborative="none",
+        space_vectors=swapped,
+    )
+    p = profile_factory(interests=[(world.centres["a"], 1.0)], short_term=world.centres["a"])
+    s = compute_signals([p], ctx, names=["interest", "short_term"], standardised=False)
+    assert top(s["interest"][0], 20) == set(world.topics["b"].tolist())
+    assert top(s["short_term"][0], 20) == set(world.topics["a"].tolist())
+    grown = ctx.with_items(world.vectors[:2], world.concepts.matrix[:2], space_vectors=swapped[:2])
+    assert grown.space_vectors is not None and grown.space_vectors.shape == (62, swapped.shape[1])
+    with pytest.raises(ValueError, match="space_vectors"):
+        ctx.with_items(world.vectors[:2], world.concepts.matrix[:2])
+    with pytest.raises(ValueError, match="space_vectors"):
+        SignalContext.build(
+            world.vectors, world.concepts, train_sequences=world.sequences, n_items=60, space_vectors=swapped[:5]
+        )
 
 
 def test_short_term_concept_graph_transition_dislike(ctx: SignalContext, world: Any, profile_factory: Factory) -> None:

@@ -301,9 +301,11 @@ class ProfileBuilder:
     """Builds and updates :class:`~interestlm.core.schema.InterestProfile` s over one item space.
 
     ``item_vectors`` (``n_items x d``, unit rows) and ``item_concepts`` share the item index;
-    ``graph`` (optional) shares the concept index. ``concept_idf`` defaults to the smoothed idf
-    of each concept over items. ``sentiment`` scores the text of review events (created on
-    first need when not given).
+    ``graph`` (optional) shares the concept index. ``short_term_vectors`` (default
+    ``item_vectors``) are what the short-term layer averages: the recommender clusters interests
+    in a behaviour-adapted space and keeps short-term intent in the text space. ``concept_idf``
+    defaults to the smoothed idf of each concept over items. ``sentiment`` scores the text of
+    review events (created on first need when not given).
     """
 
     def __init__(
@@ -315,6 +317,7 @@ class ProfileBuilder:
         concept_idf: npt.NDArray[np.floating] | None = None,
         config: ProfileConfig | None = None,
         sentiment: ReviewSentiment | None = None,
+        short_term_vectors: FloatArray | None = None,
     ) -> None:
         vectors = np.asarray(item_vectors)
         if vectors.ndim != 2:
@@ -327,6 +330,11 @@ class ProfileBuilder:
             # Graph nodes 0..n-1 must be the item concepts (knowledge-graph entities may follow).
             raise ValueError("graph.names must start with item_concepts.names, in the same order")
         self.item_vectors = vectors
+        self.short_term_vectors = vectors if short_term_vectors is None else np.asarray(short_term_vectors)
+        if self.short_term_vectors.ndim != 2 or self.short_term_vectors.shape[0] != vectors.shape[0]:
+            raise ValueError(
+                f"short_term_vectors must have {vectors.shape[0]} rows, got shape {self.short_term_vectors.shape}"
+            )
         self.item_concepts = item_concepts
         self.graph = graph
         self.config = config if config is not None else ProfileConfig()
@@ -906,10 +914,10 @@ class ProfileBuilder:
         # Short-term: the last actions on items the user does not dislike.
         row_ok = ~disliked_mask[state.row_item] if len(history) else np.zeros(0, dtype=bool)
         rows = np.flatnonzero(row_ok)[-cfg.short_term_n :][::-1]
-        dim = self.item_vectors.shape[1]
+        dim = self.short_term_vectors.shape[1]
         if len(rows):
             w = np.exp2(-np.arange(len(rows)) / cfg.short_term_half_life)
-            short, _ = _l2(w @ self.item_vectors[history.items[rows]].astype(np.float64))
+            short, _ = _l2(w @ self.short_term_vectors[history.items[rows]].astype(np.float64))
             short_items = tuple(dict.fromkeys(int(i) for i in history.items[rows]))
         else:
             short, short_items = np.zeros(dim, dtype=np.float32), ()

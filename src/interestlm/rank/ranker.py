@@ -131,7 +131,7 @@ class Ranker:
         if not zeroed:
             return None
         vectors = np.stack([i.vector for i in profile.interests]).astype(np.float32)
-        items = self.context.item_vectors
+        items = self.context.interest_vectors
         if vectors.shape[1] != items.shape[1]:
             raise ValueError(f"interest vectors have {vectors.shape[1]} dims, item vectors {items.shape[1]}")
         sims = vectors @ items.T

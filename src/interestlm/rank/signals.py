@@ -3,8 +3,11 @@
 Signals (each ``(n_profiles, n_scored_items)`` float32; higher = more of the named quantity):
 
 =============  ================================================================================
-interest       long-term fit: ``max_c cos(v_c, x_i) + scale * log(w_c / sum w)`` over the
-               profile's interest clusters (user weight overrides honoured, weight 0 drops one)
+interest       multi-interest fit: ``tau * log sum_c a_c exp(cos(q_c, x_i) / tau)`` over the
+               profile's active interest clusters, where ``q_c`` is the recency-weighted mean of
+               the cluster's members and ``a_c`` its share of the user's recent activity
+               (PinnerSage importance; a user weight override scales it, weight 0 drops the
+               interest). See :meth:`SignalContext.interest_queries`.
 short_term     ``cos(short_term, x_i)``: the recency-weighted intent vector
 concept        signed user concept weights . the item's concept row (concepts by name)
 graph          positive user concepts propagated one hop through ``graph.adjacency`` . item row
@@ -25,6 +28,11 @@ By default every signal but ``new_item`` is standardised per user (z-score over 
 a constant row becomes 0) so that learned weights are comparable across signals. ``new_item``
 stays 0/1: z-scoring a rare indicator would give its few ones huge values (one new item among
 10,000 would score 100).
+
+The short-term and dislike signals read ``SignalContext.item_vectors`` (text vectors: what the
+latest items are about); the interest signal reads ``SignalContext.space_vectors``, the item space
+of :mod:`interestlm.profiles.space` where the profile's interests were clustered (similarity there
+predicts co-consumption), or ``item_vectors`` when there is none.
 
 Why one file over 400 lines: every signal formula in one table, computed in one batched pass.
 """
@@ -135,8 +143,11 @@ class SignalContext:
     ``propagation`` is the concept graph's ``adjacency`` (None without a graph);
     ``collaborative`` a fitted baseline (None when switched off); ``sequential`` a trained
     sequence model (None when not configured); ``transition`` the row-normalised next-item matrix;
-    ``log_popularity`` ``log(1 + count)`` per item. The remaining fields are settings:
-    ``interest_weight_scale`` (the ``log w_c`` factor), ``n_recent`` and ``recency``
+    ``log_popularity`` ``log(1 + count)`` per item; ``space_vectors`` the items in the space the
+    profiles' interests live in (None: ``item_vectors``). The remaining fields are settings:
+    ``interest_half_life`` (in actions: how fast an interest's activity and its query forget
+    older members), ``interest_temperature`` (``tau``: near 0 the best-fitting interest alone
+    counts, large values average them), ``n_recent`` and ``recency``
     (how many latest items the transition signal reads, and the decay per step back),
     ``max_dislikes`` (latest disliked items compared).
     """
@@ -149,7 +160,9 @@ class SignalContext:
     transition: sp.csr_matrix
     log_popularity: FloatArray
     sequential: SequenceScorer | None = None
-    interest_weight_scale: float = 0.05
+    space_vectors: FloatArray | None = None
+    interest_half_life: float = 3.0
+    interest_temperature: float = 0.1
     n_recent: int = 5
     recency: float = 0.7
     max_dislikes: int = 10
@@ -181,8 +194,10 @@ class SignalContext:
         collaborative: Collaborative = "auto",
         collaborative_config: dict[str, float] | None = None,
         sequential: SequenceScorer | None = None,
+        space_vectors: npt.ArrayLike | None = None,
         transition_k: int = 100,
-        interest_weight_scale: float = 0.05,
+        interest_half_life: float = 3.0,
+        interest_temperature: float = 0.1,
         n_recent: int = 5,
         recency: float = 0.7,
         max_dislikes: int = 10,
@@ -191,13 +206,17 @@ class SignalContext:
 
         ``collaborative="auto"`` picks EASE for catalogues of at most :data:`EASE_MAX_ITEMS`
         items, item-kNN above; ``collaborative_config`` is passed to the baseline. ``sequential``
-        (already trained) must score all ``n_items``.
+        (already trained) must score all ``n_items``; ``space_vectors`` (one row per item) place the
+        items in the space of the profiles' interests.
         """
         vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != n_items:
             raise ValueError(f"item_vectors must have shape (n_items={n_items}, dim), got {vectors.shape}")
         if not np.isfinite(vectors).all():
             raise ValueError("item_vectors contain NaN or infinite values")
+        space = None if space_vectors is None else np.ascontiguousarray(space_vectors, dtype=np.float32)
+        if space is not None and (space.ndim != 2 or space.shape[0] != n_items or not np.isfinite(space).all()):
+            raise ValueError(f"space_vectors must be finite with shape (n_items={n_items}, dim), got {space.shape}")
         if item_concepts.n_items != n_items:
             raise ValueError(f"item_concepts has {item_concepts.n_items} item rows, expected n_items={n_items}")
         if graph is not None and graph.n_concepts < item_concepts.n_concepts:
@@ -211,6 +230,8 @@ class SignalContext:
             raise ValueError(f"collaborative must be 'auto', 'ease', 'itemknn' or 'none', got {collaborative!r}")
         if n_recent < 1 or not 0 < recency <= 1 or max_dislikes < 1:
             raise ValueError("need n_recent >= 1, 0 < recency <= 1 and max_dislikes >= 1")
+        if not (interest_half_life > 0 and interest_temperature > 0):
+            raise ValueError("need interest_half_life > 0 and interest_temperature > 0")
         kind = collaborative
         if kind == "auto":
             kind = "ease" if n_items <= EASE_MAX_ITEMS else "itemknn"
@@ -227,18 +248,23 @@ class SignalContext:
             transition=cooc.transition_,
             log_popularity=np.log1p(cooc.counts_).astype(np.float32),
             sequential=sequential,
-            interest_weight_scale=interest_weight_scale,
+            space_vectors=space,
+            interest_half_life=interest_half_life,
+            interest_temperature=interest_temperature,
             n_recent=n_recent,
             recency=recency,
             max_dislikes=max_dislikes,
         )
 
-    def with_items(self, vectors: npt.ArrayLike, concept_rows: sp.csr_matrix) -> SignalContext:
+    def with_items(
+        self, vectors: npt.ArrayLike, concept_rows: sp.csr_matrix, *, space_vectors: npt.ArrayLike | None = None
+    ) -> SignalContext:
         """The context with new items appended (text vectors and concept rows; no interactions yet).
 
         Collaborative, transition and popularity signals give new items zero evidence; the content
         signals (interest, short-term, concept, graph) and the sequence model (whose item vectors
-        come from content) score them at once.
+        come from content) score them at once. ``space_vectors`` (the new items' place in the
+        interest space) are required when the context has ``space_vectors``.
         """
         new = np.ascontiguousarray(vectors, dtype=np.float32)
         if new.ndim != 2 or new.shape[1] != self.item_vectors.shape[1]:
@@ -261,8 +287,26 @@ class SignalContext:
             collaborative=_PaddedModel(inner, n_fitted, n_items) if inner is not None else None,
             transition=transition,
             log_popularity=np.concatenate([self.log_popularity, np.zeros(new.shape[0], np.float32)]),
+            space_vectors=self._appended_space(new.shape[0], space_vectors),
             sequential=self.sequential.with_items(new, concept_rows) if self.sequential is not None else None,
         )
+
+    def _appended_space(self, n_new: int, space_vectors: npt.ArrayLike | None) -> FloatArray | None:
+        """``space_vectors`` with ``n_new`` rows appended (checked against the context's own)."""
+        if self.space_vectors is None:
+            return None
+        if space_vectors is None:
+            raise ValueError("this context has space_vectors: new items need theirs (space_vectors=...)")
+        new = np.ascontiguousarray(space_vectors, dtype=np.float32)
+        if new.shape != (n_new, self.space_vectors.shape[1]):
+            expected = (n_new, self.space_vectors.shape[1])
+            raise ValueError(f"new space vectors must have shape {expected}, got {new.shape}")
+        return np.vstack([self.space_vectors, new])
+
+    @property
+    def interest_vectors(self) -> FloatArray:
+        """The vectors the interest signal scores: ``space_vectors``, else ``item_vectors``."""
+        return self.item_vectors if self.space_vectors is None else self.space_vectors
 
     def concept_vector(
         self, concepts: Sequence[tuple[str, float]], *, sign: Literal["signed", "positive", "abs"]
@@ -296,6 +340,65 @@ def standardise(matrix: FloatArray, *, tol: float = 1e-6) -> FloatArray:
     return matrix
 
 
+def interest_queries(
+    profiles: Sequence[InterestProfile], ctx: SignalContext
+) -> tuple[FloatArray, npt.NDArray[np.int64], FloatArray]:
+    """Query vectors, owning profile and log activity share of every active interest.
+
+    An interest's members are weighted by ``2 ** (-age / interest_half_life)``, ``age`` being the
+    number of actions since the member's latest row in the history: the query ``q_c`` is the unit
+    weighted mean of the members' vectors, the activity ``a_c`` the sum of the weights (the
+    interest's PinnerSage importance), so an interest is represented by what the user took from it
+    lately and counts as much as the user is into it now. The displayed long-term weight only
+    enters through a user override, which scales the activity by ``override / weight`` (0 drops
+    the interest). An interest none of whose members is in the history (a hand-made profile) is
+    its stored vector with its weight as activity. Shares are normalised per profile.
+    """
+    vectors = ctx.interest_vectors
+    dim = vectors.shape[1]
+    queries: list[FloatArray] = []
+    owners: list[int] = []
+    activity: list[float] = []
+    for b, p in enumerate(profiles):
+        active = active_interests(p)
+        if not active:
+            continue
+        # Distinct history items and the actions since each one's latest row.
+        distinct, ages = np.unique(p.history.items[::-1], return_index=True)
+        rows: list[tuple[FloatArray, float]] = []
+        for pos, weight in active:
+            interest = p.interests[pos]
+            if interest.vector.shape != (dim,):
+                raise ValueError(
+                    f"profile {p.user_id!r}: interest {pos} has a {interest.vector.shape} vector, items have {dim} dims"
+                )
+            members = np.asarray(interest.items, dtype=np.int64)
+            at = np.minimum(np.searchsorted(distinct, members), max(len(distinct) - 1, 0))
+            known = members[distinct[at] == members] if len(distinct) else members[:0]
+            scale = weight / interest.weight if interest.weight > 0 else weight
+            if len(known):
+                decay = np.exp2(-ages[np.searchsorted(distinct, known)] / ctx.interest_half_life)
+                query = (decay @ vectors[known].astype(np.float64)).astype(np.float32)
+                mass = float(decay.sum()) * scale
+            else:
+                query, mass = interest.vector.astype(np.float32), float(weight)
+            norm = float(np.linalg.norm(query))
+            if norm > 0 and mass > 0:
+                rows.append((query / norm, mass))
+        total = sum(m for _, m in rows)
+        for query, mass in rows:
+            queries.append(query)
+            owners.append(b)
+            activity.append(mass / total)
+    if not queries:
+        return np.zeros((0, dim), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return (
+        np.stack(queries).astype(np.float32),
+        np.asarray(owners, dtype=np.int64),
+        np.log(np.asarray(activity, dtype=np.float64)).astype(np.float32),
+    )
+
+
 class _Batch:
     """One batch of profiles scored against a fixed item set (shared pieces computed once)."""
 
@@ -306,11 +409,13 @@ class _Batch:
         items: IntArray | None,
         vectors: FloatArray,
         concept_rows: sp.csr_matrix,
+        space: FloatArray,
     ) -> None:
         self.profiles = profiles
         self.ctx = ctx
         self.items = items
         self.vectors = vectors
+        self.space = space
         self.concept_rows = concept_rows
         self.n = len(vectors)
 
@@ -332,17 +437,21 @@ class _Batch:
         return out
 
     def interest(self) -> FloatArray:
-        rows: list[FloatArray] = []
-        owners: list[int] = []
-        offsets: list[float] = []
-        for b, p in enumerate(self.profiles):
-            active = active_interests(p)
-            total = sum(w for _, w in active)
-            for pos, w in active:
-                rows.append(p.interests[pos].vector)
-                owners.append(b)
-                offsets.append(self.ctx.interest_weight_scale * float(np.log(w / total)))
-        return self._segment_max(rows, owners, np.asarray(offsets, dtype=np.float32))
+        """``tau * log sum_c a_c exp(cos(q_c, x) / tau)`` per profile (0 for one without interests)."""
+        queries, owners, log_shares = interest_queries(self.profiles, self.ctx)
+        out = np.zeros((len(self.profiles), self.n), dtype=np.float32)
+        if not len(queries):
+            return out
+        tau = np.float32(self.ctx.interest_temperature)
+        z = queries @ self.space.T
+        z /= tau
+        z += log_shares[:, None]
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        peak = np.maximum.reduceat(z, starts, axis=0)
+        z -= np.repeat(peak, np.diff(np.r_[starts, len(z)]), axis=0)
+        np.exp(z, out=z)
+        out[owners[starts]] = tau * (np.log(np.add.reduceat(z, starts, axis=0)) + peak)
+        return out
 
     def short_term(self) -> FloatArray:
         dim = self.vectors.shape[1]
@@ -471,13 +580,14 @@ def compute_signals(
         if any(not 0 <= i < ctx.n_items for i in p.dislikes):
             raise ValueError(f"profile {p.user_id!r}: disliked items outside [0, {ctx.n_items})")
     vectors = ctx.item_vectors if cols is None else np.ascontiguousarray(ctx.item_vectors[cols])
+    space = ctx.interest_vectors if cols is None else np.ascontiguousarray(ctx.interest_vectors[cols])
     concept_rows = sp.csr_matrix(ctx.item_concepts.matrix, dtype=np.float32)
     if cols is not None:
         concept_rows = concept_rows[cols]
     out = {name: np.empty((len(profiles), n), dtype=np.float32) for name in wanted}
     for start in range(0, len(profiles), batch_size):
         stop = min(start + batch_size, len(profiles))
-        batch = _Batch(profiles[start:stop], ctx, cols, vectors, concept_rows)
+        batch = _Batch(profiles[start:stop], ctx, cols, vectors, concept_rows, space)
         for name in wanted:
             block = _COMPUTE[name](batch)
             out[name][start:stop] = standardise(block) if standardised and name not in RAW_SIGNALS else block
