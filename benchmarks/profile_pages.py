@@ -31,6 +31,19 @@ from interestlm.serve import ServeSettings, create_app  # noqa: E402
 OUT = HERE / "results" / "profile" / "pages"
 
 
+def shrink(png: Path) -> Path:
+    """The screenshot as a 960-px-wide JPEG (a tenth of the PNG's size), the PNG removed."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        rgb = image.convert("RGB")
+        rgb = rgb.resize((960, round(rgb.height * 960 / rgb.width)))
+        out = png.with_suffix(".jpg")
+        rgb.save(out, quality=70)
+    png.unlink()
+    return out
+
+
 def digest(profile: dict[str, Any], recs: dict[str, Any]) -> dict[str, Any]:
     """What a person reads off a step: interests, summary, and the top-5 with their reasons."""
     return {
@@ -91,7 +104,7 @@ def main() -> int:
                     stem.with_suffix(".json").write_text(json.dumps(payload, indent=2))
                     web.get(f"{server.url}/ui/users/{user}")
                     web.wait("return document.readyState === 'complete'")
-                    web.screenshot(stem.with_suffix(".png"))
+                    shrink(web.screenshot(stem.with_suffix(".png")))
                     report[user].append({"step": name, **digest(profile, recs)})
         finally:
             web.close()
