@@ -3,22 +3,50 @@
 The front door is :class:`Recommender` (fit, recommend, profile, explain, update, edit, save,
 load); evaluation (splits, full ranking, baselines, reports) is :mod:`interestlm.evaluate`, which
 the library itself never imports.
+
+Names are imported on first use (PEP 562), so ``import interestlm`` (and ``interestlm --help``)
+does not pay for numpy, scikit-learn, FAISS and onnxruntime until something needs them.
 """
 
-from interestlm.config import RecommenderConfig
-from interestlm.core.errors import (
-    BadInputError,
-    ConfigError,
-    ConflictError,
-    InterestLMError,
-    NotFittedError,
-    UnknownConceptError,
-    UnknownIdError,
-)
-from interestlm.data import Catalog, Dataset, Interactions, describe, load_dataset
-from interestlm.recommender import Recommendation, Recommender
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from interestlm.config import RecommenderConfig
+    from interestlm.core.errors import (
+        BadInputError,
+        ConfigError,
+        ConflictError,
+        InterestLMError,
+        NotFittedError,
+        UnknownConceptError,
+        UnknownIdError,
+    )
+    from interestlm.data import Catalog, Dataset, Interactions, describe, load_dataset
+    from interestlm.recommender import Recommendation, Recommender
 
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "BadInputError": "interestlm.core.errors",
+    "Catalog": "interestlm.data",
+    "ConfigError": "interestlm.core.errors",
+    "ConflictError": "interestlm.core.errors",
+    "Dataset": "interestlm.data",
+    "Interactions": "interestlm.data",
+    "InterestLMError": "interestlm.core.errors",
+    "NotFittedError": "interestlm.core.errors",
+    "Recommendation": "interestlm.recommender",
+    "Recommender": "interestlm.recommender",
+    "RecommenderConfig": "interestlm.config",
+    "UnknownConceptError": "interestlm.core.errors",
+    "UnknownIdError": "interestlm.core.errors",
+    "describe": "interestlm.data",
+    "load_dataset": "interestlm.data",
+}
 
 __all__ = [
     "BadInputError",
@@ -38,3 +66,17 @@ __all__ = [
     "describe",
     "load_dataset",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first access."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'interestlm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

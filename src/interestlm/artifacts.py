@@ -73,9 +73,9 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def _npy_load(path: Path) -> npt.NDArray[Any]:
+def _npy_load(path: Path, *, mmap: bool = False) -> npt.NDArray[Any]:
     try:
-        arr: npt.NDArray[Any] = np.load(_existing(path), allow_pickle=False)
+        arr: npt.NDArray[Any] = np.load(_existing(path), allow_pickle=False, mmap_mode="r" if mmap else None)
     except ValueError as exc:
         raise ArtifactError(f"{path}: not a plain numpy array file ({exc})") from exc
     return arr
@@ -91,13 +91,31 @@ def save_array(directory: str | Path, name: str, arr: npt.ArrayLike) -> Path:
         raise ValueError(f"array {name!r} has dtype object, which cannot be stored without pickle")
     path = Path(directory) / f"{_check_name(name)}.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, a, allow_pickle=False)
+    # Written beside and renamed over: a recommender loaded from this directory may hold the old
+    # file memory-mapped, and truncating it in place would crash that reader.
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as f:
+        np.save(f, a, allow_pickle=False)
+    tmp.replace(path)
     return path
 
 
-def load_array(directory: str | Path, name: str) -> npt.NDArray[Any]:
-    """Read ``<directory>/<name>.npy`` (dtype and shape exactly as saved)."""
-    return _npy_load(Path(directory) / f"{_check_name(name)}.npy")
+def load_array(directory: str | Path, name: str, *, mmap: bool = False) -> npt.NDArray[Any]:
+    """Read ``<directory>/<name>.npy`` (dtype and shape exactly as saved); ``mmap``: memory-mapped
+    read-only, so a large matrix costs no load time and pages in as it is used."""
+    return _npy_load(Path(directory) / f"{_check_name(name)}.npy", mmap=mmap)
+
+
+def save_sparse(directory: str | Path, name: str, m: sp.spmatrix | sp.sparray) -> Path:
+    """Write ``<directory>/<name>.npz`` (CSR)."""
+    path = Path(directory) / f"{_check_name(name)}.npz"
+    _save_sparse(path, m)
+    return path
+
+
+def load_sparse(directory: str | Path, name: str) -> sp.csr_matrix:
+    """Read ``<directory>/<name>.npz`` as CSR."""
+    return _load_sparse(Path(directory) / f"{_check_name(name)}.npz")
 
 
 def _save_sparse(path: Path, m: sp.spmatrix | sp.sparray) -> None:

@@ -19,6 +19,61 @@ from interestlm.core.errors import DataError, UnknownIdError
 #: Models the ``demo`` runs on the shipped sample (SASRec kept short so the demo takes minutes).
 DEMO_MODELS = ("interest", "pop", "itemknn", "ease", "als", "sasrec")
 
+#: ``--json`` given without a path: print the JSON on stdout instead of the readable text.
+STDOUT = "-"
+
+
+# -- argument types: every number is checked before anything is loaded ------------------------------
+
+
+def _int_at_least(low: int, what: str) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{what} must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _float_in(low: float, high: float | None, what: str, *, open_low: bool = False) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
+        too_low = value <= low if open_low else value < low
+        if value != value or too_low or (high is not None and value > high):
+            bound = f"in [{low}, {high}]" if high is not None else (f"> {low}" if open_low else f">= {low}")
+            raise argparse.ArgumentTypeError(f"{what} must be {bound}, got {text}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    value: int = _int_at_least(1, "--port")(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"--port must be in 1..65535, got {value}")
+    return value
+
+
+def _artifacts_dir(text: str) -> Path:
+    path = Path(text)
+    if not (path / "manifest.json").is_file():
+        what = "does not exist" if not path.exists() else "has no manifest.json"
+        raise argparse.ArgumentTypeError(f"{text} {what}: pass a directory written by `interestlm fit --out`")
+    return path
+
+
+def _quiet_parent() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines or bars (warnings and errors only)")
+    return p
+
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", type=Path, default=None, help="folder holding the named datasets (../shared/data)")
@@ -41,37 +96,45 @@ def _add_lm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lm-url", default=None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
     p.add_argument("--lm-model", default=None, help="model name sent to the server (--lm http)")
     p.add_argument("--lm-key-file", type=Path, default=None, help="file holding the server's API key")
-    p.add_argument("--lm-timeout", type=float, default=None, help="seconds per HTTP request")
+    p.add_argument(
+        "--lm-timeout", type=_float_in(0.0, None, "--lm-timeout", open_low=True), default=None,
+        help="seconds per HTTP request",
+    )
     p.add_argument("--lm-cache", type=Path, default=None, help="SQLite file caching generated text")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+    """The argument parser with every subcommand (each lists only the options it uses)."""
     parser = argparse.ArgumentParser(prog="interestlm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    common = [_quiet_parent()]
 
-    d = sub.add_parser("describe", help="print users, items, interactions, density and time span of a dataset")
+    d = sub.add_parser(
+        "describe", parents=common, help="print users, items, interactions, density and time span of a dataset"
+    )
     d.add_argument("dataset", help="dataset name (e.g. ml-latest-small, beauty, scientific) or path")
     _add_data_args(d)
 
-    e = sub.add_parser("evaluate", help="full-ranking evaluation of one or more models")
+    e = sub.add_parser("evaluate", parents=common, help="full-ranking evaluation of one or more models")
     e.add_argument("--dataset", required=True, help="dataset name or path")
     e.add_argument("--model", nargs="+", required=True, help="pop itemknn ease als bpr sasrec seqrec interest")
     e.add_argument("--split", choices=("loo", "temporal"), default=None, help="default: loo")
-    e.add_argument("--k", nargs="+", type=int, default=None, help="cut-offs (default: 5 10 20)")
+    e.add_argument("--k", nargs="+", type=_int_at_least(1, "--k"), default=None, help="cut-offs (default: 5 10 20)")
     e.add_argument("--config", type=Path, default=None, help="TOML file: [evaluate] and [models.NAME] sections")
-    e.add_argument("--seed", type=int, default=None)
+    e.add_argument("--seed", type=_int_at_least(0, "--seed"), default=None)
     e.add_argument("--json", type=Path, default=None, help="write results JSON here")
     e.add_argument("--report", type=Path, default=None, help="write a Markdown report (with plots) here")
     e.add_argument("--no-slices", action="store_true", help="skip per-slice metrics (history length, cold start)")
-    e.add_argument("--progress", action="store_true", help="progress bars while ranking")
+    e.add_argument("--progress", action="store_true", help="progress bars (default on a terminal)")
     _add_data_args(e)
 
-    f = sub.add_parser("fit", help="fit the interest-profile recommender and save it as an artifacts directory")
+    f = sub.add_parser(
+        "fit", parents=common, help="fit the interest-profile recommender and save it as an artifacts directory"
+    )
     f.add_argument("--dataset", required=True, help="dataset name or path")
     f.add_argument("--out", type=Path, required=True, help="artifacts directory to write")
     f.add_argument("--config", type=Path, default=None, help="TOML file with a [recommender] table")
-    f.add_argument("--progress", action="store_true", help="progress bars while encoding")
+    f.add_argument("--progress", action="store_true", help="progress bars (default on a terminal)")
     f.add_argument(
         "--sequential",
         action="store_true",
@@ -82,21 +145,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (
         ("profile", "print a user's layered interest profile (JSON)"),
-        ("recommend", "top-K recommendations for a user, with explanations"),
-        ("explain", "why an item suits a user"),
+        ("recommend", "top-K recommendations for a user, with explanations (a readable list; --json for JSON)"),
+        ("explain", "why an item suits a user (JSON)"),
     ):
-        q = sub.add_parser(name, help=text)
+        q = sub.add_parser(name, parents=common, help=text)
         source = q.add_mutually_exclusive_group(required=True)
-        source.add_argument("--artifacts", type=Path, help="a directory written by `interestlm fit`")
+        source.add_argument("--artifacts", type=_artifacts_dir, help="a directory written by `interestlm fit`")
         source.add_argument("--dataset", help="dataset name or path (fits first)")
-        q.add_argument("--user", default=None, help="user id")
+        q.add_argument("--user", default=None, required=name == "explain", help="user id")
         if name != "explain":
             q.add_argument("--text", default=None, help="a new user described in words instead of --user")
-        q.add_argument("-k", "--k", type=int, default=10, help="list length")
-        q.add_argument("--item", default=None, help="item id (explain)")
-        q.add_argument("--diversity", type=float, default=None, help="MMR diversity in [0, 1] (recommend)")
+        if name == "recommend":
+            q.add_argument("-k", "--k", type=_int_at_least(1, "-k/--k"), default=10, help="list length (>= 1)")
+            q.add_argument(
+                "--diversity", type=_float_in(0.0, 1.0, "--diversity"), default=None, help="MMR diversity in [0, 1]"
+            )
+        if name == "explain":
+            q.add_argument("--item", required=True, help="item id")
         q.add_argument("--config", type=Path, default=None, help="TOML file with a [recommender] table (--dataset)")
-        q.add_argument("--json", type=Path, default=None, help="write the JSON here too")
+        q.add_argument(
+            "--json", nargs="?", const=STDOUT, default=None, metavar="PATH",
+            help="write the JSON to PATH too; without PATH, print JSON"
+            + (" instead of the list" if name == "recommend" else ""),
+        )
         q.add_argument(
             "--pin", action="append", default=[], metavar="CONCEPT",
             help="pin a concept for this run (any spelling: Sci-Fi, sci fi, SciFi; repeatable)",
@@ -105,14 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
         _add_lm_args(q)
         _add_data_args(q)
 
-    m = sub.add_parser("demo", help="run the main job on the sample shipped in the package")
+    m = sub.add_parser("demo", parents=common, help="run the main job on the sample shipped in the package")
     m.add_argument("--output", type=Path, default=Path("demo-output"))
     m.add_argument("--model", nargs="+", default=list(DEMO_MODELS))
 
-    v = sub.add_parser("serve", help="the HTTP service (FastAPI) over an artifacts directory")
-    v.add_argument("artifacts_dir", type=Path, metavar="ARTIFACTS_DIR", help="a directory written by `interestlm fit`")
+    v = sub.add_parser("serve", parents=common, help="the HTTP service (FastAPI) over an artifacts directory")
+    v.add_argument(
+        "artifacts_dir", type=_artifacts_dir, metavar="ARTIFACTS_DIR", help="a directory written by `interestlm fit`"
+    )
     v.add_argument("--host", default="127.0.0.1")
-    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--port", type=_port, default=8000)
     v.add_argument("--api-keys", type=Path, default=None, help="file with one API key per line (Bearer tokens)")
     v.add_argument("--store", type=Path, default=None, help="SQLite event log (default: ARTIFACTS_DIR.store.sqlite3)")
     v.add_argument(
@@ -121,10 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--read-auth", action="store_true", help="require an API key for reads too")
     v.add_argument("--serve-config", type=Path, default=None, help="TOML file with a [serve] table")
     v.add_argument("--warm", action="store_true", default=None, help="compute every user's top-10 at start-up")
-    v.add_argument("--cache-size", type=int, default=None, help="cached recommendation lists (0: no cache)")
+    v.add_argument(
+        "--cache-size", type=_int_at_least(0, "--cache-size"), default=None,
+        help="cached recommendation lists (0: no cache)",
+    )
     v.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     v.add_argument("--config", type=Path, default=None, help="TOML file with an [lm] table")
-    v.add_argument("--lm-budget", type=float, default=1.0, help="seconds of LM time per request, then templates")
+    v.add_argument(
+        "--lm-budget", type=_float_in(0.0, None, "--lm-budget"), default=1.0,
+        help="seconds of LM time per request, then templates",
+    )
     _add_lm_args(v)
     return parser
 
@@ -229,10 +308,15 @@ def _recommender(args: argparse.Namespace) -> Any:
     return _fit(_load(args.dataset, args), args.config)
 
 
-def _emit(payload: dict[str, Any], path: Path | None) -> None:
-    print(json.dumps(payload, indent=2, ensure_ascii=False))
-    if path is not None:
-        _write_json(payload, path)
+def _emit(payload: dict[str, Any], path: str | None, text: str | None = None) -> None:
+    """Print ``text`` (or the JSON when there is no text or ``--json`` came without a path); write
+    the JSON to ``--json PATH``."""
+    if text is None or path == STDOUT:
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        print(text)
+    if path is not None and path != STDOUT:
+        _write_json(payload, Path(path))
 
 
 def _generator(args: argparse.Namespace, *, always: bool = False) -> Any:
@@ -302,24 +386,22 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """``interestlm recommend``: ``{"user_id", "recommendations": [{"item_id", "score", "explanation"}]}``."""
-    from interestlm.render import recommendations_json
+    from interestlm.render import recommendations_json, recommendations_text
 
     _user_or_text(args)
     rec = _edited(_text_strategy(_recommender(args), args), args)
     if args.text is not None:
         profile = _text_profile(rec, args)
         payload = recommendations_json(None, rec.recommend(profile, args.k, diversity=args.diversity), rec.catalog)
-        _emit({"user_id": None, "taste": profile.extra["taste"], **payload}, args.json)
+        payload = {"user_id": None, "taste": profile.extra["taste"], **payload}
     else:
-        _emit(rec.recommendations_json(args.user, args.k, diversity=args.diversity), args.json)
+        payload = rec.recommendations_json(args.user, args.k, diversity=args.diversity)
+    _emit(payload, args.json, recommendations_text(payload))
     return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """``interestlm explain --item ID``: the grounded explanation as JSON (sentence by ``--lm``)."""
-    if args.item is None:
-        raise ValueError("explain needs --item ID")
-    _user_or_text(args)
     rec = _edited(_text_strategy(_recommender(args), args), args)
     _emit(rec.explanation_json(args.user, args.item), args.json)
     return 0
@@ -370,6 +452,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from interestlm.serve import ServeSettings, create_app
 
+    _port_free(args.host, args.port)  # before the artifacts load: a taken port fails in milliseconds
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ServeSettings.load(
         args.serve_config,
@@ -387,6 +470,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port_free(host: str, port: int) -> None:
+    """Raise a clear error when ``host:port`` cannot be bound (taken, or not an address of this machine)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ValueError(f"--host {host!r} cannot be resolved: {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ValueError(f"cannot listen on {host}:{port}: {reason} (is another server running?)") from None
+
+
 def _write_json(payload: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -395,6 +496,9 @@ def _write_json(payload: dict[str, Any], path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``interestlm`` command."""
     args = build_parser().parse_args(argv)
+    from interestlm.core.progress import log_to_stderr
+
+    log_to_stderr(quiet=args.quiet)
     handlers = {
         "describe": cmd_describe,
         "evaluate": cmd_evaluate,

@@ -25,12 +25,13 @@ from interestlm.concepts.lm import enrich_thin_items
 from interestlm.concepts.match import concept_rows_for
 from interestlm.config import RecommenderConfig
 from interestlm.core.errors import UnknownIdError
+from interestlm.core.progress import step
 from interestlm.core.protocol import EvalTask, TrainData, history_matrix
 from interestlm.core.schema import ConceptGraph, History, InterestProfile, ItemConcepts
 from interestlm.core.tables import Catalog, Dataset, Interactions
 from interestlm.core.types import FloatArray, IntArray
 from interestlm.data.growth import grow_catalog
-from interestlm.encode import Encoder, make_encoder
+from interestlm.encode import Encoder, LazyEncoder, make_encoder
 from interestlm.lm import Generator, make_lm
 from interestlm.profiles import ProfileBuilder, ProfileConfig, ReviewSentiment, histories_from_interactions
 from interestlm.profiles.space import ItemSpace
@@ -218,28 +219,43 @@ def content_state(
     item_concepts: ItemConcepts | None = None,
     graph: ConceptGraph | None = None,
     space: ItemSpace | None = None,
+    context: SignalContext | None = None,
     generator: Generator | None = None,
 ) -> Content:
-    """Every stage up to the signals, computing what was not given (loading gives most)."""
-    encoder = make_encoder(
-        config.encoder, cache_dir=Path(config.cache_dir) if config.cache_dir else None, threads=config.encoder_threads
+    """Every stage up to the signals, computing what was not given (loading gives all of it)."""
+    # Built on first use: a loaded recommender encodes only when items are added or text is asked.
+    encoder = LazyEncoder(
+        lambda: make_encoder(
+            config.encoder,
+            cache_dir=Path(config.cache_dir) if config.cache_dir else None,
+            threads=config.encoder_threads,
+        )
     )
     if texts is None:
         # Item text uses training reviews only, so nothing from the held-out period leaks in.
         reviews = review_snippets(train, len(catalog)) if config.reviews_in_text else None
         texts = item_texts(catalog, reviews=reviews)
-    vectors = item_vectors if item_vectors is not None else encoder.encode(texts, progress=config.progress)
+    if item_vectors is None:
+        with step(f"encode {len(texts):,} item texts ({config.encoder})"):
+            item_vectors = encoder.encode(texts, progress=config.progress)
+    vectors = item_vectors
     lm_concepts: dict[str, Any] | None = None
     if item_concepts is None:
-        item_concepts = extract_concepts(catalog, texts=texts, encoder=encoder, config=config.concepts)
+        with step(f"concepts of {len(catalog):,} items"):
+            item_concepts = extract_concepts(catalog, texts=texts, encoder=encoder, config=config.concepts)
         if config.concepts.lm_thin_items:
-            item_concepts, lm_concepts = _lm_concepts(config, catalog, texts, vectors, item_concepts, generator)
+            with step("language-model concepts for thin items"):
+                item_concepts, lm_concepts = _lm_concepts(config, catalog, texts, vectors, item_concepts, generator)
     sequences = train.sequences()
-    graph = graph or build_concept_graph(item_concepts, sequences=sequences, catalog=catalog, config=config.graph)
+    if graph is None:
+        with step(f"concept graph ({item_concepts.n_concepts:,} concepts)"):
+            graph = build_concept_graph(item_concepts, sequences=sequences, catalog=catalog, config=config.graph)
     sentiment = ReviewSentiment() if config.sentiment_from_reviews and _has_reviews(train) else None
     # Interests are clustered and scored in an item space where similarity predicts behaviour;
     # item_vectors stay the text vectors (short-term intent, dislikes, sequence model, FAISS).
-    space = space if space is not None else ItemSpace(config.space).fit(vectors, sequences)
+    if space is None:
+        with step(f"interest space ({config.space.kind})"):
+            space = ItemSpace(config.space).fit(vectors, sequences)
     content = Content(
         catalog=catalog,
         train=train,
@@ -257,7 +273,10 @@ def content_state(
         context=None,  # type: ignore[arg-type]  # set just below: it reads the parts above
         lm_concepts=lm_concepts,
     )
-    content.context = content.signal_context(config, sequences)
+    if context is None:
+        with step(f"signals ({config.collaborative} collaborative model, transitions, popularity)"):
+            context = content.signal_context(config, sequences)
+    content.context = context
     return content
 
 
@@ -294,14 +313,18 @@ def fit_state(
     generator: Generator | None = None,
 ) -> FittedState:
     """Learn everything from training rows; fusion weights from ``valid`` (or a held-out last item)."""
-    content = content_state(config, data.catalog, data.interactions, generator=generator)
-    sequential = _fit_sequential(config, content, valid) if config.sequential else None
-    if sequential is not None:
-        from interestlm.models.seqrec import SeqRecScorer
+    with step(f"fit on {len(data.interactions):,} interactions, {len(data.catalog):,} items"):
+        content = content_state(config, data.catalog, data.interactions, generator=generator)
+        sequential = None
+        if config.sequential:
+            with step("sequence model (seqrec)"):
+                sequential = _fit_sequential(config, content, valid)
+            from interestlm.models.seqrec import SeqRecScorer
 
-        content.context = replace(content.context, sequential=SeqRecScorer(sequential))
-    ranker = learn_ranker(config, content, valid)
-    return finish_state(config, content, ranker, sequential=sequential)
+            content.context = replace(content.context, sequential=SeqRecScorer(sequential))
+        with step("profiles and fusion weights"):
+            ranker = learn_ranker(config, content, valid)
+        return finish_state(config, content, ranker, sequential=sequential)
 
 
 def finish_state(

@@ -3,8 +3,12 @@
 ``config.toml``, ``items.parquet``, ``item_texts.parquet``, ``vectors.npy`` (text) and the
 interest space (``space_*.npy``), ``concepts.jsonl``
 (+ matrix), the concept graph, ``interactions.parquet``, ``users.parquet``, ``fusion.json``,
-``profiles.jsonl`` (live profiles), ``index.faiss`` and, with a sequence model, ``seqrec/``;
-``manifest.json`` holds versions and hashes (:mod:`interestlm.artifacts`). Never pickle.
+``profiles.jsonl`` (live profiles), ``index.faiss``, the fitted signals (``signals/``: the
+collaborative model's weights, transitions, popularity, concept propagation) and, with a
+sequence model, ``seqrec/``; ``manifest.json`` holds versions and hashes
+(:mod:`interestlm.artifacts`). Never pickle. Loading reads what fitting computed and refits
+nothing (EASE's weights are memory-mapped); artifacts written before ``signals/`` existed are
+still read, their signals refitted from the saved interactions.
 """
 
 from __future__ import annotations
@@ -17,14 +21,21 @@ from typing import Any
 
 from interestlm import artifacts
 from interestlm.config import RecommenderConfig, config_to_dict, dumps_toml, recommender_config
+from interestlm.core.schema import ItemConcepts
 from interestlm.core.tables import Interactions
+from interestlm.core.types import FloatArray
 from interestlm.fitted import FittedState, content_state, finish_state
+from interestlm.models.ease import EASE
+from interestlm.models.itemknn import ItemKNN
 from interestlm.profiles.space import ItemSpace
-from interestlm.rank import Fusion, Imputer, Ranker
+from interestlm.rank import Fusion, Imputer, Ranker, SignalContext
+from interestlm.rank.signals import PaddedModel
 from interestlm.retrieve import FaissIndex
 
 #: Where a saved recommender keeps its sequence model.
 SEQREC_DIR = "seqrec"
+#: Where a saved recommender keeps its fitted signals.
+SIGNALS_DIR = "signals"
 
 
 def save_state(directory: Path | str, config: RecommenderConfig, state: FittedState) -> Path:
@@ -45,6 +56,7 @@ def save_state(directory: Path | str, config: RecommenderConfig, state: FittedSt
     (out / "fusion.json").write_text(json.dumps(fusion, indent=2) + "\n", encoding="utf-8")
     artifacts.save_profiles(out, list(state.profiles.values()))
     artifacts.save_faiss(out, state.faiss().index_)
+    _save_context(out / SIGNALS_DIR, state.ranker.context)
     if state.sequential is not None:
         # safetensors + JSON; it scores the fitted items, and items added since from content.
         state.sequential.save(out / SEQREC_DIR)
@@ -64,15 +76,18 @@ def load_state(directory: Path | str) -> tuple[RecommenderConfig, FittedState]:
     config = recommender_config(tomllib.loads((src / "config.toml").read_text(encoding="utf-8")))
     user_ids = [str(u) for u in artifacts.load_table(src, "users")["user_id"]]
     vectors = artifacts.load_array(src, "vectors")
+    item_concepts = artifacts.load_item_concepts(src)
+    space = ItemSpace.load(src, config.space, vectors)
     content = content_state(
         config,
         artifacts.load_catalog(src),
         _interactions_from_columns(artifacts.load_table(src, "interactions"), user_ids),
         texts=[str(t) for t in artifacts.load_table(src, "item_texts")["text"]],
         item_vectors=vectors,
-        item_concepts=artifacts.load_item_concepts(src),
+        item_concepts=item_concepts,
         graph=artifacts.load_graph(src),
-        space=ItemSpace.load(src, config.space, vectors),
+        space=space,
+        context=_load_context(src / SIGNALS_DIR, vectors, item_concepts, space.vectors_),
     )
     content.lm_concepts = manifest.get("extra", {}).get("lm_item_concepts")
     sequential = None
@@ -94,6 +109,76 @@ def load_state(directory: Path | str) -> tuple[RecommenderConfig, FittedState]:
     for profile in artifacts.load_profiles(src):
         state.profiles[state.add_user(profile.user_id)] = profile
     return config, state
+
+
+def _save_context(directory: Path, context: SignalContext) -> None:
+    """The fitted signals as computed (see :func:`_load_context`)."""
+    model: Any = context.collaborative
+    n_fitted = context.n_items
+    if isinstance(model, PaddedModel):
+        n_fitted, model = model.n_fitted, model.model
+    meta: dict[str, Any] = {
+        "n_fitted": n_fitted,
+        "interest_half_life": context.interest_half_life,
+        "interest_temperature": context.interest_temperature,
+        "n_recent": context.n_recent,
+        "recency": context.recency,
+        "max_dislikes": context.max_dislikes,
+    }
+    if isinstance(model, EASE):
+        meta["collaborative"] = {"kind": "ease", "l2": model.l2}
+        artifacts.save_array(directory, "ease_weights", model.weights_)
+    elif isinstance(model, ItemKNN):
+        meta["collaborative"] = {"kind": "itemknn", "k": model.k, "shrink": model.shrink}
+        artifacts.save_sparse(directory, "itemknn_similarity", model.similarity_)
+    elif model is None:
+        meta["collaborative"] = None
+    else:  # a model this format cannot hold: loading refits the signals instead
+        return
+    artifacts.save_sparse(directory, "transition", context.transition)
+    artifacts.save_array(directory, "log_popularity", context.log_popularity)
+    if context.propagation is not None:
+        artifacts.save_sparse(directory, "propagation", context.propagation)
+    (directory / "context.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def _load_context(
+    directory: Path, item_vectors: FloatArray, item_concepts: ItemConcepts, space_vectors: FloatArray
+) -> SignalContext | None:
+    """The saved signal context (None for artifacts that predate ``signals/``: refit then)."""
+    path = directory / "context.json"
+    if not path.is_file():
+        return None
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    n_items = int(item_vectors.shape[0])
+    spec = meta["collaborative"]
+    model: Any = None
+    if spec is not None and spec["kind"] == "ease":
+        model = EASE.from_weights(artifacts.load_array(directory, "ease_weights", mmap=True), l2=spec["l2"])
+    elif spec is not None and spec["kind"] == "itemknn":
+        similarity = artifacts.load_sparse(directory, "itemknn_similarity")
+        model = ItemKNN.from_similarity(similarity, k=spec["k"], shrink=spec["shrink"])
+    elif spec is not None:
+        raise artifacts.ArtifactError(f"{path}: unknown collaborative kind {spec['kind']!r}")
+    n_fitted = int(meta["n_fitted"])
+    if model is not None and n_fitted < n_items:  # items added after fitting have no behaviour yet
+        model = PaddedModel(model, n_fitted, n_items)
+    propagation = artifacts.load_sparse(directory, "propagation") if (directory / "propagation.npz").is_file() else None
+    return SignalContext(
+        item_vectors=item_vectors,
+        item_concepts=item_concepts,
+        concept_index=item_concepts.index_of(),
+        propagation=propagation,
+        collaborative=model,
+        transition=artifacts.load_sparse(directory, "transition"),
+        log_popularity=artifacts.load_array(directory, "log_popularity"),
+        space_vectors=space_vectors,
+        interest_half_life=float(meta["interest_half_life"]),
+        interest_temperature=float(meta["interest_temperature"]),
+        n_recent=int(meta["n_recent"]),
+        recency=float(meta["recency"]),
+        max_dislikes=int(meta["max_dislikes"]),
+    )
 
 
 def _load_sequential(directory: Path, content: Any) -> Any:

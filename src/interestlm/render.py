@@ -76,14 +76,16 @@ def profile_json(
 
 
 def recommendations_text(payload: Mapping[str, Any]) -> str:
-    """A readable table of :func:`recommendations_json`'s output: rank, score, title and why."""
-    rows = payload.get("recommendations", [])
-    lines = [f"Recommendations for {payload.get('user_id') or 'an anonymous user'}:"]
-    if not rows:
-        return lines[0] + " none."
-    width = max(len(str(r["item_id"])) for r in rows)
-    for rank, r in enumerate(rows, start=1):
-        lines.append(f"{rank:>3}. {r['score']:+8.3f}  {r['item_id']:<{width}}  {r['title']}")
+    """A ``recommendations_json`` body as a readable numbered list: rank, title, item id, score,
+    the signal that carried it and the explanation sentence (what ``interestlm recommend`` prints)."""
+    recs = payload.get("recommendations", [])
+    who = payload.get("user_id")
+    head = f"Top-{len(recs)} for user {who}" if who is not None else f"Top-{len(recs)} for the described user"
+    lines = [head + ":"]
+    for rank, r in enumerate(recs, start=1):
+        title = r.get("title") or "(no title)"
+        reason = f", {r['reason']}" if r.get("reason") else ""
+        lines.append(f"{rank:2d}. {title}  [item {r['item_id']}]  score {r['score']:.3f}{reason}")
         if r.get("explanation"):
-            lines.append(f"{'':>15}{r['explanation']}")
+            lines.append(f"    {r['explanation']}")
     return "\n".join(lines)

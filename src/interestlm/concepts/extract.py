@@ -30,6 +30,7 @@ Why one file over 400 lines: the concept sources and their merge rules.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +41,6 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.cluster.hierarchy import DisjointSet
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfVectorizer
 
 from interestlm.concepts.names import KIND_PRIORITY, OPAQUE_KINDS, STRUCTURED_KINDS
 from interestlm.core.names import normalise_name, spelling_key
@@ -302,7 +302,7 @@ _SEQUEL_MARK = re.compile(
 #: Words that never start or end a mined phrase: English stop words; contractions as
 #: :func:`normalise_name` writes them ("aren't" -> "arent"); and the small talk of reviews, which
 #: says how the writer felt, not what the item is ("great price", "works fine", "nice product").
-_EDGE_WORDS: frozenset[str] = ENGLISH_STOP_WORDS | frozenset(
+_EDGE_EXTRA: frozenset[str] = frozenset(
     {
         "arent", "isnt", "wasnt", "werent", "dont", "doesnt", "didnt", "cant", "couldnt", "wouldnt", "shouldnt",
         "wont", "im", "ive", "youre", "youve", "youll", "youd", "hes", "shes", "thats", "theres", "theyre",
@@ -316,9 +316,18 @@ _EDGE_WORDS: frozenset[str] = ENGLISH_STOP_WORDS | frozenset(
 )
 
 
+@functools.cache
+def _edge_words() -> frozenset[str]:
+    """English stop words and :data:`_EDGE_EXTRA` (scikit-learn is imported here, on first use,
+    so importing the package stays fast)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | _EDGE_EXTRA
+
+
 def _keyphrase_analyzer(ngram_range: tuple[int, int]) -> Callable[[str], list[str]]:
     lo, hi = ngram_range
-    stop = _EDGE_WORDS
+    stop = _edge_words()
 
     def runs(text: str) -> Iterator[list[str]]:
         for chunk in _PHRASE_BREAK.split(unicodedata.normalize("NFKC", text).lower()):
@@ -370,6 +379,8 @@ def _add_keyphrases(
     if not any(d.strip() for d in docs):
         return {}
     analyzer = _keyphrase_analyzer(cfg.ngram_range)
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     vectorizer = TfidfVectorizer(
         analyzer=analyzer,
         min_df=cfg.min_df,
@@ -471,6 +482,8 @@ def _title_and_body(
     analyzer: Callable[[str], list[str]], vocabulary: dict[str, int], docs: Sequence[str], titles: Sequence[str]
 ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
     """Items x phrases, 1 where the text holds the phrase, where its title does, where the rest does."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
     counter = CountVectorizer(analyzer=analyzer, vocabulary=vocabulary, dtype=np.int32)
     in_text = sp.csr_matrix(counter.transform(docs))
     # A title the text does not hold (texts given by the caller) tells nothing about the text.

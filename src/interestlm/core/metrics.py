@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from scipy.stats import rankdata
 
 FloatVec = npt.NDArray[np.float64]
 BoolMatrix = npt.NDArray[np.bool_]
@@ -425,6 +424,8 @@ def row_auc(scores: npt.ArrayLike, labels: npt.ArrayLike) -> FloatVec:
     n_neg = s.shape[1] - n_pos
     if s.shape[1] == 0:
         return np.full(s.shape[0], np.nan)
+    from scipy.stats import rankdata  # on first use: scipy.stats takes a second to import
+
     ranks = rankdata(s, method="average", axis=1)
     u = (ranks * pos).sum(axis=1) - n_pos * (n_pos + 1.0) / 2.0
     denom = n_pos * n_neg

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interestlm.encode.base import Encoder, l2_normalise
+from interestlm.encode.base import Encoder, LazyEncoder, l2_normalise
 from interestlm.encode.cache import CachedEncoder
 from interestlm.encode.hashing import HashingEncoder
 from interestlm.encode.onnx import MiniLMOnnxEncoder
@@ -14,6 +14,7 @@ __all__ = [
     "CachedEncoder",
     "Encoder",
     "HashingEncoder",
+    "LazyEncoder",
     "MiniLMOnnxEncoder",
     "SentenceTransformerEncoder",
     "l2_normalise",

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
 
 from interestlm.core.types import FloatArray
 from interestlm.encode.base import l2_normalise
@@ -23,6 +22,8 @@ class HashingEncoder:
             raise ValueError(f"HashingEncoder dim must be positive, got {dim}")
         self._dim = dim
         self.seed = seed
+        from sklearn.feature_extraction.text import HashingVectorizer  # on first use (slow import)
+
         self._analyzer = HashingVectorizer(ngram_range=(1, 2), lowercase=True).build_analyzer()
         # Tokens arrive already salted and split, so the second vectorizer only hashes them.
         self._hasher = HashingVectorizer(

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
-from tqdm.auto import tqdm
 
+from interestlm.core.progress import bar
 from interestlm.core.types import FloatArray
 from interestlm.encode.base import l2_normalise
 
@@ -127,6 +127,6 @@ class MiniLMOnnxEncoder:
             return out
         encodings = self.tokenize(texts)
         batches = list(self._batches(encodings, batch_size))
-        for rows in tqdm(batches, desc="encode", unit="batch", disable=not progress):
+        for rows in bar(batches, desc="encode", unit="batch", asked=progress):
             out[rows] = self._run(encodings, rows)
         return out

@@ -23,6 +23,7 @@ import numpy as np
 from interestlm import models
 from interestlm.core.errors import ConfigError
 from interestlm.core.metrics import beyond_accuracy, intra_list_diversity, item_user_counts, ranking_metrics
+from interestlm.core.progress import step
 from interestlm.core.protocol import EvalTask, Model
 from interestlm.core.tables import Dataset
 from interestlm.evaluate.split import Split, leave_one_out, temporal_split
@@ -177,7 +178,8 @@ def fit_model(
         model_config.setdefault("seed", config.seed)
     model = make_model(model_name, **model_config)
     t0 = time.perf_counter()
-    model.fit(split.train, valid=split.valid)
+    with step(f"{model_name}: fit on {split.name} train ({len(split.train.interactions):,} interactions)"):
+        model.fit(split.train, valid=split.valid)
     return model, model_config, time.perf_counter() - t0
 
 
@@ -192,7 +194,8 @@ def evaluate_fitted(
 ) -> dict[str, Any]:
     """The result object of a model fitted by :func:`fit_model`: test metrics, slices, timing, report."""
     t1 = time.perf_counter()
-    metrics = _task_metrics(model, split.test, split, config)
+    with step(f"{model_name}: rank the whole catalogue for {len(split.test):,} test users"):
+        metrics = _task_metrics(model, split.test, split, config)
     eval_seconds = time.perf_counter() - t1
     result: dict[str, Any] = {
         "dataset": dataset.name,
@@ -236,5 +239,6 @@ def run_evaluation(
     dataset: Dataset, model_names: Sequence[str], config: EvaluationConfig
 ) -> list[dict[str, Any]]:
     """Evaluate several models on one split of ``dataset`` (the split is built once)."""
-    split = make_split(dataset, config.split)
+    with step(f"{config.split} split of {dataset.name}"):
+        split = make_split(dataset, config.split)
     return [evaluate_model(dataset, split, name, config) for name in model_names]

@@ -82,6 +82,15 @@ class EASE:
         self.weights_: FloatArray = weights
         return self
 
+    @classmethod
+    def from_weights(cls, weights: FloatArray, *, l2: float = 500.0) -> EASE:
+        """A fitted EASE with saved ``weights`` (e.g. memory-mapped from an artifacts directory)."""
+        if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
+            raise ValueError(f"EASE weights must be a square matrix, got shape {weights.shape}")
+        model = cls(l2=l2)
+        model.weights_ = weights
+        return model
+
     def score(self, users: IntArray, histories: list[IntArray]) -> FloatArray:
         """``history_matrix(histories) @ weights_``: shape ``(len(users), n_items)``."""
         if not hasattr(self, "weights_"):

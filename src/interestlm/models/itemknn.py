@@ -84,6 +84,15 @@ class ItemKNN:
         )
         return self
 
+    @classmethod
+    def from_similarity(cls, similarity: sp.csr_matrix, *, k: int = 100, shrink: float = 0.0) -> ItemKNN:
+        """A fitted item-kNN with a saved ``similarity`` matrix."""
+        if similarity.shape[0] != similarity.shape[1]:
+            raise ValueError(f"ItemKNN similarity must be square, got shape {similarity.shape}")
+        model = cls(k=k, shrink=shrink)
+        model.similarity_ = sp.csr_matrix(similarity, dtype=np.float32)
+        return model
+
     def score(self, users: IntArray, histories: list[IntArray]) -> FloatArray:
         """``history_matrix(histories) @ similarity_`` as a dense float32 array."""
         if not hasattr(self, "similarity_"):

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from interestlm.core.metrics import ranking_metrics
+from interestlm.core.progress import bar
 from interestlm.core.protocol import EvalTask, Model, TimedModel
 from interestlm.core.topk import top_k
 from interestlm.core.types import IntArray
@@ -32,7 +32,7 @@ def rank_task(
     out = np.empty((len(task), k), dtype=np.int32)
     starts = range(0, len(task), batch_size)
     timed = task.times is not None and isinstance(model, TimedModel)
-    for start in tqdm(starts, desc=f"rank {task.name}", disable=not progress, leave=False):
+    for start in bar(starts, desc=f"rank {task.name}", unit="batch", asked=progress):
         stop = min(start + batch_size, len(task))
         users, histories = task.users[start:stop], task.histories[start:stop]
         if timed:

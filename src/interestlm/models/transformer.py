@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
-from tqdm.auto import tqdm
 
+from interestlm.core.progress import bar, note
 from interestlm.core.protocol import EvalTask, TrainData
 from interestlm.core.types import FloatArray, IntArray
 from interestlm.models.ranking import evaluate_task
@@ -304,8 +304,8 @@ class SequentialModel(ABC, Generic[C]):
         best_state: dict[str, torch.Tensor] | None = None
         bad_evals = 0
         n_batches = math.ceil(len(windows) / cfg.batch_size)
-        bar = tqdm(range(1, cfg.epochs + 1), desc=name, disable=not cfg.progress)
-        for epoch in bar:
+        epochs = bar(range(1, cfg.epochs + 1), desc=name, unit="epoch", asked=cfg.progress)
+        for epoch in epochs:
             start = time.perf_counter()
             self.net_.train()
             order = self._epoch_order(lengths, gen).to(device)
@@ -335,7 +335,12 @@ class SequentialModel(ABC, Generic[C]):
             self.history_.append(record)
             if cfg.verbose:
                 print(" ".join(f"{k}={v:.4f}" for k, v in record.items()), flush=True)
-            bar.set_postfix(loss=f"{record['loss']:.4f}", ndcg=f"{record.get('valid_ndcg@10', math.nan):.4f}")
+            epochs.set_postfix(loss=f"{record['loss']:.4f}", ndcg=f"{record.get('valid_ndcg@10', math.nan):.4f}")
+            note(
+                "%s epoch %d/%d: loss %.4f, valid ndcg@10 %s (%.1f s)",
+                name, epoch, cfg.epochs, record["loss"],
+                f"{record['valid_ndcg@10']:.4f}" if "valid_ndcg@10" in record else "-", record["seconds"],
+            )
             if cfg.patience and bad_evals >= cfg.patience:
                 break
         if best_state is not None:

@@ -34,8 +34,6 @@ from typing import Literal, Self
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from sklearn.linear_model import RidgeCV
-from sklearn.utils.extmath import randomized_svd
 
 from interestlm import artifacts
 from interestlm.core.types import FloatArray
@@ -146,6 +144,9 @@ class ItemSpace:
             return self
         scaled = sp.diags(1.0 / np.sqrt(np.maximum(users, 1.0))) @ matrix
         scaled = scaled @ sp.diags(1.0 / np.sqrt(np.maximum(counts, 1.0)))
+        from sklearn.linear_model import RidgeCV  # on first use: importing scikit-learn takes seconds
+        from sklearn.utils.extmath import randomized_svd
+
         _, s, vt = randomized_svd(scaled.tocsr(), k, n_iter=7, random_state=cfg.seed)
         coords = vt.T * s
         warm = counts > 0

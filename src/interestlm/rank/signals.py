@@ -97,7 +97,7 @@ def _propagation(graph: ConceptGraph, n_concepts: int) -> sp.csr_matrix:
     return direct.maximum(0.5 * two_hop).tocsr()
 
 
-class _PaddedModel:
+class PaddedModel:
     """A fitted model's scores with zero columns for items added after it was fitted."""
 
     def __init__(self, model: Model, n_fitted: int, n_items: int) -> None:
@@ -105,7 +105,7 @@ class _PaddedModel:
         self.n_fitted = n_fitted
         self.n_items = n_items
 
-    def fit(self, train: TrainData, *, valid: object = None) -> _PaddedModel:
+    def fit(self, train: TrainData, *, valid: object = None) -> PaddedModel:
         """Never refitted: the wrapped model already is."""
         return self
 
@@ -279,12 +279,12 @@ class SignalContext:
         transition = self.transition.copy().tocsr()
         transition.resize((n_items, n_items))
         model = self.collaborative
-        inner, n_fitted = (model.model, model.n_fitted) if isinstance(model, _PaddedModel) else (model, self.n_items)
+        inner, n_fitted = (model.model, model.n_fitted) if isinstance(model, PaddedModel) else (model, self.n_items)
         return replace(
             self,
             item_vectors=np.vstack([self.item_vectors, new]),
             item_concepts=concepts,
-            collaborative=_PaddedModel(inner, n_fitted, n_items) if inner is not None else None,
+            collaborative=PaddedModel(inner, n_fitted, n_items) if inner is not None else None,
             transition=transition,
             log_popularity=np.concatenate([self.log_popularity, np.zeros(new.shape[0], np.float32)]),
             space_vectors=self._appended_space(new.shape[0], space_vectors),

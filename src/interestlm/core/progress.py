@@ -1,0 +1,71 @@
+"""Progress of long work: a bar on a terminal, one plain line per step everywhere else.
+
+Every long stage (encoding, concept mining, the graph, the interest space, profiles, the signals,
+fusion learning, each model's training and evaluation) runs inside :func:`step` and iterates
+through :func:`bar`. Lines go to the ``interestlm`` logger, so a library user sees nothing until
+they configure logging, and the command line prints them on stderr (``--quiet`` turns them off).
+Bars appear only when :func:`set_bars` switched them on *and* stderr is a terminal: a run with
+its output redirected to a file gets one readable line per step instead of carriage-return noise.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+LOG = logging.getLogger("interestlm")
+
+_BARS = {"on": False}
+
+
+def set_bars(on: bool) -> None:
+    """Show progress bars on a terminal (the command line does; the library default is off)."""
+    _BARS["on"] = on
+
+
+def bars_shown(asked: bool = False) -> bool:
+    """Whether a bar is drawn: asked for (``progress=True``) or switched on, and stderr a terminal."""
+    return (asked or _BARS["on"]) and sys.stderr.isatty()
+
+
+def bar(
+    iterable: Iterable[T], *, desc: str, total: int | None = None, unit: str = "it", asked: bool = False
+) -> tqdm[T]:
+    """``iterable`` wrapped in a tqdm bar (on stderr) when :func:`bars_shown`, else passed through."""
+    shown = bars_shown(asked)
+    return tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, disable=not shown, file=sys.stderr)
+
+
+@contextmanager
+def step(name: str) -> Iterator[None]:
+    """Log ``name: N.N s`` when the block ends (and ``name: failed after N.N s`` when it raises)."""
+    start = time.perf_counter()
+    try:
+        yield
+    except BaseException:
+        LOG.info("%s: failed after %.1f s", name, time.perf_counter() - start)
+        raise
+    LOG.info("%s: %.1f s", name, time.perf_counter() - start)
+
+
+def note(message: str, *args: object) -> None:
+    """One progress line (e.g. an epoch's loss) through the ``interestlm`` logger."""
+    LOG.info(message, *args)
+
+
+def log_to_stderr(*, quiet: bool = False) -> None:
+    """Print progress lines on stderr (``quiet``: warnings only) and draw bars on a terminal."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    LOG.handlers[:] = [handler]
+    LOG.setLevel(logging.WARNING if quiet else logging.INFO)
+    LOG.propagate = False
+    set_bars(not quiet)
