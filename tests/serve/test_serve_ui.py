@@ -79,3 +79,25 @@ def test_unknown_user_page_is_404_and_headers_lock_the_page_down(artifacts: Path
         assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
         assert c.get("/ui/static/app.js").status_code == 200
         assert "innerHTML" not in c.get("/ui/static/app.js").text  # data goes in as text, never as markup
+
+
+OPERATIONS = "document.querySelectorAll('.opblock').length"
+FOREIGN = "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith(arguments[0]))"
+
+
+def test_api_docs_render_offline_from_the_apps_own_assets(
+    browser: WebDriver, artifacts: Path, tmp_path: Path
+) -> None:
+    settings = ServeSettings(api_keys=(KEY,), store_path=tmp_path / "docs.sqlite3")
+    with live(create_app(artifacts, settings=settings)) as server, server.client(key=None) as c:
+        page = c.get("/docs").text
+        assert "cdn" not in page.lower() and "/docs-assets/swagger-ui-bundle.js" in page
+        assert c.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+        browser.get(f"{server.url}/docs")
+        # Swagger UI draws one block per operation from /openapi.json.
+        n_operations = browser.wait(f"return {OPERATIONS} >= 8 && {OPERATIONS}")
+        assert n_operations >= 8
+        assert "/v1/users/{user_id}/recommendations" in browser.script("return document.body.innerText")
+        assert browser.script(FOREIGN, server.url) == []
+        # ReDoc is not offered: its bundle fetches a logo from a CDN.
+        assert c.get("/redoc").status_code == 404

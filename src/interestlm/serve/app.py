@@ -136,7 +136,11 @@ def create_app(
         version="1",
         summary="Readable user-interest profiles: recommend, explain, take feedback, edit profiles.",
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a public CDN: blank offline.
+        docs_url=None,
+        redoc_url=None,
     )
+    _install_docs(app)
     app.state.service = service
     app.state.settings = settings
     _install_errors(app)
@@ -170,6 +174,37 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics)
     return app
+
+
+#: Where the API pages' scripts and styles are served from (the files of the fastapi-offline wheel).
+DOCS_ASSETS = "/docs-assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) with its assets served by this app, never a CDN. (No ``/redoc``: ReDoc's
+    bundle fetches its footer logo from cdn.redoc.ly, so it cannot be served fully offline.)"""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+    redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title="interestlm API",
+            oauth2_redirect_url=redirect,
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get(redirect, include_in_schema=False)
+    def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
 
 def _install_errors(app: FastAPI) -> None:
