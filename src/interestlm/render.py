@@ -89,3 +89,26 @@ def recommendations_text(payload: Mapping[str, Any]) -> str:
         if r.get("explanation"):
             lines.append(f"    {r['explanation']}")
     return "\n".join(lines)
+
+
+def profile_text(payload: Mapping[str, Any], *, n_concepts: int = 8) -> str:
+    """A ``profile_json`` body as readable text: the summary, each interest with its weight and
+    example items, likes and dislikes, the strongest concepts and the user's own edits."""
+    lines = [f"Profile of user {payload.get('user_id')} ({payload.get('n_events', 0)} events)"]
+    if payload.get("summary"):
+        lines.append(f"  {payload['summary']}")
+    for interest in payload.get("interests", []):
+        examples = ", ".join(x["title"] for x in interest.get("exemplars", [])[:3])
+        lines.append(f"  interest {interest['label']!r}: weight {interest['weight']:.2f}; e.g. {examples}")
+    for key, label in (("likes", "likes"), ("dislikes", "dislikes")):
+        items = payload.get(key, [])
+        if items:
+            shown = "; ".join(x["title"] for x in items[:4])
+            lines.append(f"  {label} ({len(items)}): {shown}{' ...' if len(items) > 4 else ''}")
+    concepts = payload.get("concepts", [])[:n_concepts]
+    if concepts:
+        lines.append("  concepts: " + ", ".join(f"{name} {weight:+.2f}" for name, weight in concepts))
+    edits = payload.get("edits", {})
+    if edits.get("pinned") or edits.get("muted"):
+        lines.append(f"  your edits: pinned {edits.get('pinned', [])}, muted {edits.get('muted', [])}")
+    return "\n".join(lines)

@@ -46,8 +46,10 @@ def bar(
 
 @contextmanager
 def step(name: str) -> Iterator[None]:
-    """Log ``name: N.N s`` when the block ends (and ``name: failed after N.N s`` when it raises)."""
+    """Log ``name ...`` when the block starts and ``name: N.N s`` when it ends (``failed after``
+    when it raises), so a long step is visible while it runs, also in a log file."""
     start = time.perf_counter()
+    LOG.info("%s ...", name)
     try:
         yield
     except BaseException:
@@ -69,3 +71,8 @@ def log_to_stderr(*, quiet: bool = False) -> None:
     LOG.setLevel(logging.WARNING if quiet else logging.INFO)
     LOG.propagate = False
     set_bars(not quiet)
+    # Redirected to a file, stdout is block-buffered: results would appear only at exit, after
+    # every progress line on stderr. Line buffering keeps the two in the order they happened.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,19 @@ def plot_ndcg_at_k(results: Sequence[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+#: Slices with fewer test users are listed in the report's table but not plotted: a bar over a
+#: handful of users (the sample's 4-user slice) is noise drawn as if it were a finding.
+MIN_PLOT_USERS = 20
+
+
 def plot_slices(results: Sequence[dict[str, Any]], path: Path, metric: str = "ndcg@10") -> Path | None:
-    """Grouped bars of ``metric`` per slice (history-length buckets, cold users/items)."""
-    names = sorted({s for r in results for s in r.get("slices", {})})
+    """Grouped bars of ``metric`` per slice (history-length buckets, cold users/items), each slice
+    labelled with its number of test users; slices under :data:`MIN_PLOT_USERS` users are left out."""
+    sizes: dict[str, int] = {}
+    for r in results:
+        for name, s in r.get("slices", {}).items():
+            sizes[name] = max(sizes.get(name, 0), int(s.get("n_users", 0)))
+    names = sorted(n for n, size in sizes.items() if size >= MIN_PLOT_USERS)
     if not names:
         return None
     import matplotlib
@@ -92,18 +103,21 @@ def plot_slices(results: Sequence[dict[str, Any]], path: Path, metric: str = "nd
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) * max(1, len(results)) / 2), 4))
+    fig, ax = plt.subplots(figsize=(9.0, 4.5))
     width = 0.8 / max(1, len(results))
     x = np.arange(len(names))
     for i, r in enumerate(results):
         values = [r.get("slices", {}).get(n, {}).get("metrics", {}).get(metric, 0.0) for n in names]
         ax.bar(x + i * width, values, width, label=r["model"])
-    ax.set_xticks(x + width * (len(results) - 1) / 2, names, rotation=30, ha="right")
+    labels = [f"{n}\n({sizes[n]:,} users)" for n in names]
+    ax.set_xticks(x + width * (len(results) - 1) / 2, labels, rotation=0, fontsize=8)
     ax.set_ylabel(metric.upper())
-    ax.set_title(f"{metric} per slice")
-    ax.legend()
+    ax.set_xlabel(f"slice of the test users (slices under {MIN_PLOT_USERS} users not drawn)")
+    ax.set_title(f"{results[0]['dataset']}: {metric} per slice ({results[0]['split']}, full ranking)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncols=min(len(results), 4))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
@@ -134,7 +148,8 @@ def write_report(results: Sequence[dict[str, Any]], path: Path) -> Path:
                 m = s["metrics"]
                 hr, nd = m.get("hr@10", 0.0), m.get("ndcg@10", 0.0)
                 slice_rows.append(f"| {r['model']} | {name} | {s['n_users']} | {hr:.4f} | {nd:.4f} |")
-        lines += ["## Slices", "", *slice_rows, "", f"![NDCG@10 per slice]({slices_png.name})", ""]
+        note = f"Slices with fewer than {MIN_PLOT_USERS} test users are in the table, not in the plot."
+        lines += ["## Slices", "", *slice_rows, "", note, "", f"![NDCG@10 per slice]({slices_png.name})", ""]
     versions = first.get("versions", {})
     hw = first.get("hardware", {})
     lines += [
@@ -145,4 +160,20 @@ def write_report(results: Sequence[dict[str, Any]], path: Path) -> Path:
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def write_results(results: Sequence[dict[str, Any]], path: Path) -> Path:
+    """One model: the result object; several: ``{"dataset", "split", "n_users", "runs": [...]}``."""
+    payload: dict[str, Any]
+    if len(results) == 1:
+        payload = results[0]
+    else:
+        first = results[0]
+        payload = {
+            "dataset": first["dataset"], "split": first["split"], "n_users": first["n_users"], "runs": list(results)
+        }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return path
