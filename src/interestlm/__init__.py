@@ -15,7 +15,7 @@ from interestlm.core.errors import (
     UnknownConceptError,
     UnknownIdError,
 )
-from interestlm.data import Catalog, Dataset, Interactions, describe, load_dataset
+from interestlm.data import Catalog, Dataset, Interactions, describe, from_pandas, load_dataset
 from interestlm.recommender import Recommendation, Recommender
 
 __version__ = "0.1.0"
@@ -36,5 +36,6 @@ __all__ = [
     "UnknownIdError",
     "__version__",
     "describe",
+    "from_pandas",
     "load_dataset",
 ]
