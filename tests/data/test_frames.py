@@ -172,3 +172,25 @@ def test_from_pandas_fits_and_recommends_end_to_end() -> None:
     titles = dict(zip(data.catalog.item_ids, data.catalog.titles, strict=True))
     assert frame["title"].tolist() == [titles[i] for i in frame["item_id"]]
     assert rec.recommendations_frame(users[0], k=3, explain=False)["explanation"].isna().all()
+
+
+def test_whole_column_conversion_reads_cells_as_the_file_readers_do() -> None:
+    from interestlm.data.frames import frame_rows
+    from interestlm.data.readers.generic import cell_text
+
+    frame = pd.DataFrame(
+        {
+            "ints": [1, -2, 3, 4],
+            "floats": [1.0, 2.5, np.nan, -0.0],
+            "strings": ["a", "b", "c", "d"],
+            "gappy": ["a", None, np.nan, "d"],
+            "nullable": pd.array([1, None, 3, 4], dtype="Int64"),
+            "flags": [True, False, True, False],
+            "lists": [["x", "y"], [], ("z",), None],
+        }
+    )
+    rows = frame_rows(frame, list(frame.columns), "t")
+    for column in frame.columns:
+        assert rows.strings(column) == [cell_text(v) for v in frame[column].tolist()], column
+    assert rows.strings("floats") == ["1", "2.5", "", "0"]
+    assert rows.strings("lists") == ["x|y", "", "z", ""]
