@@ -58,3 +58,28 @@ def test_the_cli_lines_on_saved_artifacts_run(library_run: tuple[Path, subproces
         assert result.returncode == 0, (line, result.stderr[-2000:])
         ran += 1
     assert ran >= 3
+
+
+def test_your_own_data_runs_as_written(tmp_path: Path) -> None:
+    """The "Your own data" section: DataFrames in, a DataFrame out, then the same data as files
+    through the command line's column flags (a tiny log: MiniLM encodes six items)."""
+    (snippet,) = blocks("python", "Your own data")
+    done = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "columns: user=customer, item=product, time=when, rating=stars, items.item=product" in done.stdout
+    assert "Trekking poles" in done.stdout and (tmp_path / "purchases.csv").is_file()
+    (commands,) = blocks("bash", "Your own data")
+    lines = [line for line in commands.replace("\\\n", " ").splitlines() if line.startswith("interestlm ")]
+    assert len(lines) == 3
+    for line in lines:
+        result = subprocess.run(
+            [sys.executable, "-m", "interestlm.cli", *shlex.split(line)[1:]], cwd=tmp_path, capture_output=True,
+            text=True, check=False,
+        )
+        assert result.returncode == 0, (line, result.stderr[-2000:])
+    assert (tmp_path / "shop-artifacts" / "manifest.json").is_file()
+    # ann has the tent, stove and lamp: her list holds only items she has not had.
+    from interestlm.recommender import Recommender
+
+    saved = Recommender.load(tmp_path / "shop-artifacts")
+    assert {r.item_id for r in saved.recommend("ann", 2, explain=False)} <= {"boots", "map", "poles"}

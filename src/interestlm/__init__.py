@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         UnknownConceptError,
         UnknownIdError,
     )
-    from interestlm.data import Catalog, Dataset, Interactions, describe, load_dataset
+    from interestlm.data import Catalog, Dataset, Interactions, describe, from_pandas, load_dataset
     from interestlm.recommender import Recommendation, Recommender
 
 __version__ = "0.1.0"
@@ -45,6 +45,7 @@ _EXPORTS = {
     "UnknownConceptError": "interestlm.core.errors",
     "UnknownIdError": "interestlm.core.errors",
     "describe": "interestlm.data",
+    "from_pandas": "interestlm.data",
     "load_dataset": "interestlm.data",
 }
 
@@ -64,6 +65,7 @@ __all__ = [
     "UnknownIdError",
     "__version__",
     "describe",
+    "from_pandas",
     "load_dataset",
 ]
 

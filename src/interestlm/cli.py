@@ -80,13 +80,32 @@ def _quiet_parent() -> argparse.ArgumentParser:
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-root", type=Path, default=None, help="folder holding the named datasets (../shared/data)")
+    p.add_argument(
+        "--data-root", type=Path, default=None,
+        help="folder holding the named datasets (default: $INTERESTLM_DATA, else ../shared/data beside the checkout)",
+    )
     p.add_argument(
         "--on-error",
         choices=("raise", "skip"),
         default="raise",
         help="malformed rows: stop with an error naming file, line and field (raise), or count and skip them",
     )
+    table = p.add_argument_group(
+        "your own table (a CSV/TSV/Parquet path; columns are guessed from common names unless given)"
+    )
+    for field, example in (("user", "userId"), ("item", "movieId"), ("time", "timestamp"), ("rating", "rating")):
+        table.add_argument(
+            f"--{field}-col", default=None, metavar="COLUMN", help=f"the {field} column (e.g. {example})"
+        )
+    table.add_argument(
+        "--items", type=Path, default=None, metavar="PATH",
+        help="item table: the item id column plus text columns (title, description, genres/categories, tags, brand)",
+    )
+
+
+def _columns(args: argparse.Namespace) -> dict[str, str]:
+    """The ``--*-col`` flags given, as a ``columns`` mapping for :func:`interestlm.data.load_dataset`."""
+    return {f: v for f in ("user", "item", "time", "rating") if (v := getattr(args, f"{f}_col", None)) is not None}
 
 
 def _add_lm_args(p: argparse.ArgumentParser) -> None:
@@ -215,7 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _load(name: str, args: argparse.Namespace) -> Any:
     from interestlm.data.registry import load_dataset
 
-    dataset = load_dataset(name, data_root=args.data_root, on_error=args.on_error)
+    dataset = load_dataset(
+        name, data_root=args.data_root, on_error=args.on_error, columns=_columns(args) or None,
+        items=getattr(args, "items", None),
+    )
+    if dataset.report.columns:
+        used = ", ".join(f"{k}={v}" for k, v in dataset.report.columns.items())
+        print(f"reading columns: {used}", file=sys.stderr)
     if dataset.report.n_rejected:
         print(f"warning: {dataset.report.n_rejected} malformed rows skipped:", file=sys.stderr)
         print(dataset.report.summary(), file=sys.stderr)

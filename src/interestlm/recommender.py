@@ -34,6 +34,8 @@ from interestlm.rank import Fusion
 from interestlm.render import explanation_json, profile_json, recommendations_json
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from interestlm.lm_writer import LMWriter
     from interestlm.models.seqrec import SeqRec
 
@@ -279,6 +281,35 @@ class Recommender:
     def recommendations_json(self, user_id: str, k: int = 10, *, diversity: float | None = None) -> dict[str, Any]:
         """``{"user_id", "recommendations": [...]}`` in the shape of :mod:`interestlm.render`."""
         return recommendations_json(user_id, self.recommend(user_id, k, diversity=diversity), self.catalog)
+
+    # ---- recommendations as a DataFrame (issue 21: data the way people hold it)
+    def recommendations_frame(
+        self,
+        user_ids: str | Sequence[str],
+        k: int = 10,
+        *,
+        diversity: float | None = None,
+        explain: bool = True,
+    ) -> pd.DataFrame:
+        """Top-``k`` of each user as one pandas DataFrame, a row per user and rank: ``user_id``,
+        ``rank`` (1 = best), ``item_id``, ``score``, ``title`` and ``explanation`` (the sentence;
+        None without ``explain``). Ranked in batches by the one ranker (:meth:`recommend_many`)."""
+        import pandas as pd
+
+        users = [user_ids] if isinstance(user_ids, str) else [str(u) for u in user_ids]
+        profiles = [self.profile(u) for u in users]
+        titles = self.catalog.titles
+        rows: list[tuple[str, int, str, float, str, str | None]] = []
+        ranked = self.recommend_many(profiles, k, diversity=diversity, explain=explain)
+        for user, recs in zip(users, ranked, strict=True):
+            for rank, r in enumerate(recs, start=1):
+                text = r.explanation.text if r.explanation is not None else None
+                rows.append((user, rank, r.item_id, float(r.score), titles[r.item], text))
+        columns = ["user_id", "rank", "item_id", "score", "title", "explanation"]
+        frame = pd.DataFrame(rows, columns=columns)
+        return frame.astype({"user_id": object, "rank": "int64", "item_id": object, "score": "float64"})
+
+    # ---- end of recommendations_frame
 
     def explanation_json(self, user_id: str, item_id: str) -> dict[str, Any]:
         """The explanation of one item for one user as JSON."""

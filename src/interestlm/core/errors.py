@@ -83,6 +83,9 @@ class LoadReport:
     examples: list[str] = field(default_factory=list)
     #: Other counted adjustments, e.g. ``{"items without metadata": 12}``.
     notes: dict[str, int] = field(default_factory=dict)
+    #: Which source column each field was read from, where a reader guessed or was told them
+    #: (``{"user": "userId", "item": "movieId", ...}``; item-table fields as ``items.title``).
+    columns: dict[str, str] = field(default_factory=dict)
 
     max_examples: int = 20
 
@@ -114,6 +117,7 @@ class LoadReport:
             self.rejected[k] = self.rejected.get(k, 0) + v
         for k, v in other.notes.items():
             self.notes[k] = self.notes.get(k, 0) + v
+        self.columns.update(other.columns)
         room = self.max_examples - len(self.examples)
         self.examples.extend(other.examples[: max(room, 0)])
 
@@ -126,6 +130,8 @@ class LoadReport:
             if path not in self.accepted:
                 lines.append(f"{path}: 0 rows accepted, {n} rejected")
         lines.extend(f"{what}: {n}" for what, n in self.notes.items())
+        if self.columns:
+            lines.append("columns: " + ", ".join(f"{k}={v}" for k, v in self.columns.items()))
         if self.examples:
             lines.append("first rejected rows:")
             lines.extend(f"  {e}" for e in self.examples)

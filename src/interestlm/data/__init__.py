@@ -4,6 +4,7 @@ from interestlm.core.errors import DataError, LoadReport, OnError, RowGuard
 from interestlm.core.tables import KINDS, Catalog, Dataset, Interactions
 from interestlm.data.build import assemble
 from interestlm.data.describe import DatasetStats, describe
+from interestlm.data.frames import from_pandas
 from interestlm.data.kcore import kcore
 from interestlm.data.readers import (
     ColumnMap,
@@ -25,7 +26,7 @@ from interestlm.data.readers import (
     read_table,
     read_unisrec,
 )
-from interestlm.data.registry import DATASETS, DatasetInfo, load_dataset, load_path
+from interestlm.data.registry import DATASETS, DatasetInfo, default_data_root, load_dataset, load_path
 
 __all__ = [
     "DATASETS",
@@ -42,7 +43,9 @@ __all__ = [
     "OnError",
     "RowGuard",
     "assemble",
+    "default_data_root",
     "describe",
+    "from_pandas",
     "kcore",
     "load_dataset",
     "load_path",

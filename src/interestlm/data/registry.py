@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from interestlm.core.errors import OnError
+from interestlm.core.errors import BadInputError, OnError
 from interestlm.core.tables import Dataset
+from interestlm.data.readers._common import find_file, first_line
 from interestlm.data.readers.amazon import read_amazon
+from interestlm.data.readers.generic import read_guessed_table
 from interestlm.data.readers.hetrec import read_lastfm_hetrec
 from interestlm.data.readers.mind import read_mind
 from interestlm.data.readers.movielens import read_movielens, read_movielens_1m, read_movielens_100k
@@ -99,36 +102,82 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+#: The environment variable naming the folder that holds the named datasets.
+DATA_ENV = "INTERESTLM_DATA"
+#: ``../shared/data`` beside the source checkout this package runs from (``src/interestlm/data``
+#: is three levels below the checkout's root), wherever the command is started.
+CHECKOUT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+#: Table files read with guessed (or named) columns.
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".tab", ".parquet", ".pq")
+
+
 def default_data_root() -> Path:
-    """``../shared/data`` resolved against the current directory (the project root's sibling)."""
-    return Path("../shared/data").resolve()
+    """Where the named datasets live: ``$INTERESTLM_DATA`` when set, else ``../shared/data`` beside
+    the package's source checkout (found from the package's location, not the current directory)."""
+    env = os.environ.get(DATA_ENV, "").strip()
+    if env:
+        return Path(env).expanduser().resolve()
+    return CHECKOUT_DATA
 
 
-def load_dataset(name_or_path: str, *, data_root: Path | None = None, on_error: OnError = "raise") -> Dataset:
+def load_dataset(
+    name_or_path: str,
+    *,
+    data_root: Path | None = None,
+    on_error: OnError = "raise",
+    columns: Mapping[str, str | None] | None = None,
+    items: Path | str | None = None,
+) -> Dataset:
     """Load a named dataset (see :data:`DATASETS`) or a folder/file recognised by its contents.
 
-    Names are looked up first; anything else must be an existing path. Unknown names raise a
-    ValueError that lists the known ones.
+    Names are looked up first (under ``data_root``, default :func:`default_data_root`); anything
+    else must be an existing path. A CSV/TSV/Parquet table (or a folder holding one) is read with
+    columns guessed from common names or named by ``columns`` (``{"user", "item", "time",
+    "rating"}``, see :func:`interestlm.data.from_pandas`), with ``items`` an optional item table.
+    Unknown names raise a ValueError that lists the known ones.
     """
     info = DATASETS.get(name_or_path)
     if info is not None:
+        if columns or items is not None:
+            raise BadInputError(f"{info.name} is a named dataset read by {info.reader}: columns and items are "
+                                "for your own table files")
         if info.shipped:
-            location = Path(info.location)
-        else:
-            location = (data_root if data_root is not None else default_data_root()) / info.location
+            return info.load(Path(info.location), on_error, info.name)
+        # A root the caller names is their path (relative to the current directory); the default is not.
+        root = data_root.resolve() if data_root is not None else default_data_root()
+        location = root / info.location
         if not location.exists():
-            raise FileNotFoundError(f"dataset {info.name!r} expected at {location}, which does not exist")
+            if data_root is not None:
+                source = "the data root given"
+            elif os.environ.get(DATA_ENV, "").strip():
+                source = f"${DATA_ENV}"
+            else:
+                source = f"the default: ../shared/data beside the checkout, as ${DATA_ENV} is unset"
+            raise FileNotFoundError(
+                f"dataset {info.name!r} expected at {location}, which does not exist (data root {root}: {source}); "
+                f"point elsewhere with --data-root DIR (library: load_dataset(..., data_root=DIR)) or by setting "
+                f"{DATA_ENV}=DIR"
+            )
         return info.load(location, on_error, info.name)
     path = Path(name_or_path)
     if not path.exists():
         raise ValueError(
             f"unknown dataset {name_or_path!r}: not a known name ({', '.join(DATASETS)}) nor an existing path"
         )
-    return load_path(path, on_error=on_error)
+    return load_path(path, on_error=on_error, columns=columns, items=items)
 
 
-def load_path(path: Path, *, on_error: OnError = "raise") -> Dataset:
-    """Read a folder or file, choosing the reader from the file names it holds."""
+def load_path(
+    path: Path,
+    *,
+    on_error: OnError = "raise",
+    columns: Mapping[str, str | None] | None = None,
+    items: Path | str | None = None,
+) -> Dataset:
+    """Read a folder or file, choosing the reader from the file names it holds (see :func:`load_dataset`)."""
+    if columns or items is not None:
+        table = path if path.is_file() else _only_table(path)
+        return read_guessed_table(table, columns=columns, items=items, on_error=on_error, name=_stem(table))
     if path.is_file():
         return _load_file(path, on_error)
     names = {p.name for p in path.iterdir() if p.is_file()}
@@ -137,7 +186,8 @@ def load_path(path: Path, *, on_error: OnError = "raise") -> Dataset:
         return all(w in names or f"{w}.gz" in names for w in wanted)
 
     name = path.name
-    if has("ratings.csv", "movies.csv"):
+    if has("ratings.csv", "movies.csv") or (has("ratings.csv") and _is_movielens_ratings(path)):
+        # movies.csv is optional: without it the rated items form the catalog, with empty text.
         return read_movielens(path, on_error=on_error, name=name)
     if has("u.data", "u.item", "u.genre"):
         return read_movielens_100k(path, on_error=on_error, name=name)
@@ -160,7 +210,16 @@ def load_path(path: Path, *, on_error: OnError = "raise") -> Dataset:
         return _load_file(path / found[0], on_error)
     if found:
         raise ValueError(f"{path} holds several datasets ({', '.join(found)}): pass one file")
-    raise ValueError(f"{path}: no known dataset files (MovieLens, S3-Rec, Amazon, RecBole, UniSRec, HetRec, MIND)")
+    tables = _tables(path)
+    if len(tables) == 1:
+        return _load_file(tables[0], on_error)
+    if tables:
+        raise ValueError(f"{path} holds several tables ({', '.join(t.name for t in tables)}): pass one file "
+                         "(and --items FILE for an item table)")
+    raise ValueError(
+        f"{path}: no known dataset files (MovieLens, S3-Rec, Amazon, RecBole, UniSRec, HetRec, MIND) "
+        "nor a CSV/TSV/Parquet table"
+    )
 
 
 def _load_file(path: Path, on_error: OnError) -> Dataset:
@@ -172,11 +231,44 @@ def _load_file(path: Path, on_error: OnError) -> Dataset:
     if name.endswith((".json", ".json.gz", ".jsonl", ".jsonl.gz")):
         meta = _amazon_meta(path)
         return read_amazon(path, on_error=on_error, meta=meta)
-    if name in ("ratings.csv", "movies.csv"):
+    if name in ("ratings.csv", "movies.csv") and _is_movielens_ratings(path.parent):
         return read_movielens(path.parent, on_error=on_error, name=path.parent.name)
+    if name.lower().endswith(TABLE_SUFFIXES):
+        return read_guessed_table(path, on_error=on_error, name=_stem(path))
     raise ValueError(
-        f"{path}: cannot tell the dataset from this file name; use interestlm.data.read_table with a ColumnMap"
+        f"{path}: cannot tell the dataset from this file name; pass a CSV/TSV/Parquet table "
+        "(columns guessed, or named with --user-col/--item-col/--time-col/--rating-col), "
+        "or use interestlm.data.read_table with a ColumnMap"
     )
+
+
+def _is_movielens_ratings(folder: Path) -> bool:
+    """Whether ``folder``'s ratings.csv has the MovieLens latest header (not some other ratings table)."""
+    try:
+        ratings = find_file(folder, "ratings.csv")
+    except FileNotFoundError:
+        return False
+    return first_line(ratings).replace(" ", "") == "userId,movieId,rating,timestamp"
+
+
+def _tables(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(TABLE_SUFFIXES))
+
+
+def _only_table(folder: Path) -> Path:
+    tables = _tables(folder)
+    if len(tables) != 1:
+        found = ", ".join(t.name for t in tables) or "none"
+        raise ValueError(f"{folder}: expected one CSV/TSV/Parquet table to read with columns, found {found}")
+    return tables[0]
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in sorted(TABLE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
 
 
 def _amazon_meta(path: Path) -> Path | None:

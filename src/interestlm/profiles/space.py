@@ -151,7 +151,8 @@ class ItemSpace:
         coords = vt.T * s
         warm = counts > 0
         ridge = RidgeCV(alphas=cfg.alphas).fit(text[warm], coords[warm])
-        self.coef_ = np.asarray(ridge.coef_.T, dtype=np.float32)
+        # RidgeCV flattens the coefficients of a single target (k = 1, a tiny log): keep them (d, k).
+        self.coef_ = np.asarray(ridge.coef_, dtype=np.float32).reshape(k, -1).T
         self.intercept_ = np.asarray(ridge.intercept_, dtype=np.float32).reshape(-1)
         self.alpha_ = float(ridge.alpha_)
         self.n_components_ = k

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from interestlm.core.errors import DataError, LoadReport, OnError, RowGuard
+from interestlm.core.errors import BadInputError, DataError, LoadReport, OnError, RowGuard
 from interestlm.core.tables import KINDS, Catalog, Dataset
 from interestlm.data.build import assemble
 from interestlm.data.readers._common import Rows, first_line, kept, new_report_guard, read_text, split_rows, unique
@@ -84,6 +86,173 @@ def read_table(
     return interactions_from_rows(rows, columns, guard, report, catalog=catalog, name=dataset_name)
 
 
+#: Column names tried in this order for each field of a ``columns`` mapping that is not given;
+#: compared ignoring case, ``_``, ``-``, ``.`` and spaces (``userId`` matches ``user_id``).
+GUESSES: dict[str, tuple[str, ...]] = {
+    "user": ("user_id", "user", "uid", "customer_id", "customer", "reviewer_id", "visitor_id", "client_id",
+             "session_id"),
+    "item": ("item_id", "movie_id", "item", "iid", "product_id", "product", "asin", "article_id", "track_id", "book_id",
+             "news_id", "sku"),
+    "time": ("timestamp", "time", "ts", "datetime", "date", "event_time", "unix_review_time", "created_at"),
+    "rating": ("rating", "score", "stars", "overall"),
+    "title": ("title", "name", "item_name", "product_name"),
+    "description": ("description", "desc", "overview", "summary", "plot", "abstract", "text"),
+    "categories": ("genres", "genre", "categories", "category"),
+    "tags": ("tags", "tag", "keywords"),
+    "brand": ("brand", "manufacturer"),
+}
+#: Fields a ``columns`` mapping may name: guessed ones, then ones only read when given.
+INTERACTION_FIELDS = ("user", "item", "time", "rating", "review", "kind", "weight")
+ITEM_FIELDS = ("title", "description", "categories", "tags", "brand")
+
+
+def guess_columns(names: Sequence[str], given: Mapping[str, str | None] | None, *, source: str, hint: str) -> ColumnMap:
+    """The interaction :class:`ColumnMap` of a table with columns ``names``.
+
+    Fields in ``given`` (``user``, ``item``, ``time``, ``rating``, ``review``, ``kind``,
+    ``weight``; item-table fields are allowed and ignored here) name their column, ``None`` for
+    none; ``user``, ``item``, ``time`` and ``rating`` otherwise come from :data:`GUESSES`.
+    ``hint`` (how to name columns) ends the error raised when the ids cannot be found.
+    """
+    chosen = _choose(names, given, INTERACTION_FIELDS, source=source, hint=hint)
+    for needed in ("user", "item"):
+        if chosen.get(needed) is None:
+            raise BadInputError(
+                f"{source}: cannot tell which column holds the {needed} ids; its columns are "
+                f"{', '.join(map(str, names)) or '(none)'}. {hint}"
+            )
+    return ColumnMap(
+        user=str(chosen["user"]), item=str(chosen["item"]), timestamp=chosen.get("time"),
+        rating=chosen.get("rating"), review=chosen.get("review"), kind=chosen.get("kind"),
+        weight=chosen.get("weight"),
+        # A rating column makes every row a rating (as MovieLens rows are); otherwise a plain event.
+        default_kind="rating" if chosen.get("rating") else "interaction",
+    )
+
+
+def guess_item_columns(
+    names: Sequence[str], given: Mapping[str, str | None] | None, *, item: str, source: str, hint: str
+) -> ItemColumnMap:
+    """The :class:`ItemColumnMap` of an item table: its id column (the interactions' item column
+    name when the table has it, else guessed) and the text fields (title, description,
+    categories, tags, brand) given or guessed; list fields are ``|``-separated or lists."""
+    item_given = {"item": item} if item in names else {}
+    merged = {**item_given, **{k: v for k, v in (given or {}).items() if k in ITEM_FIELDS}}
+    if "item" not in merged and given and given.get("item") in names:
+        merged["item"] = given["item"]
+    chosen = _choose(names, merged, ("item", *ITEM_FIELDS), source=source, hint=hint)
+    if chosen.get("item") is None:
+        raise BadInputError(
+            f"{source}: cannot tell which column holds the item ids; its columns are "
+            f"{', '.join(map(str, names)) or '(none)'}. {hint}"
+        )
+    return ItemColumnMap(
+        item=str(chosen["item"]), title=chosen.get("title"), description=chosen.get("description"),
+        categories=chosen.get("categories"), tags=chosen.get("tags"), brand=chosen.get("brand"),
+    )
+
+
+def used_columns(columns: ColumnMap | ItemColumnMap) -> dict[str, str]:
+    """``{field: source column}`` of a mapping, for the load report (absent fields left out)."""
+    if isinstance(columns, ColumnMap):
+        pairs = {"user": columns.user, "item": columns.item, "time": columns.timestamp, "rating": columns.rating,
+                 "review": columns.review, "kind": columns.kind, "weight": columns.weight}
+    else:
+        pairs = {"item": columns.item, "title": columns.title, "description": columns.description,
+                 "categories": columns.categories, "tags": columns.tags, "brand": columns.brand}
+    return {k: v for k, v in pairs.items() if v is not None}
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s_.\-]", "", name).lower()
+
+
+def _choose(
+    names: Sequence[str], given: Mapping[str, str | None] | None, fields: Sequence[str], *, source: str, hint: str
+) -> dict[str, str | None]:
+    """Given columns checked against ``names``, the rest of ``fields`` guessed (each column used once)."""
+    known = set(INTERACTION_FIELDS) | set(ITEM_FIELDS) | {"timestamp"}
+    given = dict(given or {})
+    if "timestamp" in given:
+        given.setdefault("time", given.pop("timestamp"))
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise BadInputError(f"unknown column field(s) {', '.join(unknown)}; use {', '.join(sorted(known))}")
+    chosen: dict[str, str | None] = {}
+    for field in fields:
+        if field in given:
+            column = given[field]
+            if column is not None and column not in names:
+                raise BadInputError(
+                    f"{source}: no column {column!r} (given for {field}); its columns are {', '.join(map(str, names))}"
+                )
+            chosen[field] = column
+    taken = {c for c in chosen.values() if c is not None}
+    by_key: dict[str, str] = {}
+    for name in names:
+        by_key.setdefault(_key(name), name)
+    for field in fields:
+        if field in chosen or field not in GUESSES:
+            continue
+        for candidate in GUESSES[field]:
+            column = by_key.get(_key(candidate))
+            if column is not None and column not in taken:
+                chosen[field] = column
+                taken.add(column)
+                break
+    return chosen
+
+
+def table_columns(path: Path, file_format: Format = "auto") -> list[str]:
+    """The column names of a CSV/TSV (header line), Parquet (schema) or JSONL (first object) file."""
+    fmt = _format(path) if file_format == "auto" else file_format
+    if fmt in ("csv", "tsv"):
+        return next(csv.reader([first_line(path)], delimiter="\t" if fmt == "tsv" else ","), [])
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    line = first_line(path)
+    try:
+        first = json.loads(line) if line else {}
+    except json.JSONDecodeError as exc:
+        raise DataError(str(path), 1, "(json)", f"not valid JSON: {exc.msg}") from exc
+    return [str(k) for k in first] if isinstance(first, dict) else []
+
+
+#: How to name columns when reading a file (library and command line).
+PATH_HINT = (
+    'Name them: --user-col, --item-col, --time-col, --rating-col on the command line, or '
+    'load_dataset(path, columns={"user": ..., "item": ..., "time": ..., "rating": ...})'
+)
+
+
+def read_guessed_table(
+    path: Path | str,
+    *,
+    columns: Mapping[str, str | None] | None = None,
+    items: Path | str | None = None,
+    on_error: OnError = "raise",
+    name: str | None = None,
+) -> Dataset:
+    """Read an interaction table (and optional item table) whose columns are given or guessed.
+
+    The columns used are recorded in ``dataset.report.columns``.
+    """
+    inter_path = Path(path)
+    col_map = guess_columns(table_columns(inter_path), columns, source=str(inter_path), hint=PATH_HINT)
+    item_map = None
+    if items is not None:
+        item_map = guess_item_columns(
+            table_columns(Path(items)), columns, item=col_map.item, source=str(items), hint=PATH_HINT
+        )
+    dataset = read_table(inter_path, col_map, on_error=on_error, items=items, item_columns=item_map, name=name)
+    dataset.report.columns.update(used_columns(col_map))
+    if item_map is not None:
+        dataset.report.columns.update({f"items.{k}": v for k, v in used_columns(item_map).items()})
+    return dataset
+
+
 def interactions_from_rows(
     rows: Rows, columns: ColumnMap, guard: RowGuard, report: LoadReport, *, catalog: Catalog | None, name: str
 ) -> Dataset:
@@ -122,9 +291,17 @@ def interactions_from_rows(
 
 def read_item_table(path: Path, columns: ItemColumnMap, guard: RowGuard, *, file_format: Format = "auto") -> Catalog:
     """Read an item table into a catalog; repeated item ids are rejected."""
-    wanted = [c for c in (columns.item, columns.title, columns.description, columns.categories, columns.tags,
-                          columns.brand) if c is not None]
-    rows = load_rows(path, file_format, wanted)
+    return catalog_from_rows(load_rows(path, file_format, item_wanted(columns)), columns, guard)
+
+
+def item_wanted(columns: ItemColumnMap) -> list[str]:
+    """The source columns an item mapping reads."""
+    cols = (columns.item, columns.title, columns.description, columns.categories, columns.tags, columns.brand)
+    return list(dict.fromkeys(c for c in cols if c is not None))
+
+
+def catalog_from_rows(rows: Rows, columns: ItemColumnMap, guard: RowGuard) -> Catalog:
+    """Validate mapped item columns of ``rows`` (ids present and unique) and build the catalog."""
     rows.nonempty(columns.item)
     rows.unique_ids(columns.item)
     keep = rows.finish(guard)
@@ -166,7 +343,7 @@ def load_rows(path: Path, file_format: Format, wanted: Sequence[str]) -> Rows:
         table = pq.read_table(path)
         _require(path, table.column_names, wanted, 1)
         frame = table.select(list(wanted)).to_pandas()
-        cols = [[_cell(v) for v in frame[c].tolist()] for c in wanted]
+        cols = [[cell_text(v) for v in frame[c].tolist()] for c in wanted]
         # Parquet has no lines: errors name the 1-based row.
         return Rows(path, wanted, cols, list(range(1, len(frame) + 1)))
     return _jsonl_rows(path, wanted)
@@ -228,12 +405,13 @@ def _narrow(rows: Rows, wanted: Sequence[str]) -> Rows:
     return narrowed
 
 
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+def cell_text(value: Any) -> str:
+    """One table cell as the reader's string: missing values empty, lists ``|``-joined, dates ISO."""
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return ""
     if isinstance(value, list | tuple | np.ndarray):
-        return "|".join(_cell(v) for v in value)
-    if isinstance(value, pd.Timestamp):
+        return "|".join(cell_text(v) for v in value)
+    if isinstance(value, pd.Timestamp | datetime):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -258,7 +436,7 @@ def _jsonl_rows(path: Path, wanted: Sequence[str]) -> Rows:
             obj = {}
         # An absent key reads as empty, which the field checks then reject (ids, numbers, times).
         for col, key in zip(cols, wanted, strict=True):
-            col.append(_cell(obj.get(key)))
+            col.append(cell_text(obj.get(key)))
     rows = Rows(path, wanted, cols, lines)
     for row, field, message in problems:
         rows.reject(row, field, message)

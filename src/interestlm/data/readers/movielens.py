@@ -34,27 +34,33 @@ _TITLE_YEAR = re.compile(r"\((\d{4})\)\s*$")
 
 
 def read_movielens(path: Path | str, *, on_error: OnError = "raise", name: str | None = None) -> Dataset:
-    """Read a MovieLens "latest" folder (``ratings.csv``, ``movies.csv``, optional ``tags.csv``).
+    """Read a MovieLens "latest" folder (``ratings.csv``, optional ``movies.csv`` and ``tags.csv``).
 
     Ratings become ``kind="rating"`` rows (0.5-5 stars, timestamps in seconds). Genres become
     categories (``(no genres listed)`` means none); free-text tags from ``tags.csv`` become the
-    items' tags, lower-cased, whitespace-collapsed and deduplicated.
+    items' tags, lower-cased, whitespace-collapsed and deduplicated. Without ``movies.csv`` the
+    rated movies form the catalog, with no titles or genres (their tags still count).
     """
     folder = Path(path)
     report, guard = new_report_guard(on_error)
 
-    movies = split_rows(
-        find_file(folder, "movies.csv"), ("movieId", "title", "genres"), sep=",", quoted=True,
-        header=("movieId", "title", "genres"),
-    )
-    movies.ints("movieId", low=0)
-    movies.unique_ids("movieId")
-    keep = movies.finish(guard)
-    item_ids = kept(movies.strings("movieId"), keep)
-    titles = kept(movies.strings("title"), keep)
-    genres = [_genres(g) for g in kept(movies.strings("genres"), keep)]
+    has_movies = any((folder / n).is_file() for n in ("movies.csv", "movies.csv.gz"))
+    item_ids: list[str] = []
+    titles: list[str] = []
+    genres: list[tuple[str, ...]] = []
+    if has_movies:
+        movies = split_rows(
+            find_file(folder, "movies.csv"), ("movieId", "title", "genres"), sep=",", quoted=True,
+            header=("movieId", "title", "genres"),
+        )
+        movies.ints("movieId", low=0)
+        movies.unique_ids("movieId")
+        keep = movies.finish(guard)
+        item_ids = kept(movies.strings("movieId"), keep)
+        titles = kept(movies.strings("title"), keep)
+        genres = [_genres(g) for g in kept(movies.strings("genres"), keep)]
 
-    tags_by_item: dict[str, list[str]] = defaultdict(list)
+    tagged: list[tuple[str, str]] = []
     tags_path = folder / "tags.csv"
     if tags_path.is_file():
         tags = split_rows(
@@ -65,22 +71,8 @@ def read_movielens(path: Path | str, *, on_error: OnError = "raise", name: str |
         tags.ints("movieId")
         tags.ints("timestamp", low=0)
         keep_tags = tags.finish(guard)
-        known = set(item_ids)
-        unlinked = 0
-        for movie, tag in zip(kept(tags.strings("movieId"), keep_tags), kept(tags.strings("tag"), keep_tags),
-                              strict=True):
-            if movie in known:
-                tags_by_item[movie].append(normalise_tag(tag))
-            else:
-                unlinked += 1
-        report.note("tags on movies missing from movies.csv (ignored)", unlinked)
-    catalog = Catalog.build(
-        item_ids,
-        titles=titles,
-        categories=genres,
-        tags=[unique(tags_by_item.get(i, [])) for i in item_ids],
-        released=title_years(titles),
-    )
+        tagged = list(zip(kept(tags.strings("movieId"), keep_tags), kept(tags.strings("tag"), keep_tags),
+                          strict=True))
 
     ratings = split_rows(
         find_file(folder, "ratings.csv"), ("userId", "movieId", "rating", "timestamp"), sep=",",
@@ -91,10 +83,34 @@ def read_movielens(path: Path | str, *, on_error: OnError = "raise", name: str |
     rating = ratings.floats("rating", low=0.5, high=5.0)
     timestamp = ratings.ints("timestamp", low=0)
     keep = ratings.finish(guard)
+    rated = kept(ratings.strings("movieId"), keep)
+    if not has_movies:
+        item_ids = list(dict.fromkeys(rated))
+        titles = [""] * len(item_ids)
+        genres = [()] * len(item_ids)
+        report.note("items without titles or genres (no movies.csv)", len(item_ids))
+
+    tags_by_item: dict[str, list[str]] = defaultdict(list)
+    known = set(item_ids)
+    unlinked = 0
+    for movie, tag in tagged:
+        if movie in known:
+            tags_by_item[movie].append(normalise_tag(tag))
+        else:
+            unlinked += 1
+    where = "movies.csv" if has_movies else "ratings.csv"
+    report.note(f"tags on movies missing from {where} (ignored)", unlinked)
+    catalog = Catalog.build(
+        item_ids,
+        titles=titles,
+        categories=genres,
+        tags=[unique(tags_by_item.get(i, [])) for i in item_ids],
+        released=title_years(titles),
+    )
     return assemble(
         name=name or folder.name,
         user_ids=kept(ratings.strings("userId"), keep),
-        item_ids=kept(ratings.strings("movieId"), keep),
+        item_ids=rated,
         catalog=catalog,
         timestamp=timestamp[keep],
         rating=rating[keep],
