@@ -65,8 +65,9 @@ def _serve_ready(artifacts: Path, env: dict[str, str], timeout: float = 600.0) -
     with tempfile.TemporaryDirectory() as tmp:
         keys = Path(tmp) / "keys.txt"
         keys.write_text("bench-key-0123456789\n")
-        cmd = [sys.executable, "-m", "interestlm.cli", "serve", str(artifacts), "--port", str(port),
-               "--api-keys", str(keys), "--store", str(Path(tmp) / "s.sqlite3"), "--log-level", "warning"]  # fmt: skip
+        store = str(Path(tmp) / "s.sqlite3")
+        cmd = [sys.executable, "-m", "interestlm.cli", "serve", str(artifacts), "--port", str(port)]
+        cmd += ["--api-keys", str(keys), "--store", store, "--log-level", "warning"]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -88,17 +89,16 @@ def _serve_ready(artifacts: Path, env: dict[str, str], timeout: float = 600.0) -
 def measure(artifacts: Path, src: Path | None, user: str, repeats: int) -> dict[str, Any]:
     """Median seconds (and every sample) of each measurement for one source tree."""
     env = _env(src)
-    samples: dict[str, list[float]] = {k: [] for k in ("import_and_load", "load", "recommend_cli", "serve_ready", "help")}
+    names = ("import_and_load", "load", "recommend_cli", "serve_ready", "help")
+    samples: dict[str, list[float]] = {k: [] for k in names}
     for _ in range(repeats):
         out = subprocess.run(
             [sys.executable, "-c", LOAD, str(artifacts)], env=env, capture_output=True, text=True, check=True
         ).stdout.split()
         samples["import_and_load"].append(float(out[0]))
         samples["load"].append(float(out[1]))
-        samples["recommend_cli"].append(
-            _wall([sys.executable, "-m", "interestlm.cli", "recommend", "--artifacts", str(artifacts), "--user", user,
-                   "-k", "10"], env)  # fmt: skip
-        )
+        recommend = ["recommend", "--artifacts", str(artifacts), "--user", user, "-k", "10"]
+        samples["recommend_cli"].append(_wall([sys.executable, "-m", "interestlm.cli", *recommend], env))
         samples["serve_ready"].append(_serve_ready(artifacts, env))
         samples["help"].append(_wall([sys.executable, "-m", "interestlm.cli", "--help"], env))
     return {
