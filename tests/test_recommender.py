@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +207,19 @@ def test_new_user_created_by_first_event(fitted: Recommender, data: Dataset) -> 
     space = next(i for i in range(data.n_items) if data.catalog.categories[i][0] == "space")
     fitted.update("brand-new", Event(item=space, kind="like", timestamp=1))
     assert fitted.profile("brand-new").likes == (space,)
+
+
+def test_items_without_titles_are_named_by_their_ids(data: Dataset) -> None:
+    from dataclasses import replace
+
+    untitled = replace(data, catalog=replace(data.catalog, titles=[""] * len(data.catalog)))
+    rec = Recommender(RecommenderConfig(encoder="hashing", collaborative="itemknn")).fit(untitled)
+    user_id = str(data.interactions.user_ids[0])
+    texts = [r.explanation.text for r in rec.recommend(user_id, 10)]
+    cited = [t for t in texts if "item " in t]
+    assert cited, texts
+    # Never a catalogue row number: every "item X" names a real item id.
+    ids = {str(i) for i in data.catalog.item_ids.tolist()}
+    for text in cited:
+        for name in re.findall(r"item ([^\s\",.—]+)", text):
+            assert name in ids, text

@@ -243,13 +243,13 @@ class Recommender:
             item_vectors=state.space.vectors_,  # the space the profile's interests live in
             item_concepts=state.item_concepts,
             graph=state.graph,
-            titles=state.catalog.titles,
+            titles=state.catalog.display_titles,
         )
         explained = with_reasons(
             explained,
             [r.contributions for r in recs],
             profile,
-            titles=state.catalog.titles,
+            titles=state.catalog.display_titles,
             sources=self._next_item_sources(profile, [r.item for r in recs]),
         )
         if self.text is not None and lm_text:

@@ -56,6 +56,7 @@ class Catalog:
     brands: list[str]
     attributes: list[tuple[str, ...]]
     released: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    display_titles: list[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)
@@ -64,6 +65,9 @@ class Catalog:
         object.__setattr__(self, "released", np.asarray(self.released, dtype=np.float64))
         if len(self.released) != n:
             raise ValueError(f"Catalog.released has {len(self.released)} rows, expected {n}")
+        # What a sentence calls each item: its title, else its id (a log without an item table).
+        display = [t if t.strip() else f"item {i}" for t, i in zip(self.titles, self.item_ids.tolist(), strict=True)]
+        object.__setattr__(self, "display_titles", display)
         for name in ("titles", "descriptions", "categories", "tags", "brands", "attributes"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"Catalog.{name} has {len(getattr(self, name))} rows, expected {n}")
