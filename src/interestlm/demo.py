@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from interestlm.config import RecommenderConfig
 from interestlm.core.progress import step
 from interestlm.core.schema import Event
 from interestlm.data.describe import describe
@@ -81,7 +82,10 @@ def run_demo(output: Path, models: Sequence[str], model_settings: dict[str, dict
     print(describe(dataset).format())
 
     _heading("2. Fit the interest-profile recommender (MiniLM item vectors, concepts, graph, profiles)")
-    rec = Recommender().fit(dataset)
+    # One encoder cache for the fit and the evaluation's fit (the same item texts), kept with the
+    # output so a second demo run skips encoding.
+    cache = str(output / "encoder-cache")
+    rec = Recommender(RecommenderConfig(cache_dir=cache)).fit(dataset)
     print("Learned weight of each signal (what the ranking adds up):\n" + rec.fusion_.table())
 
     user = DEMO_USER
@@ -134,7 +138,8 @@ def run_demo(output: Path, models: Sequence[str], model_settings: dict[str, dict
 
     _heading(f"8. Evaluation beside the baselines: {', '.join(models)} (leave-one-out, full ranking)")
     with step("evaluation"):
-        results = run_evaluation(dataset, models, EvaluationConfig(split="loo", models=model_settings))
+        settings = {**model_settings, "interest": {"cache_dir": cache, **model_settings.get("interest", {})}}
+        results = run_evaluation(dataset, models, EvaluationConfig(split="loo", models=settings))
     print_table(results)
     written.append(write_results(results, output / "results.json"))
     written.append(write_report(results, output / "report.md"))

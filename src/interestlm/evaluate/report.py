@@ -115,7 +115,7 @@ def plot_slices(results: Sequence[dict[str, Any]], path: Path, metric: str = "nd
     ax.set_xlabel(f"slice of the test users (slices under {MIN_PLOT_USERS} users not drawn)")
     ax.set_title(f"{results[0]['dataset']}: {metric} per slice ({results[0]['split']}, full ranking)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncols=min(len(results), 4))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="model")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
