@@ -285,7 +285,8 @@ def test_cli_recommends_for_a_user_described_in_words(local: LocalLM, tmp_path: 
     config.write_text('[recommender]\nencoder = "hashing"\ncollaborative = "itemknn"\n')
     out = subprocess.run(
         [sys.executable, "-m", "interestlm.cli", "recommend", "--dataset", "ml-latest-small-sample", "--config",
-         str(config), "--text", "I love comedy and animation, but I hate horror.", "--lm", "local", "-k", "3"],
+         str(config), "--text", "I love comedy and animation, but I hate horror.", "--lm", "local", "-k", "3",
+         "--json"],
         capture_output=True, text=True, check=False,
     )
     assert out.returncode == 0, out.stderr
