@@ -183,6 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument(
                 "--diversity", type=_float_in(0.0, 1.0, "--diversity"), default=None, help="MMR diversity in [0, 1]"
             )
+        if name == "recommend":
+            every = q.add_argument_group("every user at once (one row per user and rank, to Parquet)")
+            every.add_argument("--all-users", action="store_true", help="rank every known user; needs --out")
+            every.add_argument("--out", type=Path, default=None, metavar="PATH", help="Parquet file to write")
+            every.add_argument("--engine", choices=("local", "ray"), default="local", help="where to rank them")
+            every.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray instance)")
+            every.add_argument(
+                "--workers", type=_int_at_least(1, "--workers"), default=2,
+                help="Ray workers (each loads the artifacts)",
+            )
         if name == "explain":
             q.add_argument("--item", required=True, help="item id")
         q.add_argument("--config", type=Path, default=None, help="TOML file with a [recommender] table (--dataset)")
@@ -405,6 +415,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     """``interestlm recommend``: ``{"user_id", "recommendations": [{"item_id", "score", "explanation"}]}``."""
     from interestlm.render import recommendations_json, recommendations_text
 
+    if args.all_users:
+        return _recommend_all(args)
+    if args.out is not None:
+        raise ValueError("--out goes with --all-users (one user's list: --json PATH)")
     _user_or_text(args)
     rec = _edited(_text_strategy(_recommender(args), args), args)
     if args.text is not None:
@@ -414,6 +428,30 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:
         payload = rec.recommendations_json(args.user, args.k, diversity=args.diversity)
     _emit(payload, args.json, recommendations_text(payload))
+    return 0
+
+
+def _recommend_all(args: argparse.Namespace) -> int:
+    """``recommend --all-users --out recs.parquet [--engine ray]``: every user's top-k as rows."""
+    import tempfile
+
+    from interestlm.engine import recommend_all_local, recommend_all_ray, write_parquet
+
+    if args.out is None:
+        raise ValueError("--all-users needs --out PATH (a Parquet file)")
+    if args.user is not None or args.text is not None or args.pin or args.mute:
+        raise ValueError("--all-users ranks every user as fitted: drop --user, --text, --pin and --mute")
+    rec = _recommender(args)
+    if args.engine == "local":
+        table = recommend_all_local(rec, args.k)
+    else:
+        user_ids = list(rec.state_.user_ids)
+        with tempfile.TemporaryDirectory(prefix="interestlm-") as tmp:
+            # Workers load saved artifacts; a recommender fitted here is saved for them first.
+            artifacts = args.artifacts or rec.save(Path(tmp) / "artifacts")
+            table = recommend_all_ray(artifacts, user_ids, args.k, address=args.ray_address, workers=args.workers)
+    out = write_parquet(table, args.out)
+    print(f"wrote {out}: {table.num_rows:,} rows ({len(set(table.column('user_id').to_pylist())):,} users)")
     return 0
 
 
