@@ -84,17 +84,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(port: int, server: subprocess.Popen[str], timeout: float = 180.0) -> None:
+def wait_ready(port: int, server: subprocess.Popen[str], log: Path, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert server.poll() is None, f"the server exited: {server.communicate()[1][-2000:]}"
+        assert server.poll() is None, f"the server exited: {log.read_text()[-2000:]}"
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise AssertionError("the README's server never answered /healthz")
+    raise AssertionError(f"the README's server never answered /healthz: {log.read_text()[-2000:]}")
 
 
 def run_bash_block(code: str, cwd: Path, env: dict[str, str]) -> list[tuple[str, str]]:
@@ -108,12 +108,14 @@ def run_bash_block(code: str, cwd: Path, env: dict[str, str]) -> list[tuple[str,
                 continue
             line = line.replace("8000", str(port))
             if line.startswith("interestlm serve"):
+                if "--port" not in line:  # the default port, 8000
+                    line += f" --port {port}"
+                log = (cwd / f"server-{len(servers)}.log").open("w")
                 server = subprocess.Popen(
-                    ["bash", "-c", f"exec {line}"], cwd=cwd, env=env, text=True,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                )  # fmt: skip
+                    ["bash", "-c", f"exec {line}"], cwd=cwd, env=env, text=True, stdout=log, stderr=log
+                )
                 servers.append(server)
-                wait_ready(port, server)
+                wait_ready(port, server, cwd / f"server-{len(servers) - 1}.log")
                 ran.append((line, ""))
                 continue
             done = subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True, check=False)
