@@ -4,8 +4,9 @@ Every long stage (encoding, concept mining, the graph, the interest space, profi
 fusion learning, each model's training and evaluation) runs inside :func:`step` and iterates
 through :func:`bar`. Lines go to the ``interestlm`` logger, so a library user sees nothing until
 they configure logging, and the command line prints them on stderr (``--quiet`` turns them off).
-Bars appear only when :func:`set_bars` switched them on *and* stderr is a terminal: a run with
-its output redirected to a file gets one readable line per step instead of carriage-return noise.
+Bars switched on by :func:`set_bars` (the command line's default) appear only while stderr is a
+terminal: a run with its output redirected to a file gets one readable line per step instead of
+carriage-return noise. A caller who passes ``progress=True`` gets a bar wherever stderr goes.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ def set_bars(on: bool) -> None:
 
 
 def bars_shown(asked: bool = False) -> bool:
-    """Whether a bar is drawn: asked for (``progress=True``) or switched on, and stderr a terminal."""
-    return (asked or _BARS["on"]) and sys.stderr.isatty()
+    """Whether a bar is drawn: asked for by the caller (``progress=True``), or switched on by
+    :func:`set_bars` while stderr is a terminal (a log file gets the step lines instead)."""
+    return asked or (_BARS["on"] and sys.stderr.isatty())
 
 
 def bar(

@@ -141,7 +141,7 @@ def write_report(results: Sequence[dict[str, Any]], path: Path) -> Path:
         f"![NDCG@K per model]({ndcg_png.name})",
         "",
     ]
-    if slices_png is not None:
+    if any(r.get("slices") for r in results):
         slice_rows = ["| model | slice | users | hr@10 | ndcg@10 |", "|---|---|---|---|---|"]
         for r in results:
             for name, s in sorted(r.get("slices", {}).items()):
@@ -149,7 +149,8 @@ def write_report(results: Sequence[dict[str, Any]], path: Path) -> Path:
                 hr, nd = m.get("hr@10", 0.0), m.get("ndcg@10", 0.0)
                 slice_rows.append(f"| {r['model']} | {name} | {s['n_users']} | {hr:.4f} | {nd:.4f} |")
         note = f"Slices with fewer than {MIN_PLOT_USERS} test users are in the table, not in the plot."
-        lines += ["## Slices", "", *slice_rows, "", note, "", f"![NDCG@10 per slice]({slices_png.name})", ""]
+        plot = [f"![NDCG@10 per slice]({slices_png.name})", ""] if slices_png is not None else []
+        lines += ["## Slices", "", *slice_rows, "", note, "", *plot]
     versions = first.get("versions", {})
     hw = first.get("hardware", {})
     lines += [
