@@ -133,6 +133,8 @@ def run_bash_block(code: str, cwd: Path, env: dict[str, str]) -> list[tuple[str,
 @pytest.mark.integration
 def test_every_readme_block_runs_in_order(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # As the README suggests: one vector cache, so the sample is encoded once, not at every fit.
+    env["INTERESTLM_CACHE"] = str(tmp_path / "vector-cache")
     outputs: dict[str, str] = {}
     n_python = n_lines = 0
     for section, language, code in all_blocks():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from interestlm.encode.base import Encoder, LazyEncoder, l2_normalise
@@ -39,8 +40,13 @@ def _base_encoder(name: str, threads: int | None) -> Encoder:
     return SentenceTransformerEncoder(name, threads=threads)
 
 
+#: Environment variable naming a vector cache folder used when no ``cache_dir`` is given.
+CACHE_ENV = "INTERESTLM_CACHE"
+
+
 def make_encoder(name: str = "minilm", *, cache_dir: Path | str | None = None, threads: int | None = None) -> Encoder:
-    """The encoder called ``name``, wrapped in a :class:`CachedEncoder` when ``cache_dir`` is given.
+    """The encoder called ``name``, wrapped in a :class:`CachedEncoder` when ``cache_dir`` (else the
+    ``INTERESTLM_CACHE`` environment variable) names a folder.
 
     ``"minilm"`` / ``"minilm-onnx"``: int8 ONNX all-MiniLM-L6-v2 (default, no torch);
     ``"minilm-st"``: the same model through sentence-transformers (bundled weights);
@@ -48,4 +54,5 @@ def make_encoder(name: str = "minilm", *, cache_dir: Path | str | None = None, t
     sentence-transformers model.
     """
     encoder = _base_encoder(name, threads)
-    return CachedEncoder(encoder, Path(cache_dir)) if cache_dir is not None else encoder
+    cache = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV) or None
+    return CachedEncoder(encoder, Path(cache)) if cache is not None else encoder
