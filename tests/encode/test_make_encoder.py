@@ -44,3 +44,16 @@ def test_cache_wrapping(tmp_path: Path) -> None:
 def test_bad_names(name: str) -> None:
     with pytest.raises(ValueError, match="encoder name"):
         make_encoder(name)
+
+
+def test_the_cache_folder_may_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INTERESTLM_CACHE", raising=False)
+    assert not isinstance(make_encoder("hashing"), CachedEncoder)
+    monkeypatch.setenv("INTERESTLM_CACHE", str(tmp_path / "vectors"))
+    cached = make_encoder("hashing")
+    assert isinstance(cached, CachedEncoder)
+    first = cached.encode(["a tent for two", "hiking boots"])
+    again = make_encoder("hashing").encode(["a tent for two", "hiking boots"])
+    assert (first == again).all() and any((tmp_path / "vectors").iterdir())
+    # An explicit folder wins over the environment.
+    assert isinstance(make_encoder("hashing", cache_dir=tmp_path / "mine"), CachedEncoder)
