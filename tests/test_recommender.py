@@ -223,3 +223,20 @@ def test_items_without_titles_are_named_by_their_ids(data: Dataset) -> None:
     for text in cited:
         for name in re.findall(r"item ([^\s\",.—]+)", text):
             assert name in ids, text
+
+
+def test_you_pinned_names_only_what_the_user_pinned(data: Dataset) -> None:
+    rec = Recommender(RecommenderConfig(encoder="hashing", collaborative="itemknn")).fit(data)
+    user_id = str(data.interactions.user_ids[0])
+    own = {c for c, _ in rec.profile(user_id).concepts}
+    concepts = rec.state_.item_concepts
+    counts = np.asarray((concepts.matrix > 0).sum(axis=0)).ravel()
+    # The most common concept the user has never shown: pinning it must lift its items.
+    other = next(concepts.names[j] for j in np.argsort(-counts, kind="stable") if concepts.names[j] not in own)
+    rec.edit(user_id, pin=[other])
+    pinned = [r for r in rec.recommend(user_id, 10) if r.explanation.reason == "pin"]
+    assert pinned, "a pinned concept the user never showed must lift some items"
+    for r in pinned:
+        assert r.explanation.pinned == (other,), r.explanation
+        lead = r.explanation.text.split(" — ")[0]
+        assert lead == f"You pinned {other}", r.explanation.text

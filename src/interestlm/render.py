@@ -38,6 +38,7 @@ def explanation_fields(explanation: Explanation, catalog: Catalog) -> dict[str, 
         "concepts": list(explanation.concepts),
         "evidence": [item_ref(catalog, i) for i in explanation.evidence],
         "path": list(explanation.path),
+        "pinned": list(explanation.pinned),
     }
 
 

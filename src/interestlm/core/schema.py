@@ -304,6 +304,8 @@ class Explanation:
     #: The signal that carried most of the item's score (``interest``, ``collaborative``, ...;
     #: see :mod:`interestlm.rank.signals`), or None when unknown; the sentence leads with it.
     reason: str | None = None
+    #: The user's pinned concepts among ``concepts`` (what "You pinned ..." may name).
+    pinned: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

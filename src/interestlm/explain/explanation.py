@@ -84,6 +84,7 @@ def with_reasons(
     of those is the reason (only citable ones: never a disliked item).
     """
     citable = citable_items(profile)
+    pins = profile.edits.pinned
     out = []
     for j, (e, shares) in enumerate(zip(explanations, contributions, strict=True)):
         reason = top_contribution(shares)
@@ -104,6 +105,8 @@ def with_reasons(
             interest=e.interest if keep_interest else None,
             interest_label=e.interest_label if keep_interest else "",
             concepts=e.concepts if share("concept", "graph", "pin") >= MIN_SHARE else (),
+            # Only concepts the user really pinned may follow "You pinned".
+            pinned=tuple(c for c in e.concepts if c in pins),
             path=e.path if share("graph") >= MIN_SHARE else (),
             evidence=evidence,
         )

@@ -27,7 +27,7 @@ def _and_join(parts: Sequence[str]) -> str:
 def _lead(explanation: Explanation, titles: Sequence[str] | None) -> str:
     """The opening that names the signal behind the score, when it is not the profile's own."""
     cited = _and_join([_title(i, titles) for i in explanation.evidence])
-    pinned = _and_join(list(explanation.concepts))
+    pinned = _and_join(list(explanation.pinned))
     if explanation.reason == "collaborative" and cited:
         return f"People who liked {cited} also liked this"
     if explanation.reason == "collaborative":
@@ -40,8 +40,8 @@ def _lead(explanation: Explanation, titles: Sequence[str] | None) -> str:
         return "Popular with everyone right now"
     if explanation.reason == "new_item":
         return "New in the catalogue"
-    if explanation.reason == "pin" and pinned:
-        return f"You pinned {pinned}"
+    if explanation.reason == "pin":
+        return f"You pinned {pinned}" if pinned else "It carries a concept you pinned"
     return ""
 
 
