@@ -32,6 +32,8 @@ from interestlm.core.types import FloatArray, IntArray
 from interestlm.data.growth import grow_catalog
 from interestlm.encode import Encoder, make_encoder
 from interestlm.lm import Generator, make_lm
+from interestlm.models.rating import ratings_from_interactions
+from interestlm.models.rating_fused import FusedRating, item_features
 from interestlm.profiles import ProfileBuilder, ProfileConfig, ReviewSentiment, histories_from_interactions
 from interestlm.profiles.space import ItemSpace
 from interestlm.rank import Ranker, SignalContext, fit_ranker
@@ -69,6 +71,9 @@ class FittedState:
     ranker: Ranker
     space: ItemSpace
     sequential: SeqRec | None = None
+    #: The rating model behind ``Recommender.predict`` (None when the data have no ratings or
+    #: ``config.rating_model`` is off).
+    rating: FusedRating | None = None
     lm_concepts: dict[str, Any] | None = None
     profiles: dict[int, InterestProfile] = field(default_factory=dict)
     unmatched_concepts: int = 0
@@ -301,7 +306,23 @@ def fit_state(
 
         content.context = replace(content.context, sequential=SeqRecScorer(sequential))
     ranker = learn_ranker(config, content, valid)
-    return finish_state(config, content, ranker, sequential=sequential)
+    state = finish_state(config, content, ranker, sequential=sequential)
+    state.rating = fit_rating(config, content)
+    return state
+
+
+# ---------------------------------------------------------------------- rating model (issue 26)
+def fit_rating(config: RecommenderConfig, content: Content) -> FusedRating | None:
+    """The rating model fitted on the training ratings, with the items' text vectors and
+    categories as content; None when ``config.rating_model`` is off or no row has a rating."""
+    if not config.rating_model or not np.isfinite(content.train.rating).any():
+        return None
+    ratings, _ = ratings_from_interactions(content.train, len(content.catalog))
+    if len(np.unique(ratings.rating)) < 2:
+        return None  # a single rating value (e.g. implicit "1"s) teaches no scale
+    features = item_features(content.item_vectors, content.catalog.categories)
+    return FusedRating(seed=config.seed).fit(ratings, features=features)
+# ---------------------------------------------------------------------- end rating model
 
 
 def finish_state(

@@ -3,7 +3,7 @@
 ``config.toml``, ``items.parquet``, ``item_texts.parquet``, ``vectors.npy`` (text) and the
 interest space (``space_*.npy``), ``concepts.jsonl``
 (+ matrix), the concept graph, ``interactions.parquet``, ``users.parquet``, ``fusion.json``,
-``profiles.jsonl`` (live profiles), ``index.faiss`` and, with a sequence model, ``seqrec/``;
+``profiles.jsonl`` (live profiles), ``index.faiss``, with a sequence model ``seqrec/``, with a rating model ``rating/``;
 ``manifest.json`` holds versions and hashes (:mod:`interestlm.artifacts`). Never pickle.
 """
 
@@ -19,12 +19,15 @@ from interestlm import artifacts
 from interestlm.config import RecommenderConfig, config_to_dict, dumps_toml, recommender_config
 from interestlm.core.tables import Interactions
 from interestlm.fitted import FittedState, content_state, finish_state
+from interestlm.models.rating_fused import FusedRating
 from interestlm.profiles.space import ItemSpace
 from interestlm.rank import Fusion, Imputer, Ranker
 from interestlm.retrieve import FaissIndex
 
 #: Where a saved recommender keeps its sequence model.
 SEQREC_DIR = "seqrec"
+#: Where a saved recommender keeps its rating model.
+RATING_DIR = "rating"
 
 
 def save_state(directory: Path | str, config: RecommenderConfig, state: FittedState) -> Path:
@@ -48,6 +51,10 @@ def save_state(directory: Path | str, config: RecommenderConfig, state: FittedSt
     if state.sequential is not None:
         # safetensors + JSON; it scores the fitted items, and items added since from content.
         state.sequential.save(out / SEQREC_DIR)
+    # -- rating model (issue 26): arrays as .npy under rating/, loaded without refitting
+    if state.rating is not None:
+        state.rating.save(out / RATING_DIR)
+    # -- end rating model
     extra: dict[str, Any] = {"encoder": state.encoder.model_id, "n_items": len(state.catalog)}
     if state.lm_concepts is not None:
         extra["lm_item_concepts"] = state.lm_concepts
@@ -91,6 +98,10 @@ def load_state(directory: Path | str) -> tuple[RecommenderConfig, FittedState]:
     state = finish_state(config, content, ranker, sequential=sequential)
     if (src / "index.faiss").is_file():
         state._faiss = FaissIndex.load(src / "index.faiss")
+    # -- rating model (issue 26)
+    if (src / RATING_DIR).is_dir():
+        state.rating = FusedRating.load(src / RATING_DIR)
+    # -- end rating model
     for profile in artifacts.load_profiles(src):
         state.profiles[state.add_user(profile.user_id)] = profile
     return config, state

@@ -87,3 +87,21 @@ def recommendations_text(payload: Mapping[str, Any]) -> str:
         if r.get("explanation"):
             lines.append(f"{'':>15}{r['explanation']}")
     return "\n".join(lines)
+
+
+def predictions_json(
+    user_id: str, item_ids: Sequence[str], ratings: Sequence[float], contributions: Mapping[str, Sequence[float]]
+) -> dict[str, Any]:
+    """Predicted ratings: ``{"user_id", "predictions": [{"item_id", "rating", "contributions"}]}``;
+    ``contributions`` are the shares of the unclipped estimate (they sum to it before clipping)."""
+    return {
+        "user_id": user_id,
+        "predictions": [
+            {
+                "item_id": item_id,
+                "rating": round(float(ratings[k]), 4),
+                "contributions": {name: round(float(values[k]), 4) for name, values in contributions.items()},
+            }
+            for k, item_id in enumerate(item_ids)
+        ],
+    }

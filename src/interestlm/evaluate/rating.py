@@ -29,7 +29,15 @@ from interestlm.data.readers.movielens import ML100K_SPLITS, read_movielens_100k
 from interestlm.data.registry import DATASETS, default_data_root
 from interestlm.encode import make_encoder
 from interestlm.evaluate.runner import hardware, versions
-from interestlm.models.rating import SVD, BaselineOnly, GlobalMean, KNNBaseline, Ratings, SVDpp
+from interestlm.models.rating import (
+    SVD,
+    BaselineOnly,
+    GlobalMean,
+    KNNBaseline,
+    Ratings,
+    SVDpp,
+    ratings_from_interactions,
+)
 from interestlm.models.rating_fused import FusedRating, RatingBlend, item_features
 from interestlm.text.templates import item_texts, review_snippets
 
@@ -80,27 +88,8 @@ def ablation_models(seed: int = 0) -> dict[str, Factory]:
 
 
 def dataset_ratings(dataset: Dataset) -> tuple[Ratings, npt.NDArray[np.int64]]:
-    """The rated rows of ``dataset`` as :class:`Ratings`, and their row numbers in the log.
-
-    A user who rated an item twice keeps the later rating (file order breaks ties): a rating
-    model predicts one number per pair.
-    """
-    inter = dataset.interactions
-    rows = np.flatnonzero(np.isfinite(inter.rating))
-    if not len(rows):
-        raise ValueError(f"dataset {dataset.name!r} has no explicit ratings")
-    n_items = len(dataset.catalog)
-    order = np.lexsort((rows, inter.timestamp[rows]))
-    rows = rows[order]
-    pair = inter.user[rows].astype(np.int64) * n_items + inter.item[rows]
-    _, last = np.unique(pair[::-1], return_index=True)
-    rows = np.sort(rows[len(rows) - 1 - last])
-    values = inter.rating[rows]
-    ratings = Ratings.build(
-        inter.user[rows], inter.item[rows], values,
-        n_users=len(inter.user_ids), n_items=n_items, scale=(float(values.min()), float(values.max())),
-    )
-    return ratings, rows.astype(np.int64)
+    """The rated rows of ``dataset`` (:func:`~interestlm.models.rating.ratings_from_interactions`)."""
+    return ratings_from_interactions(dataset.interactions, len(dataset.catalog))
 
 
 def rating_split(
@@ -127,7 +116,7 @@ def rating_split(
         return rng.random(len(ratings)) < test_fraction
     if split == "cold-items":
         rated = np.unique(ratings.item)
-        held = rng.choice(rated, size=max(1, int(round(cold_fraction * len(rated)))), replace=False)
+        held = rng.choice(rated, size=max(1, round(cold_fraction * len(rated))), replace=False)
         return np.isin(ratings.item, held)
     raise ValueError(f"unknown rating split {split!r}: choose one of {', '.join(RATING_SPLITS)}")
 

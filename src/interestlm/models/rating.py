@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from interestlm.core.tables import Interactions
 from interestlm.core.types import FloatArray, IntArray
 
 F64 = npt.NDArray[np.float64]
@@ -108,6 +109,29 @@ class Ratings:
         return sp.csr_matrix(
             (self.rating.astype(np.float64), (self.user, self.item)), shape=(self.n_users, self.n_items)
         )
+
+
+def ratings_from_interactions(
+    interactions: Interactions, n_items: int
+) -> tuple[Ratings, npt.NDArray[np.int64]]:
+    """The rated rows of a log as :class:`Ratings`, and their row numbers in it.
+
+    A user who rated an item twice keeps the later rating (file order breaks ties in time): a
+    rating model predicts one number per pair. The scale is the observed range.
+    """
+    rows = np.flatnonzero(np.isfinite(interactions.rating))
+    if not len(rows):
+        raise ValueError("the interactions hold no explicit ratings")
+    rows = rows[np.lexsort((rows, interactions.timestamp[rows]))]
+    pair = interactions.user[rows].astype(np.int64) * n_items + interactions.item[rows]
+    _, last = np.unique(pair[::-1], return_index=True)
+    rows = np.sort(rows[len(rows) - 1 - last])
+    values = interactions.rating[rows]
+    ratings = Ratings.build(
+        interactions.user[rows], interactions.item[rows], values,
+        n_users=len(interactions.user_ids), n_items=n_items, scale=(float(values.min()), float(values.max())),
+    )
+    return ratings, rows.astype(np.int64)
 
 
 class RatingModel(Protocol):

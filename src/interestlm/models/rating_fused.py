@@ -20,7 +20,9 @@ splits into ``weight × signal`` shares.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Self
 
 import numba
@@ -48,7 +50,7 @@ def item_features(
         x = np.asarray(text_vectors, dtype=np.float64)
         nonzero = np.linalg.norm(x, axis=1) > 0
         centred = np.where(nonzero[:, None], x - x[nonzero].mean(axis=0), 0.0)
-        _, s, vt = np.linalg.svd(centred[nonzero], full_matrices=False)
+        _, _, vt = np.linalg.svd(centred[nonzero], full_matrices=False)
         dims = min(text_dim, vt.shape[0])
         proj = centred @ vt[:dims].T
         std = proj[nonzero].std(axis=0)
@@ -256,6 +258,43 @@ class FusedRating:
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """The sum of the shares, clipped to the scale."""
         return clip(sum(self.decompose(users, items).values()), self.scale_)
+
+    # ------------------------------------------------------------------ persistence (no pickle)
+    def save(self, directory: Path | str) -> Path:
+        """Write the learned arrays as ``.npy`` and the scalars as ``rating.json`` in ``directory``."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in _SAVED_ARRAYS:
+            np.save(out / f"{name}.npy", np.asarray(getattr(self, name + "_")), allow_pickle=False)
+        scalars = {
+            "mean": self.mean_, "taste_weight": self.taste_weight_, "scale": list(self.scale_),
+            "config": {k: getattr(self, k) for k in _CONFIG_KEYS},
+        }
+        (out / "rating.json").write_text(json.dumps(scalars, indent=2) + "\n", encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, directory: Path | str) -> FusedRating:
+        """The model :meth:`save` wrote, ready to predict (nothing is refitted)."""
+        src = Path(directory)
+        scalars = json.loads((src / "rating.json").read_text(encoding="utf-8"))
+        model = cls(**scalars["config"])
+        for name in _SAVED_ARRAYS:
+            setattr(model, name + "_", np.load(src / f"{name}.npy", allow_pickle=False))
+        model.mean_ = float(scalars["mean"])
+        model.taste_weight_ = float(scalars["taste_weight"])
+        model.scale_ = (float(scalars["scale"][0]), float(scalars["scale"][1]))
+        return model
+
+
+_SAVED_ARRAYS = (
+    "features", "user_bias", "item_bias", "content_weights", "user_factors", "item_factors",
+    "implicit_factors", "content_factors", "taste", "user_implicit",
+)
+_CONFIG_KEYS = (
+    "n_factors", "n_epochs", "lr", "lr_decay", "reg_bias", "reg_factor", "reg_content", "init_std",
+    "use_content", "use_taste", "use_implicit", "seed",
+)
 
 
 ModelFactory = Callable[[], Any]
