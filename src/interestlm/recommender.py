@@ -295,8 +295,8 @@ class Recommender:
             )
         if isinstance(item_ids, str) or not len(item_ids):
             raise BadInputError("item_ids must be a non-empty list of item ids")
-        items = np.array([state.item(i) for i in item_ids], dtype=np.int64)
-        return state.rating, np.full(len(items), state.user(user_id), dtype=np.int64), items
+        items = np.array([state.item(i) for i in item_ids], dtype=np.int32)
+        return state.rating, np.full(len(items), state.user(user_id), dtype=np.int32), items
 
     def predict(self, user_id: str, item_ids: Sequence[str]) -> FloatArray:
         """Predicted ratings of ``item_ids`` by ``user_id`` on the training ratings' scale (clipped).

@@ -20,6 +20,7 @@ from typing import Any
 
 from interestlm.core.schema import Explanation, InterestProfile, Recommendation
 from interestlm.core.tables import Catalog
+from interestlm.core.types import FloatArray
 from interestlm.profiles import profile_to_json
 
 
@@ -90,7 +91,7 @@ def recommendations_text(payload: Mapping[str, Any]) -> str:
 
 
 def predictions_json(
-    user_id: str, item_ids: Sequence[str], ratings: Sequence[float], contributions: Mapping[str, Sequence[float]]
+    user_id: str, item_ids: Sequence[str], ratings: FloatArray, contributions: Mapping[str, FloatArray]
 ) -> dict[str, Any]:
     """Predicted ratings: ``{"user_id", "predictions": [{"item_id", "rating", "contributions"}]}``;
     ``contributions`` are the shares of the unclipped estimate (they sum to it before clipping)."""

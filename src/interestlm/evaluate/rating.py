@@ -147,13 +147,13 @@ def evaluate_rating(
     ratings, rows = dataset_ratings(dataset)
     test = rating_split(dataset, ratings, rows, split, seed=seed, data_root=data_root)
     train_part, test_part = ratings.take(~test), ratings.take(test)
-    if features is None:
-        features = content_features(dataset, rows[~test], encoder=encoder, cache_dir=cache_dir)
     results = []
     for name, make in (models if models is not None else rating_models(seed)).items():
         start = time.perf_counter()
         model = make()
         if isinstance(model, FusedRating | RatingBlend):
+            if features is None:  # encoded once, and only when a model reads content
+                features = content_features(dataset, rows[~test], encoder=encoder, cache_dir=cache_dir)
             model.fit(train_part, features=features)
         else:
             model.fit(train_part)

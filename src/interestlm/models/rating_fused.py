@@ -306,7 +306,8 @@ class RatingBlend:
     ``members`` maps a name to a factory of an unfitted model; a member whose ``fit`` takes
     ``features`` is given the item features. ``valid_fraction`` of the training ratings (random,
     ``seed``) fit the blend after the members are fitted on the rest; the members are then refit
-    on all the training ratings.
+    on all the training ratings. With fewer than 10 held ratings per member the members are
+    averaged instead.
     """
 
     def __init__(
@@ -336,6 +337,16 @@ class RatingBlend:
         """Fit the members on a carve, the ridge on the held part, then refit the members on all."""
         rng = np.random.default_rng(self.seed)
         held = rng.random(len(train)) < self.valid_fraction
+        if held.sum() < 10 * len(self.members) or (~held).sum() < 1:
+            # Too few ratings to learn weights from: average the members.
+            self.weights_ = np.full(len(self.members), 1.0 / len(self.members))
+            self.intercept_ = 0.0
+            self.valid_rmse_: dict[str, float] = {}
+            self.models_: dict[str, RatingModel] = {
+                name: self._fit_member(make(), train, features) for name, make in self.members.items()
+            }
+            self.scale_ = train.scale
+            return self
         fit_part, valid = train.take(~held), train.take(held)
         preds = np.column_stack([
             self._fit_member(make(), fit_part, features).predict(valid.user, valid.item).astype(np.float64)
@@ -350,9 +361,7 @@ class RatingBlend:
         self.valid_rmse_ = {
             name: float(np.sqrt(np.mean((preds[:, m] - target) ** 2))) for m, name in enumerate(self.members)
         }
-        self.models_: dict[str, RatingModel] = {
-            name: self._fit_member(make(), train, features) for name, make in self.members.items()
-        }
+        self.models_ = {name: self._fit_member(make(), train, features) for name, make in self.members.items()}
         self.scale_ = train.scale
         return self
 
