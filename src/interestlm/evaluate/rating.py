@@ -6,8 +6,8 @@ rated rows (``random``, by ``seed``) elsewhere, and ``cold-items``: a random ten
 items is held out whole, so every test rating is of an item with no training rating.
 
 Models: the classic baselines of :mod:`interestlm.models.rating`, ``fused``
-(:class:`~interestlm.models.rating_fused.FusedRating`) and ``interest`` (the product's rating
-model: the ridge blend :func:`interestlm.fitted.rating_model` builds). Content features come from
+(:class:`~interestlm.models.rating_fused.FusedRating`, what ``Recommender.predict`` serves),
+``autorec`` and ``interest`` (the ridge stack of :func:`interest_blend`). Content features come from
 the item text (with training reviews where the dataset has them) encoded by the configured
 encoder, plus the items' categories. One result per model, in the runner's JSON shape with
 ``metrics: {"rmse", "mae"}``.
@@ -38,6 +38,7 @@ from interestlm.models.rating import (
     SVDpp,
     ratings_from_interactions,
 )
+from interestlm.models.rating_autorec import AutoRec
 from interestlm.models.rating_fused import FusedRating, RatingBlend, item_features
 from interestlm.text.templates import item_texts, review_snippets
 
@@ -48,15 +49,17 @@ Factory = Callable[[], Any]
 
 
 def interest_blend(seed: int = 0) -> RatingBlend:
-    """The product's rating model: FusedRating stacked with SVD++, the two neighbourhood
-    models and the biases by a ridge on a validation carve of the training ratings."""
+    """The strongest rating model of the tables: FusedRating stacked with SVD++, the two
+    neighbourhood models, the biases and I-AutoRec by a ridge on a validation carve of the
+    training ratings (the recommender itself serves FusedRating alone: one fit, savable)."""
     return RatingBlend(
         {
             "fused": lambda: FusedRating(seed=seed),
             "svdpp": lambda: SVDpp(seed=seed),
-            "knn_item": lambda: KNNBaseline(sim="pearson_baseline", user_based=False),
+            "knn_item": lambda: KNNBaseline(sim="pearson_baseline", user_based=None),
             "knn_user": lambda: KNNBaseline(sim="pearson_baseline", user_based=True),
             "baseline": BaselineOnly,
+            "autorec": lambda: AutoRec(seed=seed),
         },
         seed=seed,
     )
@@ -69,7 +72,8 @@ def rating_models(seed: int = 0) -> dict[str, Factory]:
         "baseline": BaselineOnly,
         "svd": lambda: SVD(seed=seed),
         "svdpp": lambda: SVDpp(seed=seed),
-        "knn-baseline": lambda: KNNBaseline(sim="pearson_baseline", user_based=False),
+        "knn-baseline": lambda: KNNBaseline(sim="pearson_baseline", user_based=None),
+        "autorec": lambda: AutoRec(seed=seed),
         "fused": lambda: FusedRating(seed=seed),
         "interest": lambda: interest_blend(seed),
     }

@@ -407,6 +407,9 @@ def implicit_sum(rated: sp.csr_matrix, y: F64) -> F64:
 
 Similarity = Literal["msd", "pearson_baseline"]
 
+#: Above this many items an automatic neighbourhood model compares users instead (dense n × n).
+MAX_DENSE_ITEMS = 6000
+
 
 def similarity_matrix(
     residual: sp.csr_matrix, ratings: sp.csr_matrix, *, name: Similarity, shrinkage: float, min_support: int
@@ -481,6 +484,8 @@ class KNNBaseline:
     to the target that the user rated (item-based; user-based swaps the roles). Baselines by
     ALS as :class:`BaselineOnly`. Defaults are Surprise's (k 40, min_k 1, MSD, user-based);
     ``sim="pearson_baseline", user_based=False`` is the variant Surprise's docs recommend.
+    ``user_based=None`` compares items unless there are more than :data:`MAX_DENSE_ITEMS` of
+    them (the similarity matrix is dense), users otherwise; ``user_based_`` says which ran.
     """
 
     def __init__(
@@ -489,7 +494,7 @@ class KNNBaseline:
         k: int = 40,
         min_k: int = 1,
         sim: Similarity = "msd",
-        user_based: bool = True,
+        user_based: bool | None = True,
         shrinkage: float = 100.0,
         min_support: int = 1,
     ) -> None:
@@ -507,7 +512,8 @@ class KNNBaseline:
         shape = (train.n_users, train.n_items)
         residual = sp.csr_matrix((resid, (train.user, train.item)), shape=shape)
         ratings = sp.csr_matrix((train.rating.astype(np.float64), (train.user, train.item)), shape=shape)
-        if not self.user_based:
+        self.user_based_ = self.user_based if self.user_based is not None else train.n_items > MAX_DENSE_ITEMS
+        if not self.user_based_:
             residual, ratings = residual.T.tocsr(), ratings.T.tocsr()
         # Rows of `residual` are the compared entities; its columns (transposed) list who rated.
         self.similarity_ = similarity_matrix(
@@ -525,7 +531,7 @@ class KNNBaseline:
         """The neighbourhood term alone (0 where no positive neighbour exists)."""
         users = np.asarray(users, dtype=np.int32)
         items = np.asarray(items, dtype=np.int32)
-        target, other = (users, items) if self.user_based else (items, users)
+        target, other = (users, items) if self.user_based_ else (items, users)
         out: F64 = _knn_predict(
             target, other, self.other_indptr_, self.other_indices_, self.other_residual_,
             self.similarity_, self.k, self.min_k,
