@@ -87,3 +87,21 @@ def test_without_a_rating_model_predict_is_a_conflict(planted: Dataset) -> None:
     assert rec.state_.rating is None
     with pytest.raises(ConflictError, match="no rating model"):
         rec.predict(str(planted.interactions.user_ids[0]), [str(planted.catalog.item_ids[0])])
+
+
+def test_items_added_after_fitting_are_predicted_from_their_content(planted: Dataset, tmp_path: Path) -> None:
+    rec = Recommender(RecommenderConfig(encoder="hashing")).fit(planted)
+    cat = planted.catalog
+    user = str(planted.interactions.user_ids[0])
+    (topic,) = planted_user_topics(planted, 0)[:1]
+    twin = next(i for i in range(len(cat)) if planted_topic_of(planted, i) == topic)
+    rec.add_items([{
+        "item_id": "new-twin", "title": cat.titles[twin], "text": cat.descriptions[twin],
+        "categories": list(cat.categories[twin]),
+    }])  # fmt: skip
+    shares = rec.explain_prediction(user, ["new-twin"])
+    assert shares["item_bias"][0] == 0.0 and shares["factors"][0] == 0.0  # nobody rated it
+    assert shares["content_bias"][0] != 0.0 and shares["taste"][0] != 0.0  # its content speaks
+    rec.save(tmp_path / "grown")
+    again = Recommender.load(tmp_path / "grown")
+    np.testing.assert_allclose(again.predict(user, ["new-twin"]), rec.predict(user, ["new-twin"]), atol=1e-6)

@@ -58,3 +58,17 @@ def test_the_cli_lines_on_saved_artifacts_run(library_run: tuple[Path, subproces
         assert result.returncode == 0, (line, result.stderr[-2000:])
         ran += 1
     assert ran >= 3
+
+
+@pytest.mark.integration
+def test_the_rating_command_runs_on_the_shipped_sample(tmp_path: Path) -> None:
+    (commands,) = blocks("bash", "Predicting ratings")
+    (line,) = [ln for ln in commands.splitlines() if ln.startswith("interestlm ")]
+    args = shlex.split(line)
+    result = subprocess.run(
+        [sys.executable, "-m", "interestlm.cli", *args[1:]], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {ln.split()[0]: float(ln.split()[1]) for ln in result.stdout.splitlines()[1:] if ln.strip()}
+    assert set(rows) == {"global-mean", "baseline", "svd", "fused"}
+    assert rows["fused"] < rows["baseline"] < rows["global-mean"]

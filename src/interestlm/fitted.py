@@ -33,7 +33,7 @@ from interestlm.data.growth import grow_catalog
 from interestlm.encode import Encoder, make_encoder
 from interestlm.lm import Generator, make_lm
 from interestlm.models.rating import ratings_from_interactions
-from interestlm.models.rating_fused import FusedRating, item_features
+from interestlm.models.rating_fused import FusedRating, ItemFeaturizer
 from interestlm.profiles import ProfileBuilder, ProfileConfig, ReviewSentiment, histories_from_interactions
 from interestlm.profiles.space import ItemSpace
 from interestlm.rank import Ranker, SignalContext, fit_ranker
@@ -146,6 +146,10 @@ class FittedState:
         config = self.builder.config
         self.builder = profile_builder(self.space, self.item_vectors, self.item_concepts, self.graph, config)
         self._faiss = None
+        # -- rating model (issue 26): new items get content rows; edited ones keep theirs until refit
+        if self.rating is not None and new:
+            self.rating = self.rating.with_items(self.item_vectors[n_old:], self.catalog.categories[n_old:])
+        # -- end rating model
         return growth.rows
 
 
@@ -320,8 +324,9 @@ def fit_rating(config: RecommenderConfig, content: Content) -> FusedRating | Non
     ratings, _ = ratings_from_interactions(content.train, len(content.catalog))
     if len(np.unique(ratings.rating)) < 2:
         return None  # a single rating value (e.g. implicit "1"s) teaches no scale
-    features = item_features(content.item_vectors, content.catalog.categories)
-    return FusedRating(seed=config.seed).fit(ratings, features=features)
+    featurizer = ItemFeaturizer().fit(content.item_vectors, content.catalog.categories)
+    features = featurizer.transform(content.item_vectors, content.catalog.categories)
+    return FusedRating(seed=config.seed).fit(ratings, features=features, featurizer=featurizer)
 # ---------------------------------------------------------------------- end rating model
 
 

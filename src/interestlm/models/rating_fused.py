@@ -20,6 +20,7 @@ splits into ``weight × signal`` shares.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +35,71 @@ from interestlm.core.types import FloatArray, IntArray
 from interestlm.models.rating import F64, RatingModel, Ratings, _lookup, _rows, als_baselines, clip, implicit_sum
 
 
+class ItemFeaturizer:
+    """Content features per item: the text vectors' top ``text_dim`` principal directions
+    (whitened to unit variance, scaled by 1/√dims) beside multi-hot categories held by at least
+    ``min_category_items`` items (scaled by 1/√(categories per item)). Rows with no text and no
+    category are zero, so such items get no content term. Fitted once on the catalogue, it
+    transforms items added later the same way."""
+
+    def __init__(self, *, text_dim: int = 24, min_category_items: int = 5) -> None:
+        self.text_dim = text_dim
+        self.min_category_items = min_category_items
+
+    def fit(self, text_vectors: npt.NDArray[np.floating] | None, categories: Sequence[Sequence[str]] | None) -> Self:
+        """Learn the text directions and the category vocabulary."""
+        self.mean_ = np.zeros(0)
+        self.basis_ = np.zeros((0, 0))
+        self.std_ = np.zeros(0)
+        if text_vectors is not None and len(text_vectors) and self.text_dim > 0:
+            x = np.asarray(text_vectors, dtype=np.float64)
+            nonzero = np.linalg.norm(x, axis=1) > 0
+            if nonzero.any():
+                self.mean_ = x[nonzero].mean(axis=0)
+                _, _, vt = np.linalg.svd(x[nonzero] - self.mean_, full_matrices=False)
+                self.basis_ = vt[: min(self.text_dim, vt.shape[0])]
+                self.std_ = ((x[nonzero] - self.mean_) @ self.basis_.T).std(axis=0)
+        counts: dict[str, int] = {}
+        for cats in categories or ():
+            for c in set(cats):
+                counts[c] = counts.get(c, 0) + 1
+        self.categories_ = [c for c in sorted(counts) if counts[c] >= self.min_category_items]
+        return self
+
+    @property
+    def dim(self) -> int:
+        """Number of features per item."""
+        return len(self.basis_) + len(self.categories_)
+
+    def transform(
+        self, text_vectors: npt.NDArray[np.floating] | None, categories: Sequence[Sequence[str]] | None
+    ) -> F64:
+        """Feature rows of the items given (``text_vectors`` and ``categories`` row-aligned)."""
+        n = len(text_vectors) if text_vectors is not None else len(categories or ())
+        parts: list[F64] = []
+        if len(self.basis_):
+            x = np.zeros((n, len(self.mean_))) if text_vectors is None else np.asarray(text_vectors, dtype=np.float64)
+            nonzero = np.linalg.norm(x, axis=1) > 0
+            proj = np.where(nonzero[:, None], (x - self.mean_) @ self.basis_.T, 0.0)
+            whitened = np.divide(proj, self.std_, out=np.zeros_like(proj), where=self.std_ > 0)
+            parts.append(whitened / np.sqrt(len(self.basis_)))
+        if self.categories_:
+            column = {c: k for k, c in enumerate(self.categories_)}
+            multi = np.zeros((n, len(column)))
+            for row, cats in enumerate(categories or [()] * n):
+                cols = [column[c] for c in set(cats) if c in column]
+                if cols:
+                    multi[row, cols] = 1.0 / np.sqrt(len(cols))
+            parts.append(multi)
+        return np.hstack(parts) if parts else np.zeros((n, 0))
+
+    def to_json(self) -> dict[str, Any]:
+        """Settings and vocabulary (the arrays are saved beside, as ``.npy``)."""
+        return {
+            "text_dim": self.text_dim, "min_category_items": self.min_category_items, "categories": self.categories_,
+        }
+
+
 def item_features(
     text_vectors: npt.NDArray[np.floating] | None,
     categories: Sequence[Sequence[str]] | None,
@@ -41,40 +107,9 @@ def item_features(
     text_dim: int = 24,
     min_category_items: int = 5,
 ) -> F64:
-    """Content features per item: the text vectors' top ``text_dim`` principal directions
-    (whitened to unit variance) beside multi-hot categories held by at least
-    ``min_category_items`` items (scaled by 1/√(categories per item)). Rows with no text and no
-    category are zero, so such items get no content term."""
-    parts: list[F64] = []
-    if text_vectors is not None and len(text_vectors) and text_dim > 0:
-        x = np.asarray(text_vectors, dtype=np.float64)
-        nonzero = np.linalg.norm(x, axis=1) > 0
-        centred = np.where(nonzero[:, None], x - x[nonzero].mean(axis=0), 0.0)
-        _, _, vt = np.linalg.svd(centred[nonzero], full_matrices=False)
-        dims = min(text_dim, vt.shape[0])
-        proj = centred @ vt[:dims].T
-        std = proj[nonzero].std(axis=0)
-        parts.append(np.divide(proj, std, out=np.zeros_like(proj), where=std > 0) / np.sqrt(dims))
-    if categories is not None and len(categories):
-        names: dict[str, int] = {}
-        counts: dict[str, int] = {}
-        for cats in categories:
-            for c in set(cats):
-                counts[c] = counts.get(c, 0) + 1
-        for c in sorted(counts):
-            if counts[c] >= min_category_items:
-                names[c] = len(names)
-        if names:
-            multi = np.zeros((len(categories), len(names)))
-            for row, cats in enumerate(categories):
-                cols = [names[c] for c in set(cats) if c in names]
-                if cols:
-                    multi[row, cols] = 1.0 / np.sqrt(len(cols))
-            parts.append(multi)
-    if not parts:
-        n = len(text_vectors) if text_vectors is not None else len(categories or ())
-        return np.zeros((n, 0))
-    return np.hstack(parts)
+    """:class:`ItemFeaturizer` fitted on these items and applied to them."""
+    featurizer = ItemFeaturizer(text_dim=text_dim, min_category_items=min_category_items)
+    return featurizer.fit(text_vectors, categories).transform(text_vectors, categories)
 
 
 def taste_vectors(train: Ratings, features: F64, *, shrinkage: float = 5.0) -> F64:
@@ -198,9 +233,11 @@ class FusedRating:
         self.use_implicit = use_implicit
         self.seed = seed
 
-    def fit(self, train: Ratings, *, features: F64 | None = None) -> Self:
-        """Fit on ``train``; ``features`` are the items' content rows (``n_items × d``)."""
+    def fit(self, train: Ratings, *, features: F64 | None = None, featurizer: ItemFeaturizer | None = None) -> Self:
+        """Fit on ``train``; ``features`` are the items' content rows (``n_items × d``), made by
+        ``featurizer`` when given (kept, so items added later get features the same way)."""
         rng = np.random.default_rng(self.seed)
+        self.featurizer_ = featurizer
         if features is None or not self.use_content:
             features = np.zeros((train.n_items, 0))
         if features.shape[0] != train.n_items:
@@ -259,6 +296,21 @@ class FusedRating:
         """The sum of the shares, clipped to the scale."""
         return clip(sum(self.decompose(users, items).values()), self.scale_)
 
+    def with_items(
+        self, text_vectors: npt.NDArray[np.floating], categories: Sequence[Sequence[str]]
+    ) -> FusedRating:
+        """A copy that knows items appended to the catalogue after fitting: their content rows
+        come from the fitted featurizer (zeros without one); they have no bias or factors, so
+        they are predicted from content and the user's taste."""
+        rows = (
+            self.featurizer_.transform(text_vectors, categories)
+            if self.featurizer_ is not None
+            else np.zeros((len(text_vectors), self.features_.shape[1]))
+        )
+        other = copy.copy(self)
+        other.features_ = np.vstack([self.features_, rows])
+        return other
+
     # ------------------------------------------------------------------ persistence (no pickle)
     def save(self, directory: Path | str) -> Path:
         """Write the learned arrays as ``.npy`` and the scalars as ``rating.json`` in ``directory``."""
@@ -266,10 +318,14 @@ class FusedRating:
         out.mkdir(parents=True, exist_ok=True)
         for name in _SAVED_ARRAYS:
             np.save(out / f"{name}.npy", np.asarray(getattr(self, name + "_")), allow_pickle=False)
-        scalars = {
+        scalars: dict[str, Any] = {
             "mean": self.mean_, "taste_weight": self.taste_weight_, "scale": list(self.scale_),
-            "config": {k: getattr(self, k) for k in _CONFIG_KEYS},
+            "config": {k: getattr(self, k) for k in _CONFIG_KEYS}, "featurizer": None,
         }
+        if self.featurizer_ is not None:
+            scalars["featurizer"] = self.featurizer_.to_json()
+            for name in ("mean", "basis", "std"):
+                np.save(out / f"featurizer_{name}.npy", getattr(self.featurizer_, name + "_"), allow_pickle=False)
         (out / "rating.json").write_text(json.dumps(scalars, indent=2) + "\n", encoding="utf-8")
         return out
 
@@ -284,6 +340,14 @@ class FusedRating:
         model.mean_ = float(scalars["mean"])
         model.taste_weight_ = float(scalars["taste_weight"])
         model.scale_ = (float(scalars["scale"][0]), float(scalars["scale"][1]))
+        model.featurizer_ = None
+        if scalars.get("featurizer") is not None:
+            spec = scalars["featurizer"]
+            featurizer = ItemFeaturizer(text_dim=spec["text_dim"], min_category_items=spec["min_category_items"])
+            featurizer.categories_ = [str(c) for c in spec["categories"]]
+            for name in ("mean", "basis", "std"):
+                setattr(featurizer, name + "_", np.load(src / f"featurizer_{name}.npy", allow_pickle=False))
+            model.featurizer_ = featurizer
         return model
 
 
