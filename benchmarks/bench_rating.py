@@ -1,13 +1,14 @@
 """Rating prediction beside ranking: RMSE / MAE of every rating model, and click AUC on MIND.
 
-Usage: python benchmarks/bench_rating.py [--tables ml100k random cold ablation loo mind]
+Usage: python benchmarks/bench_rating.py [--tables ml100k random-mi cold ablation loo random-mls mind]
        [--seeds 0 1 2] [--cache-dir /work/wt/cache]
 
 Tables (each writes ``benchmarks/results/rating/<name>.json`` with hardware and versions):
 
 * ``ml100k``: the official folds u1 … u5 of MovieLens-100K, every model of
   ``interestlm.evaluate.rating.rating_models`` (Surprise-default baselines, ``fused``, ``interest``).
-* ``random``: ml-latest-small and musical-instruments, random 80/20 of the ratings, three seeds.
+* ``random-mi`` / ``random-mls``: musical-instruments / ml-latest-small, random 80/20 of the
+  ratings, three seeds.
 * ``cold``: a tenth of the rated items held out whole (ml-100k, ml-latest-small,
   musical-instruments; seed 0); the baseline that knows no item mean is ``baseline``
   (μ + b_u for an unseen item).
@@ -113,9 +114,9 @@ def table_ml100k(cache_dir: Path | None) -> None:
     })  # fmt: skip
 
 
-def table_random(cache_dir: Path | None, seeds: list[int]) -> None:
-    """ml-latest-small and musical-instruments, random 80/20, several seeds."""
-    for name in ("ml-latest-small", "musical-instruments"):
+def table_random(cache_dir: Path | None, seeds: list[int], names: tuple[str, ...]) -> None:
+    """Random 80/20 splits of the ratings, several seeds."""
+    for name in names:
         ds = load_dataset(name)
         results: list[dict[str, Any]] = []
         for seed in seeds:
@@ -282,9 +283,12 @@ def table_mind(cache_dir: Path | None) -> None:
 
 
 TABLES: Mapping[str, Callable[..., None]] = {
-    "ml100k": table_ml100k, "random": table_random, "cold": table_cold, "ablation": table_ablation,
-    "loo": table_loo, "mind": table_mind,
+    "ml100k": table_ml100k, "random-mi": table_random, "cold": table_cold, "ablation": table_ablation,
+    "loo": table_loo, "random-mls": table_random, "mind": table_mind,
 }  # fmt: skip
+
+
+RANDOM_DATASETS = {"random-mi": ("musical-instruments",), "random-mls": ("ml-latest-small",)}
 
 
 def main() -> int:
@@ -297,8 +301,8 @@ def main() -> int:
     DATA_ROOT.append(args.data_root or default_data_root())
     for name in args.tables:
         start = time.perf_counter()
-        if name == "random":
-            table_random(args.cache_dir, args.seeds)
+        if name.startswith("random"):
+            table_random(args.cache_dir, args.seeds, RANDOM_DATASETS[name])
         else:
             TABLES[name](args.cache_dir)
         print(f"table {name}: {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)

@@ -217,7 +217,8 @@ def _evaluate_rating(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"unknown rating model(s) {unknown}; choose from {', '.join(known)}")
     results = evaluate_rating(
-        dataset, split, models={m: known[m] for m in args.model}, seed=seed, data_root=args.data_root
+        dataset, split, models={m: known[m] for m in args.model}, seed=seed, data_root=args.data_root,
+        reuse_stack=True,
     )
     print(f"{'model':<14} {'RMSE':>7} {'MAE':>7}  ({dataset.name}, split {split}, {results[0]['n_test']} test ratings)")
     for r in results:

@@ -95,3 +95,15 @@ def test_random_and_cold_item_splits_on_planted_data() -> None:
     assert table["baseline"]["n"] == 2 and table["baseline"]["rmse_spread"] == 0.0
     with pytest.raises(ValueError, match="official folds"):
         rating_split(ds, ratings, rows, "u1")
+
+
+def test_default_models_reuse_the_stack_members() -> None:
+    ds = planted_topics()
+    features = np.random.default_rng(0).normal(size=(len(ds.catalog), 4))
+    results = evaluate_rating(ds, "random", seed=1, features=features)
+    names = [r["model"] for r in results]
+    assert names == ["global-mean", "baseline", "svd", "svdpp", "knn-baseline", "autorec", "fused", "interest"]
+    inside = {r["model"] for r in results if r.get("fitted_inside") == "interest"}
+    assert inside == {"baseline", "svdpp", "knn-baseline", "autorec", "fused"}
+    # A reused member scores exactly as the stack's own copy would: same object, same test rows.
+    assert all(np.isfinite(r["metrics"]["rmse"]) for r in results)
