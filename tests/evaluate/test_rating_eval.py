@@ -105,5 +105,4 @@ def test_default_models_reuse_the_stack_members() -> None:
     assert names == ["global-mean", "baseline", "svd", "svdpp", "knn-baseline", "autorec", "fused", "interest"]
     inside = {r["model"] for r in results if r.get("fitted_inside") == "interest"}
     assert inside == {"baseline", "svdpp", "knn-baseline", "autorec", "fused"}
-    # A reused member scores exactly as the stack's own copy would: same object, same test rows.
     assert all(np.isfinite(r["metrics"]["rmse"]) for r in results)
