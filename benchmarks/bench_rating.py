@@ -117,7 +117,7 @@ def table_ml100k(cache_dir: Path | None) -> None:
 def table_random(cache_dir: Path | None, seeds: list[int], names: tuple[str, ...]) -> None:
     """Random 80/20 splits of the ratings, several seeds."""
     for name in names:
-        ds = load_dataset(name)
+        ds = load(name)
         results: list[dict[str, Any]] = []
         for seed in seeds:
             runs = evaluate_rating(ds, "random", seed=seed, cache_dir=cache_dir)
@@ -133,7 +133,7 @@ def table_cold(cache_dir: Path | None) -> None:
     """Cold items: a tenth of the rated items held out whole."""
     out: dict[str, Any] = {}
     for name in ("ml-100k", "ml-latest-small", "musical-instruments"):
-        ds = load_dataset(name)
+        ds = load(name)
         models = {k: v for k, v in rating_models(0).items() if k in ("global-mean", "baseline", "svd", "fused")}
         runs = evaluate_rating(ds, "cold-items", models=models, seed=0, cache_dir=cache_dir)
         _log(runs)
