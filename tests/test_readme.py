@@ -159,3 +159,8 @@ def test_every_readme_block_runs_in_order(tmp_path: Path) -> None:
     assert listing.startswith("Top-10 for user 2:") and " 10. " in listing
     as_json = outputs["interestlm recommend --artifacts artifacts/ --user 2 --json"]
     assert '"recommendations"' in as_json
+    # "Predicting ratings": the fused model beats the biases, which beat the global mean.
+    (rating,) = [out for line, out in outputs.items() if line.startswith("interestlm evaluate --task rating")]
+    rows = {ln.split()[0]: float(ln.split()[1]) for ln in rating.splitlines()[1:] if ln.strip()}
+    assert set(rows) == {"global-mean", "baseline", "svd", "fused"}
+    assert rows["fused"] < rows["baseline"] < rows["global-mean"]

@@ -22,6 +22,8 @@ from interestlm.core.errors import DataError, UnknownIdError
 DEMO_MODELS = ("interest", "pop", "itemknn", "ease", "als")
 #: Per-model settings of the demo's evaluation (``--model sasrec`` may be added by hand).
 DEMO_MODEL_SETTINGS: dict[str, dict[str, Any]] = {"sasrec": {"epochs": 20, "eval_every": 2, "patience": 3}}
+#: The rating task's splits (kept literal here so the parser imports nothing heavy).
+RATING_SPLIT_NAMES = ("u1", "u2", "u3", "u4", "u5", "ua", "ub", "random", "cold-items")
 
 #: ``--json`` given without a path: print the JSON on stdout instead of the readable text.
 STDOUT = "-"
@@ -141,7 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", parents=common, help="full-ranking evaluation of one or more models")
     e.add_argument("--dataset", required=True, help="dataset name or path")
     e.add_argument("--model", nargs="+", required=True, help="pop itemknn ease als bpr sasrec seqrec interest")
-    e.add_argument("--split", choices=("loo", "temporal"), default=None, help="default: loo")
+    e.add_argument(
+        "--split", choices=("loo", "temporal", *RATING_SPLIT_NAMES), default=None,
+        help="ranking: loo (default) or temporal; rating: u1..u5, ua, ub (ml-100k's official folds; "
+        "default there u1), random (80/20; default elsewhere) or cold-items",
+    )
+    # -- rating task (issue 26)
+    e.add_argument(
+        "--task", choices=("ranking", "rating"), default="ranking",
+        help="ranking (full-catalogue top-K) or rating (RMSE/MAE of held-out ratings; models: "
+        "global-mean baseline svd svdpp knn-baseline fused interest)",
+    )
+    # -- end rating task
     e.add_argument("--k", nargs="+", type=_int_at_least(1, "--k"), default=None, help="cut-offs (default: 5 10 20)")
     e.add_argument("--config", type=Path, default=None, help="TOML file: [evaluate] and [models.NAME] sections")
     e.add_argument("--seed", type=_int_at_least(0, "--seed"), default=None)
@@ -267,6 +280,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``interestlm evaluate``: fit, rank the whole catalog, print, write JSON and report."""
+    if args.task == "rating":
+        return _evaluate_rating(args)
+    if args.split in RATING_SPLIT_NAMES:
+        raise ValueError(f"--split {args.split} is a rating split: add --task rating, or use loo / temporal")
     from interestlm.config import load_config
     from interestlm.evaluate.report import print_table, write_report, write_results
     from interestlm.evaluate.runner import evaluation_config, run_evaluation
@@ -289,6 +306,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.report:
         print(f"wrote {write_report(results, args.report)}")
     return 0
+
+
+# -- rating task (issue 26)
+def _evaluate_rating(args: argparse.Namespace) -> int:
+    """``interestlm evaluate --task rating``: RMSE and MAE of each model on held-out ratings."""
+    from interestlm.evaluate.rating import evaluate_rating, rating_models
+
+    dataset = _load(args.dataset, args)
+    split = args.split or ("u1" if dataset.name == "ml-100k" else "random")
+    if split in ("loo", "temporal"):
+        raise ValueError(f"--split {split} is a ranking split; the rating task takes {', '.join(RATING_SPLIT_NAMES)}")
+    seed = args.seed if args.seed is not None else 0
+    known = rating_models(seed)
+    unknown = [m for m in args.model if m not in known]
+    if unknown:
+        raise ValueError(f"unknown rating model(s) {unknown}; choose from {', '.join(known)}")
+    results = evaluate_rating(
+        dataset, split, models={m: known[m] for m in args.model}, seed=seed, data_root=args.data_root,
+        reuse_stack=True,
+    )
+    print(f"{'model':<14} {'RMSE':>7} {'MAE':>7}  ({dataset.name}, split {split}, {results[0]['n_test']} test ratings)")
+    for r in results:
+        print(f"{r['model']:<14} {r['metrics']['rmse']:>7.4f} {r['metrics']['mae']:>7.4f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = results[0] if len(results) == 1 else {"dataset": dataset.name, "split": split, "runs": results}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+# -- end rating task
 
 
 def _fit(

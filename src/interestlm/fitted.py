@@ -33,6 +33,8 @@ from interestlm.core.types import FloatArray, IntArray
 from interestlm.data.growth import grow_catalog
 from interestlm.encode import Encoder, LazyEncoder, make_encoder
 from interestlm.lm import Generator, make_lm
+from interestlm.models.rating import ratings_from_interactions
+from interestlm.models.rating_fused import FusedRating, ItemFeaturizer
 from interestlm.profiles import ProfileBuilder, ProfileConfig, ReviewSentiment, histories_from_interactions
 from interestlm.profiles.space import ItemSpace
 from interestlm.rank import Ranker, SignalContext, fit_ranker
@@ -70,6 +72,9 @@ class FittedState:
     ranker: Ranker
     space: ItemSpace
     sequential: SeqRec | None = None
+    #: The rating model behind ``Recommender.predict`` (None when the data have no ratings or
+    #: ``config.rating_model`` is off).
+    rating: FusedRating | None = None
     lm_concepts: dict[str, Any] | None = None
     profiles: dict[int, InterestProfile] = field(default_factory=dict)
     unmatched_concepts: int = 0
@@ -142,6 +147,10 @@ class FittedState:
         config = self.builder.config
         self.builder = profile_builder(self.space, self.item_vectors, self.item_concepts, self.graph, config)
         self._faiss = None
+        # -- rating model (issue 26): new items get content rows; edited ones keep theirs until refit
+        if self.rating is not None and new:
+            self.rating = self.rating.with_items(self.item_vectors[n_old:], self.catalog.categories[n_old:])
+        # -- end rating model
         return growth.rows
 
 
@@ -324,7 +333,25 @@ def fit_state(
             content.context = replace(content.context, sequential=SeqRecScorer(sequential))
         with step("profiles and fusion weights"):
             ranker = learn_ranker(config, content, valid)
-        return finish_state(config, content, ranker, sequential=sequential)
+        state = finish_state(config, content, ranker, sequential=sequential)
+        with step("rating model"):
+            state.rating = fit_rating(config, content)
+        return state
+
+
+# ---------------------------------------------------------------------- rating model (issue 26)
+def fit_rating(config: RecommenderConfig, content: Content) -> FusedRating | None:
+    """The rating model fitted on the training ratings, with the items' text vectors and
+    categories as content; None when ``config.rating_model`` is off or no row has a rating."""
+    if not config.rating_model or not np.isfinite(content.train.rating).any():
+        return None
+    ratings, _ = ratings_from_interactions(content.train, len(content.catalog))
+    if len(np.unique(ratings.rating)) < 2:
+        return None  # a single rating value (e.g. implicit "1"s) teaches no scale
+    featurizer = ItemFeaturizer().fit(content.item_vectors, content.catalog.categories)
+    features = featurizer.transform(content.item_vectors, content.catalog.categories)
+    return FusedRating(seed=config.seed).fit(ratings, features=features, featurizer=featurizer)
+# ---------------------------------------------------------------------- end rating model
 
 
 def finish_state(

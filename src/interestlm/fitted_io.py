@@ -5,7 +5,7 @@ interest space (``space_*.npy``), ``concepts.jsonl``
 (+ matrix), the concept graph, ``interactions.parquet``, ``users.parquet``, ``fusion.json``,
 ``profiles.jsonl`` (live profiles), ``index.faiss``, the fitted signals (``signals/``: the
 collaborative model's weights, transitions, popularity, concept propagation) and, with a
-sequence model, ``seqrec/``; ``manifest.json`` holds versions and hashes
+sequence model, ``seqrec/``, with a rating model ``rating/``; ``manifest.json`` holds versions and hashes
 (:mod:`interestlm.artifacts`). Never pickle. Loading reads what fitting computed and refits
 nothing (EASE's weights are memory-mapped); artifacts written before ``signals/`` existed are
 still read, their signals refitted from the saved interactions.
@@ -27,6 +27,7 @@ from interestlm.core.types import FloatArray
 from interestlm.fitted import FittedState, content_state, finish_state
 from interestlm.models.ease import EASE
 from interestlm.models.itemknn import ItemKNN
+from interestlm.models.rating_fused import FusedRating
 from interestlm.profiles.space import ItemSpace
 from interestlm.rank import Fusion, Imputer, Ranker, SignalContext
 from interestlm.rank.signals import PaddedModel
@@ -36,6 +37,8 @@ from interestlm.retrieve import FaissIndex
 SEQREC_DIR = "seqrec"
 #: Where a saved recommender keeps its fitted signals.
 SIGNALS_DIR = "signals"
+#: Where a saved recommender keeps its rating model.
+RATING_DIR = "rating"
 
 
 def save_state(directory: Path | str, config: RecommenderConfig, state: FittedState) -> Path:
@@ -60,6 +63,10 @@ def save_state(directory: Path | str, config: RecommenderConfig, state: FittedSt
     if state.sequential is not None:
         # safetensors + JSON; it scores the fitted items, and items added since from content.
         state.sequential.save(out / SEQREC_DIR)
+    # -- rating model (issue 26): arrays as .npy under rating/, loaded without refitting
+    if state.rating is not None:
+        state.rating.save(out / RATING_DIR)
+    # -- end rating model
     extra: dict[str, Any] = {"encoder": state.encoder.model_id, "n_items": len(state.catalog)}
     if state.lm_concepts is not None:
         extra["lm_item_concepts"] = state.lm_concepts
@@ -106,6 +113,10 @@ def load_state(directory: Path | str) -> tuple[RecommenderConfig, FittedState]:
     state = finish_state(config, content, ranker, sequential=sequential)
     if (src / "index.faiss").is_file():
         state._faiss = FaissIndex.load(src / "index.faiss")
+    # -- rating model (issue 26)
+    if (src / RATING_DIR).is_dir():
+        state.rating = FusedRating.load(src / RATING_DIR)
+    # -- end rating model
     for profile in artifacts.load_profiles(src):
         state.profiles[state.add_user(profile.user_id)] = profile
     return config, state

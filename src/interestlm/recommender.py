@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from interestlm.config import RecommenderConfig
-from interestlm.core.errors import BadInputError, NotFittedError, UnknownIdError
+from interestlm.core.errors import BadInputError, ConflictError, NotFittedError, UnknownIdError
 from interestlm.core.protocol import EvalTask, TrainData
 from interestlm.core.schema import Event, Explanation, History, InterestProfile, Recommendation
 from interestlm.core.tables import Catalog, Dataset
@@ -28,10 +28,11 @@ from interestlm.explain import explain_many, grounding_rate
 from interestlm.explain.explanation import with_reasons
 from interestlm.fitted import FittedState, fit_state
 from interestlm.lm import Generator
+from interestlm.models.rating_fused import FusedRating
 from interestlm.profiles import history_from_items
 from interestlm.profiles.from_text import ConceptVocabulary, parse_taste_rules, taste_profile
 from interestlm.rank import Fusion
-from interestlm.render import explanation_json, profile_json, recommendations_json
+from interestlm.render import explanation_json, predictions_json, profile_json, recommendations_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -314,6 +315,42 @@ class Recommender:
     def explanation_json(self, user_id: str, item_id: str) -> dict[str, Any]:
         """The explanation of one item for one user as JSON."""
         return explanation_json(user_id, self.item_index(item_id), self.explain(user_id, item_id), self.catalog)
+
+    # ------------------------------------------------------------------ rating prediction (issue 26)
+    def _rating_rows(self, user_id: str, item_ids: Sequence[str]) -> tuple[FusedRating, IntArray, IntArray]:
+        state = self.state_
+        if state.rating is None:
+            raise ConflictError(
+                "this recommender has no rating model: the training data hold no explicit ratings, "
+                "or the config sets rating_model = false"
+            )
+        if isinstance(item_ids, str) or not len(item_ids):
+            raise BadInputError("item_ids must be a non-empty list of item ids")
+        items = np.array([state.item(i) for i in item_ids], dtype=np.int32)
+        return state.rating, np.full(len(items), state.user(user_id), dtype=np.int32), items
+
+    def predict(self, user_id: str, item_ids: Sequence[str]) -> FloatArray:
+        """Predicted ratings of ``item_ids`` by ``user_id`` on the training ratings' scale (clipped).
+
+        Items nobody rated (or added since fitting) are predicted from their content and the
+        user's taste; a user added since fitting from the biases and the items' content.
+        """
+        model, users, items = self._rating_rows(user_id, item_ids)
+        return model.predict(users, items)
+
+    def explain_prediction(self, user_id: str, item_ids: Sequence[str]) -> dict[str, FloatArray]:
+        """Each prediction as named shares (mean, biases, factors, content, taste) that sum to the
+        unclipped estimate, the way a recommendation's score splits into signal shares."""
+        model, users, items = self._rating_rows(user_id, item_ids)
+        return {name: values.astype(np.float32) for name, values in model.decompose(users, items).items()}
+
+    def predictions_json(self, user_id: str, item_ids: Sequence[str]) -> dict[str, Any]:
+        """``{"user_id", "predictions": [{"item_id", "rating", "contributions"}]}`` (see render)."""
+        return predictions_json(
+            user_id, list(item_ids), self.predict(user_id, item_ids), self.explain_prediction(user_id, item_ids)
+        )
+
+    # ------------------------------------------------------------------ end rating prediction
 
     def similar_items(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` items whose text vectors are nearest to ``item_id``'s (FAISS inner product)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 from interestlm.core.schema import Explanation, InterestProfile, Recommendation
 from interestlm.core.tables import Catalog
+from interestlm.core.types import FloatArray
 from interestlm.profiles import profile_to_json
 
 
@@ -113,3 +114,21 @@ def profile_text(payload: Mapping[str, Any], *, n_concepts: int = 8) -> str:
     if edits.get("pinned") or edits.get("muted"):
         lines.append(f"  your edits: pinned {edits.get('pinned', [])}, muted {edits.get('muted', [])}")
     return "\n".join(lines)
+
+
+def predictions_json(
+    user_id: str, item_ids: Sequence[str], ratings: FloatArray, contributions: Mapping[str, FloatArray]
+) -> dict[str, Any]:
+    """Predicted ratings: ``{"user_id", "predictions": [{"item_id", "rating", "contributions"}]}``;
+    ``contributions`` are the shares of the unclipped estimate (they sum to it before clipping)."""
+    return {
+        "user_id": user_id,
+        "predictions": [
+            {
+                "item_id": item_id,
+                "rating": round(float(ratings[k]), 4),
+                "contributions": {name: round(float(values[k]), 4) for name, values in contributions.items()},
+            }
+            for k, item_id in enumerate(item_ids)
+        ],
+    }

@@ -15,12 +15,14 @@ from fastapi.responses import Response
 from interestlm.serve.auth import ApiKeys
 from interestlm.serve.schemas import (
     MAX_K,
+    MAX_PREDICT_ITEMS,
     AnonymousRequest,
     ErrorOut,
     EventsIn,
     EventsOut,
     ItemsIn,
     ItemsOut,
+    PredictionsOut,
     ProfileEditIn,
     RecommendationsOut,
     SimilarOut,
@@ -111,4 +113,19 @@ def router(keys: ApiKeys, settings: ServeSettings) -> APIRouter:
         """The items nearest to ``item_id``."""
         return service.similar(item_id, k)
 
+    # -- rating predictions (issue 26)
+    @v1.get("/users/{user_id}/predictions", response_model=PredictionsOut, dependencies=read)
+    def user_predictions(
+        service: ServiceDep,
+        user_id: UserId,
+        item_id: Annotated[
+            list[str],
+            Query(min_length=1, max_length=MAX_PREDICT_ITEMS, description="item ids (repeat: ?item_id=A&item_id=B)"),
+        ],
+    ) -> dict[str, Any]:
+        """Predicted ratings (on the training scale) of the named items for a known user, with the
+        shares each splits into."""
+        return service.predictions(user_id, item_id)
+
+    # -- end rating predictions
     return v1

@@ -216,6 +216,31 @@ class SimilarOut(BaseModel):
     similar: list[SimilarItem]
 
 
+# -- rating predictions (issue 26)
+#: Most items one prediction request may name.
+MAX_PREDICT_ITEMS = 1000
+
+
+class PredictionOut(BaseModel):
+    """One predicted rating and its shares (they sum to the estimate before clipping)."""
+
+    item_id: str
+    rating: float
+    contributions: dict[str, float] = Field(
+        default_factory=dict, description="mean, biases, factors, content and taste shares of the estimate"
+    )
+
+
+class PredictionsOut(BaseModel):
+    """``{"user_id", "predictions": [{"item_id", "rating", "contributions"}]}``."""
+
+    user_id: str
+    predictions: list[PredictionOut]
+
+
+# -- end rating predictions
+
+
 class HealthOut(BaseModel):
     """Liveness plus what is loaded."""
 

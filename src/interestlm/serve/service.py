@@ -328,6 +328,14 @@ class Service:
                 ],
             }
 
+    # -- rating predictions (issue 26)
+    def predictions(self, user_id: str, item_ids: Sequence[str]) -> dict[str, Any]:
+        """Predicted ratings of ``item_ids`` by a known user, each with its shares."""
+        with self.lock.read():
+            return self.rec.predictions_json(user_id, item_ids)
+
+    # -- end rating predictions
+
     # ------------------------------------------------------------------ writes
     def _writable(self) -> None:
         if self.broken is not None:

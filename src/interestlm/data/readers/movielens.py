@@ -249,3 +249,33 @@ def _release_date(text: str) -> float:
         return datetime.strptime(text.strip(), "%d-%b-%Y").replace(tzinfo=UTC).timestamp()
     except ValueError:
         return float("nan")
+
+
+#: The official MovieLens-100K splits: five 80/20 folds (u1…u5) and two 10-per-user ones (ua, ub).
+ML100K_SPLITS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
+
+
+def read_movielens_100k_split(
+    path: Path | str, split: str, *, on_error: OnError = "raise"
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The (user id, item id) pairs of an official ml-100k split: ``<split>.base`` and ``<split>.test``.
+
+    Both files have ``u.data``'s format (``user \\t item \\t rating \\t timestamp``), plain or
+    gzipped (``find_file`` accepts either). The ratings themselves are read from ``u.data`` by
+    :func:`read_movielens_100k`; a split only says which rows are for training and which for test.
+    """
+    if split not in ML100K_SPLITS:
+        raise ValueError(f"unknown ml-100k split {split!r}: choose one of {', '.join(ML100K_SPLITS)}")
+    folder = Path(path)
+    _, guard = new_report_guard(on_error)
+    out: list[list[tuple[str, str]]] = []
+    for part in ("base", "test"):
+        name = f"{split}.{part}"
+        rows = split_rows(find_file(folder, name), ("user id", "item id", "rating", "timestamp"), sep="\t")
+        rows.ints("user id")
+        rows.ints("item id")
+        rows.ints("rating", low=1, high=5)
+        rows.ints("timestamp", low=0)
+        keep = rows.finish(guard)
+        out.append(list(zip(kept(rows.strings("user id"), keep), kept(rows.strings("item id"), keep), strict=True)))
+    return out[0], out[1]
