@@ -30,7 +30,7 @@ from interestlm.serve.routes import UserId, router
 from interestlm.serve.schemas import (
     HealthOut,
 )
-from interestlm.serve.service import Service, ServiceUnavailable, artifacts_fingerprint
+from interestlm.serve.service import Admission, Overloaded, Service, ServiceUnavailable, artifacts_fingerprint
 from interestlm.serve.settings import ServeSettings
 from interestlm.serve.store import LogStore, Store
 
@@ -49,7 +49,6 @@ _UI_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-
 
 
 def default_store_path(artifacts_dir: Path) -> Path:
@@ -109,7 +108,16 @@ def create_app(
             lm.budget = lm_budget
             # A front door of its own over the same fitted state: the caller's object keeps its text.
             recommender = recommender.with_text(LMWriter(lm, request_budget=lm_budget))
-        service = Service(recommender, store, metrics, fingerprint=fingerprint, cache_size=settings.cache_size)
+        admission = Admission(settings.compute_workers, settings.compute_queue, settings.queue_wait)
+        service = Service(
+            recommender,
+            store,
+            metrics,
+            fingerprint=fingerprint,
+            cache_size=settings.cache_size,
+            cache_bytes=settings.cache_bytes,
+            admission=admission,
+        )
         service.replay()
         if settings.warm:
             started = time.perf_counter()
@@ -144,9 +152,13 @@ def create_app(
     app.include_router(router(keys, settings))
 
     @app.get("/healthz", response_model=HealthOut)
-    def healthz() -> Any:
-        """Liveness and what is loaded; 503 when writes are off after a failed log commit."""
-        body = {"status": "ok", "n_items": service.n_items(), "n_users": service.n_users(), "log_seq": store.last_seq()}
+    async def healthz() -> Any:
+        """Liveness and what is loaded; 503 when writes are off after a failed undo.
+
+        Answered on the event loop from in-memory counters (no lock, no store query, no worker
+        thread), so it stays fast whatever the compute load.
+        """
+        body = {"status": "ok", "n_items": service.n_items(), "n_users": service.n_users(), "log_seq": service.log_seq}
         if service.broken:
             return JSONResponse({"detail": service.broken}, status_code=503)
         return body
@@ -206,6 +218,12 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
         return reply(request, 503, str(exc))
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        response = reply(request, 503, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
 
 def _request_id_header(request: Request) -> dict[str, str]:
@@ -274,6 +292,18 @@ async def _reply(send: Send, status: int, detail: str, *, request_id: str | None
     await send({"type": "http.response.body", "body": body})
 
 
+#: On every response: no MIME sniffing, no referrer, no framing; JSON and text bodies also get a
+#: policy that loads nothing (the web page and the API docs set or need their own).
+_ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+_NOTHING_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def _security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    if path.startswith(("/docs", "/redoc", "/ui/")):
+        return _ALWAYS
+    return [*_ALWAYS, _NOTHING_CSP]
+
+
 class Observe:
     """Request counts, latency histogram and one access-log line per request, by route *template*.
 
@@ -290,6 +320,7 @@ class Observe:
             return
         started = time.perf_counter()
         status, responded = 500, False
+        path = str(scope.get("path", ""))
         request_id = uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = request_id
 
@@ -298,8 +329,10 @@ class Observe:
             if message["type"] == "http.response.start":
                 status, responded = int(message["status"]), True
                 headers = list(message.get("headers", []))
-                if not any(k.lower() == b"x-request-id" for k, _ in headers):
-                    message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
+                present = {k.lower() for k, _ in headers}
+                extra = [(b"x-request-id", request_id.encode())] if b"x-request-id" not in present else []
+                extra += [(k, v) for k, v in _security_headers(path) if k not in present]
+                message = {**message, "headers": [*headers, *extra]}
             await send(message)
 
         try:

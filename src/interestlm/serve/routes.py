@@ -6,8 +6,10 @@ recommender's numpy work runs in worker threads and never blocks the event loop.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
@@ -40,8 +42,48 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorOut, "description": "request body too large"},
     422: {"model": ErrorOut, "description": "invalid input (an unknown concept lists 'suggestions')"},
     500: {"model": ErrorOut, "description": "internal error: the body names a request_id, nothing internal"},
-    503: {"model": ErrorOut, "description": "writes are off until restart (the event log could not be written)"},
+    503: {
+        "model": ErrorOut,
+        "description": "at capacity (with Retry-After: try again), or writes are off until restart",
+    },
 }
+
+T = TypeVar("T")
+
+#: The status logged for a computed request whose client went away before it was answered.
+CLIENT_CLOSED = 499
+
+
+async def computed(request: Request, service: Service, work: Callable[[], T]) -> T | None:
+    """Run ``work`` (a computed list) in a worker thread once the service admits it; None if the
+    client disconnected first.
+
+    Admission (``Service.admission``) bounds the lists computed at once and the queue before them,
+    and refuses beyond it (503). While queued, a request whose client hangs up is dropped without
+    computing; a list already being computed runs to the end (a thread cannot be interrupted) and
+    frees its slot then.
+    """
+    result: list[T] = []
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        try:
+            async with service.admission.slot():
+                result.append(await anyio.to_thread.run_sync(work))
+        except Exception as exc:
+            # Raised past the task group it would come out wrapped in an ExceptionGroup; the
+            # error handlers (404, 422, 503 ...) need the exception itself.
+            failure = exc
+        group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result[0] if result else None
 
 
 def get_service(request: Request) -> Service:
@@ -68,21 +110,33 @@ def router(keys: ApiKeys, settings: ServeSettings) -> APIRouter:
     v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
     @v1.get("/users/{user_id}/recommendations", response_model=RecommendationsOut, dependencies=read)
-    def user_recommendations(
+    async def user_recommendations(
+        request: Request,
         service: ServiceDep,
         user_id: UserId,
         k: Annotated[int, Query(ge=1, le=MAX_K, description="list length")] = 10,
-        diversity: Annotated[float | None, Query(ge=0.0, le=1.0, description="MMR diversity")] = None,
+        diversity: Annotated[float | None, Query(ge=0.0, le=1.0, description="MMR diversity (rounded to 0.01)")] = None,
         explain: Annotated[bool, Query(description="one-sentence explanations")] = True,
     ) -> Response:
         """Top-K items for a known user, with scores and explanations."""
-        body = service.recommendations(user_id, k, diversity=diversity, explain=explain)
+        body = service.cached_recommendations(user_id, k, diversity=diversity, explain=explain)
+        if body is None:
+            body = await computed(
+                request,
+                service,
+                lambda: service.recommendations(user_id, k, diversity=diversity, explain=explain),
+            )
+        if body is None:
+            return Response(status_code=CLIENT_CLOSED)
         return Response(content=body, media_type="application/json")
 
     @v1.post("/recommendations", response_model=RecommendationsOut, dependencies=read)
-    def anonymous_recommendations(service: ServiceDep, body: AnonymousRequest) -> dict[str, Any]:
+    async def anonymous_recommendations(request: Request, service: ServiceDep, body: AnonymousRequest) -> Any:
         """Top-K for an anonymous or new user from an inline history and/or a free-text taste description."""
-        return service.anonymous(body)
+        out = await computed(request, service, lambda: service.anonymous(body))
+        if out is None:
+            return Response(status_code=CLIENT_CLOSED)
+        return out
 
     @v1.get("/users/{user_id}/profile", dependencies=read)
     def get_profile(service: ServiceDep, user_id: UserId) -> dict[str, Any]:

@@ -1,34 +1,49 @@
 """The recommender behind the HTTP routes: serialised writes, shared reads, the log, replay.
 
-Writes follow *apply, then commit, then reply*, under an exclusive lock: the real recommender
-code validates the write (bad concept names, unknown ids raise before anything is stored), no
-reader can see a write before it is committed, and a write is acknowledged only once durable.
-If the log commit itself fails after the in-memory state changed, the service stops taking
-writes (503) until a restart replays the log, so memory and log never silently diverge.
+Writes are serialised by one writer mutex and follow *validate, apply, commit, reply*: a batch
+is validated whole (ids, kinds, the rating scale of the fitted data) before any of it is applied,
+then applied all-or-nothing: if anything fails half-way, or the log commit fails, the in-memory
+state is put back as it was and only that request fails (the log never holds a write memory
+lacks, nor the reverse). Readers share an RW lock and see a write only once it is committed;
+events hold the exclusive lock for their few milliseconds, while items are staged on a copy of
+the fitted state (encoding, indexing) with readers still served, and swapped in at the end.
+Only if putting the state back itself fails does the service stop taking writes (503) until a
+restart replays the log. Computed lists go through a bounded admission (``Admission``): a few at
+a time, a short queue, and 503 with ``Retry-After`` beyond it.
 
 Why one file over 400 lines: the service's lock, cache, log replay and writes must be read together.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import hashlib
 import logging
+import math
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from interestlm.core.errors import UnknownIdError
+from interestlm.core.errors import BadInputError, UnknownIdError
 from interestlm.core.schema import Event, InterestProfile
 from interestlm.render import recommendations_json
 from interestlm.serve.metrics import Metrics
-from interestlm.serve.schemas import AnonymousRequest, EventIn, ItemIn, ProfileEditIn, RecommendationsOut
+from interestlm.serve.schemas import (
+    MAX_TIMESTAMP,
+    AnonymousRequest,
+    EventIn,
+    ItemIn,
+    ProfileEditIn,
+    RecommendationsOut,
+)
 from interestlm.serve.store import LogEntry, LogStore
 
 if TYPE_CHECKING:
@@ -39,6 +54,73 @@ log = logging.getLogger("interestlm.serve")
 
 class ServiceUnavailable(RuntimeError):
     """The service refuses writes until restarted (the log and memory may disagree)."""
+
+
+class Overloaded(RuntimeError):
+    """Every compute slot is busy and the queue is full (or the wait ran out): 503, retry later."""
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Admission:
+    """At most ``workers`` computed lists at a time, at most ``queue`` waiting, each for at most
+    ``max_wait`` seconds; anything beyond is refused at once (:class:`Overloaded`).
+
+    Uncached lists cost tens of milliseconds of CPU each; an unbounded backlog makes every client
+    time out while the server keeps computing lists nobody will read. Refusing early keeps the
+    admitted requests fast and lets a load balancer or client retry. Used from the event loop
+    only (one thread), so plain counters need no lock; a waiter cancelled because its client
+    went away leaves the queue without ever computing.
+    """
+
+    def __init__(self, workers: int, queue: int, max_wait: float) -> None:
+        if workers < 1 or queue < 0 or max_wait < 0:
+            raise ValueError(f"Admission needs workers >= 1, queue >= 0, max_wait >= 0: {workers}, {queue}, {max_wait}")
+        self.workers, self.queue, self.max_wait = workers, queue, max_wait
+        self.running = 0
+        self.refused = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a slot."""
+        return sum(1 for f in self._waiters if not f.done())
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one compute slot for the block; raises :class:`Overloaded` instead of queueing long."""
+        if self.running < self.workers:
+            self.running += 1
+        else:
+            if self.waiting >= self.queue:
+                self.refused += 1
+                raise Overloaded("the server is at capacity: every compute slot is busy and the queue is full")
+            handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(handed)
+            try:
+                # On release a slot is handed over (``running`` unchanged) by completing the future.
+                await asyncio.wait_for(handed, self.max_wait)
+            except TimeoutError:
+                self.refused += 1
+                raise Overloaded("the server is at capacity: no compute slot freed up in time") from None
+            except BaseException:
+                if handed.done() and not handed.cancelled():
+                    self._release()  # handed a slot in the same instant the client went away
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.running -= 1
 
 
 class RWLock:
@@ -92,6 +174,22 @@ def artifacts_fingerprint(directory: Path) -> str:
 #: (user id, k, diversity, explain): the arguments a cached recommendation list depends on.
 CacheKey = tuple[str, int, float | None, bool]
 
+#: ``diversity`` is rounded to this step before ranking, so the cache holds at most 101 lists per
+#: (user, k, explain) whatever floats clients send (and the list served is the list cached).
+DIVERSITY_STEP = 0.01
+
+
+def quantise_diversity(diversity: float | None) -> float | None:
+    """``diversity`` on the :data:`DIVERSITY_STEP` grid (None stays None: the configured default)."""
+    if diversity is None:
+        return None
+    return round(round(diversity / DIVERSITY_STEP) * DIVERSITY_STEP, 6)
+
+
+def _entry_bytes(key: CacheKey, payload: bytes) -> int:
+    # The payload dominates; the key and the dict slot are a fixed few hundred bytes.
+    return len(payload) + len(key[0]) + 200
+
 
 class RecommendationCache:
     """Per-user top-K lists, valid until that user's profile or the catalogue changes.
@@ -100,13 +198,18 @@ class RecommendationCache:
     explanations), far above the latency a page view can wait for, while a user's list only
     changes when their profile does (events, edits) or items are added. Every entry remembers the
     generations it was computed at; a write bumps the user's (or the catalogue's) generation, so a
-    stale entry is never served: the next read recomputes it. Bounded (least recently used out).
+    stale entry is never served: the next read recomputes it. Bounded both in entries and in
+    bytes (payload plus key), least recently used out.
     """
 
-    def __init__(self, max_entries: int = 50_000) -> None:
+    def __init__(self, max_entries: int = 50_000, max_bytes: int = 256 * 2**20) -> None:
         if max_entries < 0:
             raise ValueError(f"max_entries must be >= 0, got {max_entries}")
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._entries: OrderedDict[CacheKey, tuple[int, int, bytes]] = OrderedDict()
         self._user_gen: dict[str, int] = {}
         self._catalog_gen = 0
@@ -132,15 +235,20 @@ class RecommendationCache:
 
     def put(self, key: CacheKey, generations: tuple[int, int], payload: bytes) -> None:
         """Keep ``payload`` for ``key`` unless a write happened since ``generations`` were read."""
-        if not self.max_entries:
+        size = _entry_bytes(key, payload)
+        if not self.max_entries or size > self.max_bytes:
             return
         with self._lock:
             if generations != (self._catalog_gen, self._user_gen.get(key[0], 0)):
                 return
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.bytes -= _entry_bytes(key, old[2])
             self._entries[key] = (generations[0], generations[1], payload)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self.bytes += size
+            while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+                gone_key, gone = self._entries.popitem(last=False)
+                self.bytes -= _entry_bytes(gone_key, gone[2])
 
     def user_changed(self, user_id: str) -> None:
         """Invalidate every list of ``user_id``."""
@@ -152,6 +260,7 @@ class RecommendationCache:
         with self._lock:
             self._catalog_gen += 1
             self._entries.clear()
+            self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -168,25 +277,55 @@ class Service:
         *,
         fingerprint: str | None = None,
         cache_size: int = 50_000,
+        cache_bytes: int = 256 * 2**20,
+        admission: Admission | None = None,
     ) -> None:
         # Language-model text (summaries, explanations) is the recommender's own ``text`` strategy.
         self.rec = recommender
         self.store = store
         self.metrics = metrics
         self.lock = RWLock()
-        self.cache = RecommendationCache(cache_size)
+        # One writer at a time; held across a whole write, while ``lock`` is held exclusively only
+        # for the moment the write becomes visible.
+        self.writer = threading.Lock()
+        self.cache = RecommendationCache(cache_size, cache_bytes)
+        self.admission = admission or Admission(workers=2, queue=4, max_wait=0.1)
         self.broken: str | None = None
         self.replay_failures = 0
+        self.rating_range = self._rating_range()
+        self._last_ts = 0
         self._check_fingerprint(fingerprint)
+        self.log_seq = self.store.last_seq()
         metrics.gauge("interestlm_items", "items in the catalog", lambda: float(self.n_items()))
         metrics.gauge("interestlm_users", "users with a profile or history", lambda: float(self.n_users()))
-        metrics.gauge(
-            "interestlm_log_seq", "newest position of the operation log", lambda: float(self.store.last_seq())
-        )
+        metrics.gauge("interestlm_log_seq", "newest position of the operation log", lambda: float(self.log_seq))
         metrics.gauge(
             "interestlm_cache_hits", "recommendation lists served from the cache", lambda: float(self.cache.hits)
         )
         metrics.gauge("interestlm_cache_misses", "recommendation lists computed", lambda: float(self.cache.misses))
+        metrics.gauge(
+            "interestlm_cache_bytes", "bytes held by the recommendation cache", lambda: float(self.cache.bytes)
+        )
+        metrics.gauge(
+            "interestlm_overload_refused",
+            "computed lists refused with 503 (every slot busy, queue full)",
+            lambda: float(self.admission.refused),
+        )
+
+    def _rating_range(self) -> tuple[float, float]:
+        """The rating scale of the fitted data: ``(min, max)`` of its ratings.
+
+        Live ``rate``/``review`` values outside it would centre a user's ratings on a value no
+        training user ever gave (and 1e308 made the mean infinite, rejecting every later rating).
+        Without ratings in the training data, the profile configuration's scale is used: from 0 to
+        twice its midpoint (0..6 for the five-star defaults).
+        """
+        ratings = np.asarray(self.rec.state_.train.rating, dtype=np.float64)
+        known = ratings[np.isfinite(ratings)]
+        if len(known):
+            return float(known.min()), float(known.max())
+        midpoint = float(self.rec.state_.builder.config.rating_midpoint)
+        return 0.0, max(2.0 * midpoint, 1.0)
 
     def _check_fingerprint(self, fingerprint: str | None) -> None:
         if fingerprint is None:
@@ -209,7 +348,7 @@ class Service:
             for entry in self.store.entries():
                 try:
                     self._apply_entry(entry)
-                except (UnknownIdError, ValueError) as exc:
+                except (UnknownIdError, BadInputError, ValueError) as exc:
                     # An entry the current code rejects is reported, not fatal: the rest still replays.
                     self.replay_failures += 1
                     log.error(
@@ -232,7 +371,11 @@ class Service:
         if entry.op in ("event", "edit") and not entry.user_id:
             raise ValueError(f"log row {entry.seq}: an {entry.op} row without a user id")
         if entry.op == "event":
-            self._apply_events(str(entry.user_id), [self._event(body)])
+            try:
+                event = self._event(body)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"log row {entry.seq}: field {exc} of an event is missing or invalid") from None
+            self._apply_events(str(entry.user_id), [event])
         elif entry.op == "edit":
             self._apply_edit(str(entry.user_id), body)
         elif entry.op == "items":
@@ -240,6 +383,8 @@ class Service:
             self.rec.add_items(body["items"])
         else:
             raise ValueError(f"unknown log op {entry.op!r}")
+        if isinstance(body.get("timestamp"), int):
+            self._last_ts = max(self._last_ts, int(body["timestamp"]))
 
     # ------------------------------------------------------------------ reads
     def n_items(self) -> int:
@@ -259,17 +404,22 @@ class Service:
         hit costs neither ranking nor validation nor JSON encoding. ``lm_text=False`` keeps the
         template explanations even when a language model is configured (warm-up).
         """
+        diversity = quantise_diversity(diversity)
         key: CacheKey = (user_id, k, diversity, explain)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
         with self.lock.read():
-            cached = self.cache.get(key)
-            if cached is not None:
-                return cached
             generations = self.cache.generations(user_id)
             recs = self.rec.recommend(user_id, k, diversity=diversity, explain=explain, lm_text=lm_text)
             payload = recommendations_json(user_id, recs, self.rec.catalog)
         body = RecommendationsOut.model_validate(payload).model_dump_json().encode()
         self.cache.put(key, generations, body)
         return body
+
+    def cached_recommendations(self, user_id: str, k: int, *, diversity: float | None, explain: bool) -> bytes | None:
+        """The cached list if it is current (no ranking, no lock but the cache's own), else None."""
+        return self.cache.get((user_id, k, quantise_diversity(diversity), explain))
 
     def warm(self, k: int = 10, *, explain: bool = True) -> int:
         """Compute and cache every known user's default list (start-up); returns users done.
@@ -281,7 +431,12 @@ class Service:
         """
         done = 0
         for user_id in list(self.rec.state_.user_index):
-            self.recommendations(str(user_id), k, diversity=None, explain=explain, lm_text=False)
+            with self.lock.read():
+                generations = self.cache.generations(str(user_id))
+                recs = self.rec.recommend(str(user_id), k, diversity=None, explain=explain, lm_text=False)
+                payload = recommendations_json(str(user_id), recs, self.rec.catalog)
+            body = RecommendationsOut.model_validate(payload).model_dump_json().encode()
+            self.cache.put((str(user_id), k, None, explain), generations, body)
             done += 1
         return done
 
@@ -334,52 +489,105 @@ class Service:
             raise ServiceUnavailable(f"writes are off until restart: {self.broken}")
 
     def _commit(self, op: str, user_id: str | None, bodies: Sequence[dict[str, Any]]) -> list[int]:
+        """Append to the log; the caller puts memory back if this raises (nothing was committed:
+        both stores roll the transaction back on any error)."""
+        seqs = self.store.append(op, user_id, bodies)
+        self.log_seq = max(self.log_seq, seqs[-1])
+        return seqs
+
+    def _undo(self, undo: Any, what: str) -> None:
+        """Run ``undo``; only if that fails too are writes switched off (memory may then be ahead of the log)."""
         try:
-            return self.store.append(op, user_id, bodies)
+            undo()
         except Exception as exc:
-            self.broken = f"the event log could not be written ({type(exc).__name__})"
-            log.critical("log commit failed after apply; refusing writes until restart: %s", type(exc).__name__)
-            raise ServiceUnavailable(self.broken) from exc
+            self.broken = f"{what} could not be undone ({type(exc).__name__})"
+            log.critical("undo after a failed write failed; refusing writes until restart: %s", type(exc).__name__)
+
+    def _clock(self) -> int:
+        """Seconds since the epoch, never earlier than the last timestamp applied (taken under the
+        writer mutex, so the log's order and the timestamps' order agree)."""
+        self._last_ts = max(self._last_ts, int(time.time()))
+        return self._last_ts
 
     def add_events(self, user_id: str, events: Sequence[EventIn]) -> dict[str, Any]:
-        """Apply feedback (a new user id starts an empty profile) and log it; durable on return."""
-        now = int(time.time())
-        bodies = [
-            {"item_id": e.item_id, "kind": e.kind, "value": e.value, "text": e.text, "timestamp": e.timestamp or now}
-            for e in events
-        ]
-        with self.lock.write():
+        """Apply feedback (a new user id starts an empty profile) and log it; durable on return.
+
+        The batch is validated whole first (unknown ids, the rating scale) and then applied
+        all-or-nothing: a failure leaves the user, their profile and the log as they were.
+        """
+        with self.writer:
             self._writable()
-            parsed = [self._event(b) for b in bodies]  # unknown ids and bad kinds fail here, before any change
-            self._apply_events(user_id, parsed)
-            seqs = self._commit("event", user_id, bodies)
+            now = self._clock()
+            bodies = [
+                {
+                    "item_id": e.item_id,
+                    "kind": e.kind,
+                    "value": e.value,
+                    "text": e.text,
+                    "timestamp": now if e.timestamp is None else e.timestamp,
+                }
+                for e in events
+            ]
+            parsed = [self._event(b) for b in bodies]  # unknown ids and bad values fail here, before any change
+            with self.lock.write():
+                undo = self._apply_events(user_id, parsed)
+                try:
+                    seqs = self._commit("event", user_id, bodies)
+                except BaseException:
+                    self._undo(undo, "a batch of events whose log commit failed")
+                    raise
         for e in events:
             self.metrics.events.inc(kind=e.kind)
         return {"user_id": user_id, "accepted": len(seqs), "seq": seqs[-1]}
 
     def _event(self, body: dict[str, Any]) -> Event:
+        value = body.get("value")
+        if value is not None:
+            value = float(value)
+            low, high = self.rating_range
+            if not (math.isfinite(value) and low <= value <= high):
+                raise BadInputError(f"value {value:g} is off the rating scale of the fitted data ({low:g} to {high:g})")
+        timestamp = body["timestamp"]
+        if isinstance(timestamp, bool) or not isinstance(timestamp, int) or not 0 <= timestamp <= MAX_TIMESTAMP:
+            raise BadInputError(f"timestamp must be whole seconds from 0 to {MAX_TIMESTAMP}")
         return Event(
             item=int(self.rec.item_index(body["item_id"])),
             kind=body["kind"],
-            timestamp=int(body["timestamp"]),
-            value=None if body.get("value") is None else float(body["value"]),
+            timestamp=int(timestamp),
+            value=value,
             text=body.get("text"),
         )
 
-    def _apply_events(self, user_id: str, events: Sequence[Event]) -> int:
+    def _apply_events(self, user_id: str, events: Sequence[Event]) -> Any:
+        """Apply every event or none; returns the function that puts the user back as before."""
+        state = self.rec.state_
+        new_user = user_id not in state.user_index
         self.rec.ensure_user(user_id)
+        u = state.user_index[user_id]
+        had_profile = u in state.profiles
+        before = state.profiles.get(u)
+
+        def undo() -> None:
+            if had_profile:
+                assert before is not None
+                state.profiles[u] = before
+            else:
+                state.profiles.pop(u, None)
+            if new_user and state.user_ids and state.user_ids[-1] == user_id:
+                # The user was added by this write, and writes are serialised: it is the last row.
+                del state.user_index[user_id]
+                state.user_ids.pop()
+                state.histories.pop()
+            self.cache.user_changed(user_id)
+
         self.cache.user_changed(user_id)
-        done = 0
         try:
             for event in events:
                 self.rec.update(user_id, event)
-                done += 1
-        except Exception as exc:
-            if done:
-                # Part of a batch is in memory but none of it is logged: only a restart makes them agree again.
-                self.broken = f"a batch of events failed half-way ({type(exc).__name__})"
+        except BaseException:
+            self._undo(undo, "a batch of events that failed half-way")
             raise
-        return done
+        return undo
 
     def edit(self, user_id: str, edit: ProfileEditIn) -> dict[str, Any]:
         """Apply and log a profile edit; returns the edited profile JSON."""
@@ -390,11 +598,29 @@ class Service:
             "unmute": edit.unmute,
             "interest_weights": {str(i): w for i, w in sorted(edit.weights().items())},
         }
-        with self.lock.write():
+        with self.writer:
             self._writable()
-            self._apply_edit(user_id, body)
-            self._commit("edit", user_id, [body])
-            out = self.rec.profile_json(user_id)
+            with self.lock.write():
+                state = self.rec.state_
+                u = state.user(user_id)
+                had_profile = u in state.profiles
+                before = state.profiles.get(u)
+
+                def undo() -> None:
+                    if had_profile:
+                        assert before is not None
+                        state.profiles[u] = before
+                    else:
+                        state.profiles.pop(u, None)
+                    self.cache.user_changed(user_id)
+
+                try:
+                    self._apply_edit(user_id, body)
+                    self._commit("edit", user_id, [body])
+                except BaseException:
+                    self._undo(undo, "a profile edit that failed")
+                    raise
+                out = self.rec.profile_json(user_id)
         self.metrics.edits.inc()
         return out
 
@@ -411,13 +637,23 @@ class Service:
         )
 
     def upsert_items(self, items: Sequence[ItemIn]) -> dict[str, Any]:
-        """Add or update items (encoded and indexed at once) and log them."""
+        """Add or update items (encoded and indexed at once) and log them.
+
+        The new catalogue is built on a shallow copy of the fitted state (every part ``add_items``
+        changes is replaced, not mutated), so readers keep being served from the current state
+        during the encoding; the copy is swapped in, under the exclusive lock, once logged. A
+        failure anywhere leaves the served state untouched.
+        """
         body = {"items": [i.model_dump() for i in items]}
-        with self.lock.write():
+        with self.writer:
             self._writable()
-            self.cache.catalog_changed()
-            self.rec.add_items(body["items"])
+            state = self.rec.state_
+            staged = copy.copy(state)
+            staged.add_items(body["items"])
             seq = self._commit("items", None, [body])[0]
+            with self.lock.write():
+                vars(state).update(vars(staged))
+                self.cache.catalog_changed()
             n_items = self.n_items()
         self.metrics.items.inc(len(items))
         return {"item_ids": [i.item_id for i in items], "n_items": n_items, "seq": seq}

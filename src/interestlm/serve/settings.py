@@ -25,6 +25,10 @@ ENV_VARS: dict[str, str] = {
     "INTERESTLM_SYNCHRONOUS": "synchronous",
     "INTERESTLM_CACHE_SIZE": "cache_size",
     "INTERESTLM_WARM": "warm",
+    "INTERESTLM_CACHE_BYTES": "cache_bytes",
+    "INTERESTLM_COMPUTE_WORKERS": "compute_workers",
+    "INTERESTLM_COMPUTE_QUEUE": "compute_queue",
+    "INTERESTLM_QUEUE_WAIT": "queue_wait",
 }
 
 
@@ -50,6 +54,18 @@ class ServeSettings(BaseModel):
         default=50_000, ge=0, description="recommendation lists kept until their user or the catalogue changes (0: off)"
     )
     warm: bool = Field(default=False, description="compute every known user's top-10 at start-up")
+    cache_bytes: int = Field(
+        default=256 * 2**20, ge=0, description="bytes the recommendation cache may hold (payloads and keys)"
+    )
+    compute_workers: int = Field(
+        default=2, ge=1, le=64, description="recommendation lists computed at once (about one per CPU core)"
+    )
+    compute_queue: int = Field(
+        default=4, ge=0, le=10_000, description="lists waiting for a worker; beyond it: 503 with Retry-After"
+    )
+    queue_wait: float = Field(
+        default=0.1, ge=0.0, le=60.0, description="seconds a list may wait for a worker before its 503"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
