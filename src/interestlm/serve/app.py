@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 import traceback
 import uuid
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from interestlm.recommender import Recommender
 
 STATIC = Path(__file__).parent / "static"
+
+#: The interpreter's thread switch interval while serving (see ``lifespan``).
+SWITCH_INTERVAL_S = 0.001
 
 log = logging.getLogger("interestlm.serve")
 access_log = logging.getLogger("interestlm.serve.access")
@@ -136,8 +140,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        store.close()
+        # The compute threads hold the GIL in stretches of Python (explanations, rendering); a
+        # shorter switch interval than the default 5 ms lets the event loop answer /healthz,
+        # cache hits and 503s in between. Restored when the server stops.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, SWITCH_INTERVAL_S))
+        try:
+            yield
+        finally:
+            sys.setswitchinterval(interval)
+            store.close()
 
     app = FastAPI(
         title="interestlm",

@@ -98,10 +98,12 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 def router(keys: ApiKeys, settings: ServeSettings) -> APIRouter:
     """The ``/v1`` router: reads behind ``settings.read_auth``, writes behind an API key."""
 
-    def require_key(request: Request) -> None:
+    # async: a key check is microseconds, not worth a hop through the thread pool (under load that
+    # hop queues behind the compute threads).
+    async def require_key(request: Request) -> None:
         keys.check(request)
 
-    def read_key(request: Request) -> None:
+    async def read_key(request: Request) -> None:
         if settings.read_auth:
             keys.check(request)
 

@@ -80,13 +80,9 @@ class Admission:
             raise ValueError(f"Admission needs workers >= 1, queue >= 0, max_wait >= 0: {workers}, {queue}, {max_wait}")
         self.workers, self.queue, self.max_wait = workers, queue, max_wait
         self.running = 0
+        self.waiting = 0
         self.refused = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
-
-    @property
-    def waiting(self) -> int:
-        """Requests queued for a slot."""
-        return sum(1 for f in self._waiters if not f.done())
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -99,6 +95,7 @@ class Admission:
                 raise Overloaded("the server is at capacity: every compute slot is busy and the queue is full")
             handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(handed)
+            self.waiting += 1
             try:
                 # On release a slot is handed over (``running`` unchanged) by completing the future.
                 await asyncio.wait_for(handed, self.max_wait)
@@ -109,6 +106,8 @@ class Admission:
                 if handed.done() and not handed.cancelled():
                     self._release()  # handed a slot in the same instant the client went away
                 raise
+            finally:
+                self.waiting -= 1
         try:
             yield
         finally:
@@ -289,7 +288,7 @@ class Service:
         # for the moment the write becomes visible.
         self.writer = threading.Lock()
         self.cache = RecommendationCache(cache_size, cache_bytes)
-        self.admission = admission or Admission(workers=2, queue=4, max_wait=0.1)
+        self.admission = admission or Admission(workers=1, queue=4, max_wait=0.05)
         self.broken: str | None = None
         self.replay_failures = 0
         self.rating_range = self._rating_range()
@@ -311,6 +310,8 @@ class Service:
             "computed lists refused with 503 (every slot busy, queue full)",
             lambda: float(self.admission.refused),
         )
+        metrics.gauge("interestlm_compute_running", "lists being computed now", lambda: float(self.admission.running))
+        metrics.gauge("interestlm_compute_waiting", "lists queued for a worker", lambda: float(self.admission.waiting))
 
     def _rating_range(self) -> tuple[float, float]:
         """The rating scale of the fitted data: ``(min, max)`` of its ratings.

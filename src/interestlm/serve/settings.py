@@ -58,13 +58,17 @@ class ServeSettings(BaseModel):
         default=256 * 2**20, ge=0, description="bytes the recommendation cache may hold (payloads and keys)"
     )
     compute_workers: int = Field(
-        default=2, ge=1, le=64, description="recommendation lists computed at once (about one per CPU core)"
+        default=1,
+        ge=1,
+        le=64,
+        description="recommendation lists computed at once (ranking holds the GIL in parts: more threads "
+        "than one add latency, not throughput; run more processes to use more cores)",
     )
     compute_queue: int = Field(
         default=4, ge=0, le=10_000, description="lists waiting for a worker; beyond it: 503 with Retry-After"
     )
     queue_wait: float = Field(
-        default=0.1, ge=0.0, le=60.0, description="seconds a list may wait for a worker before its 503"
+        default=0.05, ge=0.0, le=60.0, description="seconds a list may wait for a worker before its 503"
     )
 
     @field_validator("api_keys", mode="before")
