@@ -7,6 +7,7 @@ recommender's numpy work runs in the worker threads and never blocks the event l
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -28,6 +29,7 @@ from interestlm.core.errors import BadInputError, ConflictError, UnknownConceptE
 from interestlm.serve.auth import ApiKeys
 from interestlm.serve.metrics import CONTENT_TYPE, Metrics
 from interestlm.serve.routes import UserId, router
+from interestlm.serve.safety import check_store, marker_path_for
 from interestlm.serve.schemas import (
     HealthOut,
 )
@@ -97,15 +99,23 @@ def create_app(
         store_path = settings.store_path
     keys = ApiKeys(settings.keys())  # a missing or malformed key file fails before anything is opened
     store: LogStore
+    marker_path = settings.store_marker
     if settings.store_url is not None:
         from interestlm.serve.pgstore import PostgresStore
 
         store = PostgresStore(settings.store_url)
+        if marker_path is None and isinstance(source, str | Path):
+            # One marker per (artifacts, database): replicas each keep their own beside their artifacts.
+            resolved = Path(source).resolve()
+            tag = hashlib.sha256(str(store.path).encode()).hexdigest()[:12]
+            marker_path = resolved.with_name(f"{resolved.name}.store-marker-{tag}.json")
     else:
         assert store_path is not None
         store = Store(store_path, synchronous=settings.synchronous)
+        marker_path = marker_path or marker_path_for(store_path)
     metrics = Metrics()
     try:
+        marker = check_store(store, marker_path, new_store=settings.new_store)
         if lm is not None:
             from interestlm.lm_writer import LMWriter
 
@@ -121,6 +131,7 @@ def create_app(
             cache_size=settings.cache_size,
             cache_bytes=settings.cache_bytes,
             admission=admission,
+            marker=marker,
         )
         service.replay()
         if settings.warm:
@@ -149,6 +160,7 @@ def create_app(
             yield
         finally:
             sys.setswitchinterval(interval)
+            service.save_marker(force=True)
             store.close()
 
     app = FastAPI(

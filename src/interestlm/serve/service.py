@@ -36,6 +36,7 @@ from interestlm.core.errors import BadInputError, UnknownIdError
 from interestlm.core.schema import Event, InterestProfile
 from interestlm.render import recommendations_json
 from interestlm.serve.metrics import Metrics
+from interestlm.serve.safety import StoreMarker, event_problem
 from interestlm.serve.schemas import (
     MAX_TIMESTAMP,
     AnonymousRequest,
@@ -278,6 +279,7 @@ class Service:
         cache_size: int = 50_000,
         cache_bytes: int = 256 * 2**20,
         admission: Admission | None = None,
+        marker: StoreMarker | None = None,
     ) -> None:
         # Language-model text (summaries, explanations) is the recommender's own ``text`` strategy.
         self.rec = recommender
@@ -290,6 +292,7 @@ class Service:
         self.cache = RecommendationCache(cache_size, cache_bytes)
         self.admission = admission or Admission(workers=1, queue=4, max_wait=0.05)
         self.broken: str | None = None
+        self.marker = marker
         self.replay_failures = 0
         self.rating_range = self._rating_range()
         self._last_ts = 0
@@ -352,9 +355,9 @@ class Service:
                 except (UnknownIdError, BadInputError, ValueError) as exc:
                     # An entry the current code rejects is reported, not fatal: the rest still replays.
                     self.replay_failures += 1
-                    log.error(
-                        "replay: log row %d (%s) could not be applied: %s", entry.seq, entry.op, type(exc).__name__
-                    )
+                    # Library messages name the row and field, never a value from the body.
+                    detail = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
+                    log.error("replay: log row %d (%s) could not be applied: %s", entry.seq, entry.op, detail)
                     continue
                 applied += 1
         self.metrics.replayed.inc(applied)
@@ -372,11 +375,10 @@ class Service:
         if entry.op in ("event", "edit") and not entry.user_id:
             raise ValueError(f"log row {entry.seq}: an {entry.op} row without a user id")
         if entry.op == "event":
-            try:
-                event = self._event(body)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"log row {entry.seq}: field {exc} of an event is missing or invalid") from None
-            self._apply_events(str(entry.user_id), [event])
+            bad = event_problem(body)
+            if bad is not None:
+                raise ValueError(f"log row {entry.seq}: field body.{bad} is missing or invalid")
+            self._apply_events(str(entry.user_id), [self._event(body)])
         elif entry.op == "edit":
             self._apply_edit(str(entry.user_id), body)
         elif entry.op == "items":
@@ -494,7 +496,20 @@ class Service:
         both stores roll the transaction back on any error)."""
         seqs = self.store.append(op, user_id, bodies)
         self.log_seq = max(self.log_seq, seqs[-1])
+        self.save_marker()
         return seqs
+
+    def save_marker(self, *, force: bool = False) -> None:
+        """Move the store marker up to the newest committed seq (at most once a second unless ``force``).
+
+        A marker that cannot be written is logged, never a failed write: the event is durable.
+        """
+        if self.marker is None:
+            return
+        try:
+            self.marker.advance(self.log_seq, force=force)
+        except OSError as exc:
+            log.warning("the store marker %s could not be written: %s", self.marker.path, type(exc).__name__)
 
     def _undo(self, undo: Any, what: str) -> None:
         """Run ``undo``; only if that fails too are writes switched off (memory may then be ahead of the log)."""

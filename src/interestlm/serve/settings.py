@@ -29,6 +29,8 @@ ENV_VARS: dict[str, str] = {
     "INTERESTLM_COMPUTE_WORKERS": "compute_workers",
     "INTERESTLM_COMPUTE_QUEUE": "compute_queue",
     "INTERESTLM_QUEUE_WAIT": "queue_wait",
+    "INTERESTLM_NEW_STORE": "new_store",
+    "INTERESTLM_STORE_MARKER": "store_marker",
 }
 
 
@@ -47,6 +49,15 @@ class ServeSettings(BaseModel):
         default=None,
         repr=False,
         description="postgresql://user:password@host/db: keep the event log in PostgreSQL instead of SQLite",
+    )
+    new_store: bool = Field(
+        default=False,
+        description="serve the store as it is even if its marker says it is missing, empty, foreign or truncated",
+    )
+    store_marker: Path | None = Field(
+        default=None,
+        description="the file recording the store's identity and last seq (default: STORE.marker.json beside a "
+        "SQLite store; ARTIFACTS_DIR.store-marker-<digest of the URL>.json for PostgreSQL)",
     )
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="larger request bodies get 413")
     synchronous: str = Field(default="FULL", description="SQLite synchronous pragma: FULL survives power loss")
