@@ -41,6 +41,8 @@ from interestlm.evaluate.runner import hardware, versions
 
 #: How long the probe waits for the server to be idle again (null in the JSON: not within it).
 IDLE_LIMIT_S = 120.0
+KEY = "bench-key-0123456789"
+HEADERS = {"Authorization": f"Bearer {KEY}"}
 RESULTS = Path(__file__).resolve().parent / "results" / "serve" / "bench_overload.json"
 
 
@@ -53,8 +55,10 @@ def free_port() -> int:
 def start_server(artifacts: Path, store: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "interestlm.cli", "serve", str(artifacts), "--port", str(port),
-           "--store", str(store), "--cache-size", "0", "--log-level", "warning", *extra]  # fmt: skip
+    keys = store.with_name("keys")
+    keys.write_text(KEY + "\n", encoding="utf-8")
+    cmd = [sys.executable, "-m", "interestlm.cli", "serve", str(artifacts), "--port", str(port), "--store", str(store),
+           "--api-keys", str(keys), "--cache-size", "0", "--log-level", "warning", *extra]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
@@ -86,7 +90,9 @@ async def raw_get(host: str, port: int, path: str, timeout: float) -> tuple[int,
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port)
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            auth = HEADERS["Authorization"]
+            request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+            writer.write(request.encode())
             head = await reader.readuntil(b"\r\n\r\n")
             await reader.read()  # the body, to the close
     finally:
@@ -117,7 +123,7 @@ async def probe_idle(url: str, users: list[str], threshold_s: float, limit_s: fl
     """Seconds until a fresh list (a sequential probe) comes back within ``threshold_s``; None if
     that did not happen within ``limit_s``."""
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=url, timeout=limit_s) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=limit_s, headers=HEADERS) as client:
         while time.perf_counter() - started < limit_s:
             t = time.perf_counter()
             try:
@@ -229,7 +235,7 @@ def main() -> int:
             try:
                 # Idle cost of one uncached list: the yardstick of "idle again" (3x its median).
                 idle = []
-                with httpx.Client(base_url=url, timeout=60) as c:
+                with httpx.Client(base_url=url, timeout=60, headers=HEADERS) as c:
                     for u in users[:20]:
                         t = time.perf_counter()
                         c.get(f"/v1/users/{u}/recommendations", params={"k": 10}).raise_for_status()

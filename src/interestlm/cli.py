@@ -121,7 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--store-url", default=None, help="postgresql://... : keep the event log in PostgreSQL instead of SQLite"
     )
-    v.add_argument("--read-auth", action="store_true", help="require an API key for reads too")
+    v.add_argument("--read-auth", action="store_true", help="require an API key for reads (now the default)")
+    # --- issue 22 (access control): begin
+    v.add_argument(
+        "--public-reads",
+        action="store_true",
+        default=None,
+        help="let anyone read any user's recommendations and profile, /metrics and /healthz counts",
+    )
+    # --- issue 22 (access control): end
     v.add_argument("--serve-config", type=Path, default=None, help="TOML file with a [serve] table")
     v.add_argument("--warm", action="store_true", default=None, help="compute every user's top-10 at start-up")
     v.add_argument("--cache-size", type=int, default=None, help="cached recommendation lists (0: no cache)")
@@ -398,6 +406,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         warm=args.warm,
         cache_size=args.cache_size,
         new_store=args.new_store,  # issue 22
+        public_reads=args.public_reads,  # issue 22
     )
     generator = _generator(args)
     app = create_app(args.artifacts_dir, settings=settings, lm=generator, lm_budget=args.lm_budget)

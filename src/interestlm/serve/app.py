@@ -175,30 +175,43 @@ def create_app(
 
     app.include_router(router(keys, settings))
 
-    @app.get("/healthz", response_model=HealthOut)
-    async def healthz() -> Any:
-        """Liveness and what is loaded; 503 when writes are off after a failed undo.
+    @app.get("/healthz", response_model=HealthOut, response_model_exclude_none=True)
+    async def healthz(request: Request) -> Any:
+        """Liveness; the counts (items, users, log position) only for an admin key or with public reads.
+        503 when writes are off after a failed undo.
 
         Answered on the event loop from in-memory counters (no lock, no store query, no worker
         thread), so it stays fast whatever the compute load.
         """
-        body = {"status": "ok", "n_items": service.n_items(), "n_users": service.n_users(), "log_seq": service.log_seq}
         if service.broken:
             return JSONResponse({"detail": service.broken}, status_code=503)
-        return body
+        if settings.public_reads or keys.is_admin(request):
+            return {
+                "status": "ok",
+                "n_items": service.n_items(),
+                "n_users": service.n_users(),
+                "log_seq": service.log_seq,
+            }
+        return {"status": "ok"}
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> Response:
-        """Prometheus text: request counts, latency histograms, events accepted, catalog size."""
+    async def prometheus(request: Request) -> Response:
+        """Prometheus text: request counts, latency histograms, events accepted, catalog size (admin
+        key unless public reads)."""
+        if not settings.public_reads:
+            keys.authorize(request, admin=True)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/ui/users/{user_id}", response_class=HTMLResponse, include_in_schema=False)
     def ui_user(user_id: UserId) -> Response:
-        """The web page (static HTML; the script reads the user id from the address)."""
-        try:
-            service.profile(user_id)
-        except UnknownIdError:
-            return HTMLResponse("<!doctype html><title>unknown user</title><p>Unknown user.</p>", 404, _UI_HEADERS)
+        """The web page (static HTML; the script reads the user id from the address and the key
+        from ``#key=...``). Unless reads are public the page is the same for every id, so it does
+        not tell which users exist: the data comes from the API, to a key that may read it."""
+        if settings.public_reads:
+            try:
+                service.profile(user_id)
+            except UnknownIdError:
+                return HTMLResponse("<!doctype html><title>unknown user</title><p>Unknown user.</p>", 404, _UI_HEADERS)
         return FileResponse(STATIC / "user.html", media_type="text/html", headers=_UI_HEADERS)
 
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")

@@ -36,7 +36,10 @@ ItemId = Annotated[str, PathParam(min_length=1, max_length=256, description="ite
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "a request that breaks a documented rule"},
     401: {"model": ErrorOut, "description": "missing or invalid API key"},
-    403: {"model": ErrorOut, "description": "writes are off: the server has no API keys configured"},
+    403: {
+        "model": ErrorOut,
+        "description": "the key is scoped to another user (or needs admin), or the server has no API keys configured",
+    },
     404: {"model": ErrorOut, "description": "unknown user or item id"},
     409: {"model": ErrorOut, "description": "conflicts with the current state"},
     413: {"model": ErrorOut, "description": "request body too large"},
@@ -96,19 +99,30 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 def router(keys: ApiKeys, settings: ServeSettings) -> APIRouter:
-    """The ``/v1`` router: reads behind ``settings.read_auth``, writes behind an API key."""
+    """The ``/v1`` router. Reads need a key unless ``settings.public_reads``; writes always do. A
+    user-scoped key acts on its own user only (plus the reads that concern no user); uploading
+    items needs an admin key."""
 
     # async: a key check is microseconds, not worth a hop through the thread pool (under load that
     # hop queues behind the compute threads).
-    async def require_key(request: Request) -> None:
-        keys.check(request)
+    async def read_user(request: Request, user_id: UserId) -> None:
+        if not settings.public_reads:
+            keys.authorize(request, user_id)
 
-    async def read_key(request: Request) -> None:
-        if settings.read_auth:
-            keys.check(request)
+    async def read_catalogue(request: Request) -> None:
+        if not settings.public_reads:
+            keys.authorize(request)
 
-    read = [Depends(read_key)]
-    write = [Depends(require_key)]
+    async def write_user(request: Request, user_id: UserId) -> None:
+        keys.authorize(request, user_id)
+
+    async def write_catalogue(request: Request) -> None:
+        keys.authorize(request, admin=True)
+
+    read = [Depends(read_user)]
+    read_any = [Depends(read_catalogue)]
+    write = [Depends(write_user)]
+    write_items = [Depends(write_catalogue)]
     v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
     @v1.get("/users/{user_id}/recommendations", response_model=RecommendationsOut, dependencies=read)
@@ -132,7 +146,7 @@ def router(keys: ApiKeys, settings: ServeSettings) -> APIRouter:
             return Response(status_code=CLIENT_CLOSED)
         return Response(content=body, media_type="application/json")
 
-    @v1.post("/recommendations", response_model=RecommendationsOut, dependencies=read)
+    @v1.post("/recommendations", response_model=RecommendationsOut, dependencies=read_any)
     async def anonymous_recommendations(request: Request, service: ServiceDep, body: AnonymousRequest) -> Any:
         """Top-K for an anonymous or new user from an inline history and/or a free-text taste description."""
         out = await computed(request, service, lambda: service.anonymous(body))
@@ -155,12 +169,12 @@ def router(keys: ApiKeys, settings: ServeSettings) -> APIRouter:
         """Feedback, one event or ``{"events": [...]}``; durable and reflected on return (new ids start a profile)."""
         return service.add_events(user_id, body.events)
 
-    @v1.post("/items", response_model=ItemsOut, dependencies=write)
+    @v1.post("/items", response_model=ItemsOut, dependencies=write_items)
     def post_items(service: ServiceDep, body: ItemsIn) -> dict[str, Any]:
         """Add or update items; they are encoded, indexed and recommendable on return."""
         return service.upsert_items(body.items)
 
-    @v1.get("/items/{item_id}/similar", response_model=SimilarOut, dependencies=read)
+    @v1.get("/items/{item_id}/similar", response_model=SimilarOut, dependencies=read_any)
     def similar_items(
         service: ServiceDep, item_id: ItemId, k: Annotated[int, Query(ge=1, le=MAX_K, description="list length")] = 10
     ) -> dict[str, Any]:

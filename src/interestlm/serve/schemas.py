@@ -237,12 +237,12 @@ class SimilarOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    """Liveness plus what is loaded."""
+    """Liveness; what is loaded only for an admin key (or with public reads)."""
 
     status: Literal["ok"]
-    n_items: int
-    n_users: int
-    log_seq: int
+    n_items: int | None = None
+    n_users: int | None = None
+    log_seq: int | None = None
 
 
 class ErrorOut(BaseModel):

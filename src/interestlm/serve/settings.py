@@ -21,6 +21,7 @@ ENV_VARS: dict[str, str] = {
     "INTERESTLM_STORE": "store_path",
     "INTERESTLM_STORE_URL": "store_url",
     "INTERESTLM_READ_AUTH": "read_auth",
+    "INTERESTLM_PUBLIC_READS": "public_reads",
     "INTERESTLM_MAX_BODY_BYTES": "max_body_bytes",
     "INTERESTLM_SYNCHRONOUS": "synchronous",
     "INTERESTLM_CACHE_SIZE": "cache_size",
@@ -41,7 +42,14 @@ class ServeSettings(BaseModel):
 
     api_keys: tuple[str, ...] = Field(default=(), repr=False, description="accepted bearer tokens")
     api_keys_file: Path | None = Field(default=None, description="file with one API key per line")
-    read_auth: bool = Field(default=False, description="require a key for read endpoints too")
+    read_auth: bool = Field(
+        default=True, description="require a key for reads (the default now; kept so old settings still load)"
+    )
+    public_reads: bool = Field(
+        default=False,
+        description="let anyone read any user's recommendations and profile, /metrics and /healthz counts "
+        "(writes still need a key)",
+    )
     store_path: Path | None = Field(
         default=None, description="SQLite file of the event log (default: store.sqlite3 in the artifacts directory)"
     )
@@ -141,7 +149,10 @@ class ServeSettings(BaseModel):
 
 
 def read_api_keys(path: Path) -> list[str]:
-    """Keys from a file, one per line; blank lines and ``#`` comments are ignored."""
+    """Key lines from a file, one per line (``KEY`` or ``sha256:HEX``, optionally ``user=USER_ID``);
+    blank lines and ``#`` comments are ignored; a malformed line is an error naming it."""
+    from interestlm.serve.auth import parse_key_line
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -151,7 +162,9 @@ def read_api_keys(path: Path) -> list[str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if any(c.isspace() for c in line) or len(line) < 8:
-            raise ValueError(f"{path}, line {lineno}: an API key is one token of at least 8 characters")
-        keys.append(line)
+        try:
+            parse_key_line(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}, line {lineno}: {exc}") from None
+        keys.append(" ".join(line.split()))
     return keys
