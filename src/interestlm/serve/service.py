@@ -296,6 +296,10 @@ class Service:
         self.replay_failures = 0
         self.rating_range = self._rating_range()
         self._last_ts = 0
+        # Profiles are built on first use. One built by a *read* (no logged write) must be rebuilt
+        # when items are added, as a restart would build it from the new catalogue; one written to
+        # (events, edits: logged, replayed in order) or present at load is kept.
+        self._kept_profiles: set[int] = set(self.rec.state_.profiles)
         self._check_fingerprint(fingerprint)
         self.log_seq = self.store.last_seq()
         metrics.gauge("interestlm_items", "items in the catalog", lambda: float(self.n_items()))
@@ -384,6 +388,7 @@ class Service:
         elif entry.op == "items":
             self.cache.catalog_changed()
             self.rec.add_items(body["items"])
+            self._forget_read_only_profiles(self.rec.state_.profiles)
         else:
             raise ValueError(f"unknown log op {entry.op!r}")
         if isinstance(body.get("timestamp"), int):
@@ -580,6 +585,7 @@ class Service:
         new_user = user_id not in state.user_index
         self.rec.ensure_user(user_id)
         u = state.user_index[user_id]
+        self._kept_profiles.add(u)
         had_profile = u in state.profiles
         before = state.profiles.get(u)
 
@@ -619,6 +625,7 @@ class Service:
             with self.lock.write():
                 state = self.rec.state_
                 u = state.user(user_id)
+                self._kept_profiles.add(u)
                 had_profile = u in state.profiles
                 before = state.profiles.get(u)
 
@@ -641,6 +648,7 @@ class Service:
         return out
 
     def _apply_edit(self, user_id: str, body: dict[str, Any]) -> None:
+        self._kept_profiles.add(self.rec.state_.user(user_id))
         self.cache.user_changed(user_id)
         weights = {int(i): float(w) for i, w in body.get("interest_weights", {}).items()}
         self.rec.edit(
@@ -651,6 +659,12 @@ class Service:
             unmute=tuple(body.get("unmute", ())),
             interest_weights=weights or None,
         )
+
+    def _forget_read_only_profiles(self, profiles: dict[int, InterestProfile]) -> None:
+        """Drop profiles built by reads only, so they are rebuilt from the grown catalogue (what a
+        replay after a restart does): served and replayed profiles stay identical."""
+        for u in [u for u in profiles if u not in self._kept_profiles]:
+            del profiles[u]
 
     def upsert_items(self, items: Sequence[ItemIn]) -> dict[str, Any]:
         """Add or update items (encoded and indexed at once) and log them.
@@ -669,6 +683,7 @@ class Service:
             seq = self._commit("items", None, [body])[0]
             with self.lock.write():
                 vars(state).update(vars(staged))
+                self._forget_read_only_profiles(state.profiles)
                 self.cache.catalog_changed()
             n_items = self.n_items()
         self.metrics.items.inc(len(items))
