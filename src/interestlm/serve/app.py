@@ -35,6 +35,7 @@ from interestlm.serve.schemas import (
 )
 from interestlm.serve.service import Admission, Overloaded, Service, ServiceUnavailable, artifacts_fingerprint
 from interestlm.serve.settings import ServeSettings
+from interestlm.serve.snapshot import snapshot_dir_for
 from interestlm.serve.store import LogStore, Store
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ def create_app(
     keys = ApiKeys(settings.keys())  # a missing or malformed key file fails before anything is opened
     store: LogStore
     marker_path = settings.store_marker
+    snapshot_dir = settings.snapshot_dir
     if settings.store_url is not None:
         from interestlm.serve.pgstore import PostgresStore
 
@@ -109,10 +111,12 @@ def create_app(
             resolved = Path(source).resolve()
             tag = hashlib.sha256(str(store.path).encode()).hexdigest()[:12]
             marker_path = resolved.with_name(f"{resolved.name}.store-marker-{tag}.json")
+            snapshot_dir = snapshot_dir or resolved.with_name(f"{resolved.name}.snapshot-{tag}")
     else:
         assert store_path is not None
         store = Store(store_path, synchronous=settings.synchronous)
         marker_path = marker_path or marker_path_for(store_path)
+        snapshot_dir = snapshot_dir or snapshot_dir_for(store_path)
     metrics = Metrics()
     try:
         marker = check_store(store, marker_path, new_store=settings.new_store)
@@ -132,6 +136,8 @@ def create_app(
             cache_bytes=settings.cache_bytes,
             admission=admission,
             marker=marker,
+            snapshot_dir=snapshot_dir if settings.snapshot_every else None,
+            snapshot_every=max(settings.snapshot_every, 1),
         )
         service.replay()
         if settings.warm:
@@ -161,6 +167,10 @@ def create_app(
         finally:
             sys.setswitchinterval(interval)
             service.save_marker(force=True)
+            try:
+                service.snapshot()  # the next start replays nothing
+            except Exception as exc:
+                log.error("snapshot at shutdown failed: %s", type(exc).__name__)
             store.close()
 
     app = FastAPI(

@@ -45,6 +45,7 @@ from interestlm.serve.schemas import (
     ProfileEditIn,
     RecommendationsOut,
 )
+from interestlm.serve.snapshot import Snapshot, load_snapshot, save_snapshot
 from interestlm.serve.store import LogEntry, LogStore
 
 if TYPE_CHECKING:
@@ -280,6 +281,8 @@ class Service:
         cache_bytes: int = 256 * 2**20,
         admission: Admission | None = None,
         marker: StoreMarker | None = None,
+        snapshot_dir: Path | None = None,
+        snapshot_every: int = 10_000,
     ) -> None:
         # Language-model text (summaries, explanations) is the recommender's own ``text`` strategy.
         self.rec = recommender
@@ -300,6 +303,16 @@ class Service:
         # when items are added, as a restart would build it from the new catalogue; one written to
         # (events, edits: logged, replayed in order) or present at load is kept.
         self._kept_profiles: set[int] = set(self.rec.state_.profiles)
+        # What a snapshot needs beyond the profiles: users present at load, every items row applied.
+        self._n_loaded_users = len(self.rec.state_.user_ids)
+        self._items_rows: list[dict[str, Any]] = []
+        self.fingerprint = fingerprint
+        # A sequence model's live log (events it observed) is not in a snapshot: replay it all.
+        self.snapshot_dir = snapshot_dir if self.rec.state_.sequential is None else None
+        self.snapshot_every = snapshot_every
+        self.snapshot_seq = 0
+        self.replayed_rows = 0
+        self._snapshotting = threading.Lock()
         self._check_fingerprint(fingerprint)
         self.log_seq = self.store.last_seq()
         metrics.gauge("interestlm_items", "items in the catalog", lambda: float(self.n_items()))
@@ -353,7 +366,8 @@ class Service:
         applied = 0
         started = time.perf_counter()
         with self.lock.write():
-            for entry in self.store.entries():
+            after = self._restore_snapshot()
+            for entry in self.store.entries(after=after):
                 try:
                     self._apply_entry(entry)
                 except (UnknownIdError, BadInputError, ValueError) as exc:
@@ -365,6 +379,7 @@ class Service:
                     continue
                 applied += 1
         self.metrics.replayed.inc(applied)
+        self.replayed_rows = applied
         if applied or self.replay_failures:
             log.info(
                 "replayed %d log rows in %.2f s (%d failed)",
@@ -373,6 +388,85 @@ class Service:
                 self.replay_failures,
             )
         return applied
+
+    # ------------------------------------------------------------------ snapshots
+    def _restore_snapshot(self) -> int:
+        """Load the snapshot if it fits this store and these artifacts; returns the seq replay
+        starts after (0: no usable snapshot, replay everything)."""
+        if self.snapshot_dir is None:
+            return 0
+        try:
+            snap = load_snapshot(self.snapshot_dir)
+        except ValueError as exc:
+            log.warning("ignoring the snapshot: %s", exc)
+            return 0
+        if snap is None:
+            return 0
+        problem = None
+        if snap.store_id != self.store.get_meta("store_id"):
+            problem = "it belongs to another store"
+        elif snap.artifacts != self.fingerprint:
+            problem = "it belongs to other artifacts"
+        elif snap.seq > self.log_seq:
+            problem = f"it is at seq {snap.seq}, past the log's end ({self.log_seq})"
+        if problem is not None:
+            log.warning("ignoring the snapshot in %s: %s; replaying the whole log", self.snapshot_dir, problem)
+            return 0
+        state = self.rec.state_
+        for body in snap.items_rows:
+            self.rec.add_items(body["items"])
+            self._items_rows.append(body)
+        for user_id in snap.users:
+            state.add_user(user_id)
+        for profile in snap.profiles:
+            u = state.user(profile.user_id)
+            state.profiles[u] = profile
+            self._kept_profiles.add(u)
+        self._last_ts = max(self._last_ts, snap.last_ts)
+        self.snapshot_seq = snap.seq
+        log.info("restored the snapshot at seq %d (%d profiles, %d items rows)", snap.seq, len(snap.profiles),
+                 len(snap.items_rows))  # fmt: skip
+        return snap.seq
+
+    def snapshot(self) -> int | None:
+        """Write a snapshot of the state at the newest committed seq; returns that seq (None when
+        snapshots are off). The state is captured under the writer mutex (profiles are immutable
+        objects: a dict copy suffices), and written after releasing it."""
+        if self.snapshot_dir is None:
+            return None
+        with self._snapshotting:
+            with self.writer:
+                state = self.rec.state_
+                snap = Snapshot(
+                    seq=self.log_seq,
+                    store_id=self.store.get_meta("store_id"),
+                    artifacts=self.fingerprint,
+                    users=list(state.user_ids[self._n_loaded_users :]),
+                    items_rows=list(self._items_rows),
+                    last_ts=self._last_ts,
+                    profiles=[p for u, p in state.profiles.items() if u in self._kept_profiles],
+                )
+            if snap.seq <= self.snapshot_seq:
+                return self.snapshot_seq
+            save_snapshot(self.snapshot_dir, snap)
+            self.snapshot_seq = snap.seq
+        log.info("snapshot at seq %d written to %s", snap.seq, self.snapshot_dir)
+        return snap.seq
+
+    def _maybe_snapshot(self) -> None:
+        """Start a background snapshot once ``snapshot_every`` rows were logged since the last one."""
+        if self.snapshot_dir is None or self.log_seq - self.snapshot_seq < self.snapshot_every:
+            return
+        if self._snapshotting.locked():
+            return
+
+        def run() -> None:
+            try:
+                self.snapshot()
+            except Exception as exc:  # a failed snapshot costs start-up time, never a write
+                log.error("snapshot failed: %s", type(exc).__name__)
+
+        threading.Thread(target=run, name="interestlm-snapshot", daemon=True).start()
 
     def _apply_entry(self, entry: LogEntry) -> None:
         body = entry.body
@@ -388,6 +482,7 @@ class Service:
         elif entry.op == "items":
             self.cache.catalog_changed()
             self.rec.add_items(body["items"])
+            self._items_rows.append(body)
             self._forget_read_only_profiles(self.rec.state_.profiles)
         else:
             raise ValueError(f"unknown log op {entry.op!r}")
@@ -502,6 +597,7 @@ class Service:
         seqs = self.store.append(op, user_id, bodies)
         self.log_seq = max(self.log_seq, seqs[-1])
         self.save_marker()
+        self._maybe_snapshot()
         return seqs
 
     def save_marker(self, *, force: bool = False) -> None:
@@ -683,6 +779,7 @@ class Service:
             seq = self._commit("items", None, [body])[0]
             with self.lock.write():
                 vars(state).update(vars(staged))
+                self._items_rows.append(body)
                 self._forget_read_only_profiles(state.profiles)
                 self.cache.catalog_changed()
             n_items = self.n_items()

@@ -32,6 +32,8 @@ ENV_VARS: dict[str, str] = {
     "INTERESTLM_QUEUE_WAIT": "queue_wait",
     "INTERESTLM_NEW_STORE": "new_store",
     "INTERESTLM_STORE_MARKER": "store_marker",
+    "INTERESTLM_SNAPSHOT_EVERY": "snapshot_every",
+    "INTERESTLM_SNAPSHOT_DIR": "snapshot_dir",
 }
 
 
@@ -66,6 +68,17 @@ class ServeSettings(BaseModel):
         default=None,
         description="the file recording the store's identity and last seq (default: STORE.marker.json beside a "
         "SQLite store; ARTIFACTS_DIR.store-marker-<digest of the URL>.json for PostgreSQL)",
+    )
+    snapshot_every: int = Field(
+        default=10_000,
+        ge=0,
+        description="write a snapshot of profiles and added items every this many log rows, so start-up "
+        "replays only the tail (0: never; also written at shutdown)",
+    )
+    snapshot_dir: Path | None = Field(
+        default=None,
+        description="where snapshots go (default: STORE.snapshot beside a SQLite store; "
+        "ARTIFACTS_DIR.snapshot-<digest of the URL> for PostgreSQL)",
     )
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="larger request bodies get 413")
     synchronous: str = Field(default="FULL", description="SQLite synchronous pragma: FULL survives power loss")
