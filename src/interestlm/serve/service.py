@@ -282,7 +282,7 @@ class Service:
         admission: Admission | None = None,
         marker: StoreMarker | None = None,
         snapshot_dir: Path | None = None,
-        snapshot_every: int = 10_000,
+        snapshot_every: int = 2_000,
     ) -> None:
         # Language-model text (summaries, explanations) is the recommender's own ``text`` strategy.
         self.rec = recommender

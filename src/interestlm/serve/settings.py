@@ -70,7 +70,7 @@ class ServeSettings(BaseModel):
         "SQLite store; ARTIFACTS_DIR.store-marker-<digest of the URL>.json for PostgreSQL)",
     )
     snapshot_every: int = Field(
-        default=10_000,
+        default=2_000,
         ge=0,
         description="write a snapshot of profiles and added items every this many log rows, so start-up "
         "replays only the tail (0: never; also written at shutdown)",
