@@ -7,7 +7,7 @@ import re
 import pytest
 from serve_helpers import LiveServer
 
-from interestlm.serve.service import RecommendationCache
+from interestlm.serve.concurrency import RecommendationCache
 
 
 def test_a_cached_list_is_served_until_its_user_or_the_catalogue_changes() -> None:
@@ -77,7 +77,7 @@ def test_repeated_reads_hit_the_cache_and_an_edit_still_shows_at_once(server: Li
 
 
 def test_the_cache_is_bounded_in_bytes_and_diversity_is_quantised() -> None:
-    from interestlm.serve.service import quantise_diversity
+    from interestlm.serve.concurrency import quantise_diversity
 
     cache = RecommendationCache(1000, max_bytes=3000)
     for i in range(10):

@@ -15,7 +15,7 @@ import pytest
 from serve_helpers import KEY, LiveServer, live
 
 from interestlm.serve import ServeSettings, create_app
-from interestlm.serve.service import Admission, Overloaded
+from interestlm.serve.concurrency import Admission, Overloaded
 
 
 def test_admission_runs_a_few_queues_a_few_and_refuses_the_rest() -> None:

@@ -27,13 +27,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interestlm.core.errors import BadInputError, ConflictError, UnknownConceptError, UnknownIdError
 from interestlm.serve.auth import ApiKeys
+from interestlm.serve.concurrency import Admission, Overloaded
 from interestlm.serve.metrics import CONTENT_TYPE, Metrics
 from interestlm.serve.routes import UserId, router
 from interestlm.serve.safety import check_store, marker_path_for
 from interestlm.serve.schemas import (
     HealthOut,
 )
-from interestlm.serve.service import Admission, Overloaded, Service, ServiceUnavailable, artifacts_fingerprint
+from interestlm.serve.service import Service, ServiceUnavailable, artifacts_fingerprint
 from interestlm.serve.settings import ServeSettings
 from interestlm.serve.snapshot import snapshot_dir_for
 from interestlm.serve.store import LogStore, Store
