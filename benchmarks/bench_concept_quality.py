@@ -64,25 +64,10 @@ GENRE_DATASETS = {"ml-latest-small", "ml-latest-small-sample", "ml-100k"}
 #: Names the issue (20, item 5) quoted as concepts no person would write, on ml-latest-small.
 PROBES = {
     "ml-latest-small": [
-        "step",
-        "tommy",
-        "drop",
-        "did last summer",
-        "legend of ron",
-        "social",
-        "network",
-        "quotable",
-        "doragon bôru",
-        "dragon ball",
-        "dragon tattoo",
-        "tags",
+        "step", "tommy", "drop", "did last summer", "legend of ron", "social", "network", "quotable",
+        "doragon bôru", "dragon ball", "dragon tattoo", "tags",
         # Franchise and series names that should stay concepts.
-        "star wars",
-        "harry potter",
-        "toy story",
-        "batman",
-        "star trek",
-        "james bond",
+        "star wars", "harry potter", "toy story", "batman", "star trek", "james bond",
     ],
 }
 N_SAMPLE = 30

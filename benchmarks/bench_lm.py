@@ -129,27 +129,15 @@ def side_by_side(rec: Recommender, writer: LMWriter, users: list[str], k: int) -
                 grounded += ok
                 if not ok:
                     failures.append({"user_id": u, "evidence": t.text, "lm": e.text})
-            items.append(
-                {"title": rec.catalog.titles[r.item], "template": t.text, "lm": e.text, "lm_source": e.text_source}
-            )
-        rows.append(
-            {
-                "user_id": u,
-                "summary_template": profile.summary,
-                "summary_lm": lm_profile.summary,
-                "summary_source": lm_profile.summary_source,
-                "recommendations": items,
-            }
-        )
+            items.append({"title": rec.catalog.titles[r.item], "template": t.text, "lm": e.text,
+                          "lm_source": e.text_source})
+        rows.append({"user_id": u, "summary_template": profile.summary, "summary_lm": lm_profile.summary,
+                     "summary_source": lm_profile.summary_source, "recommendations": items})
     calls = explain_stats["calls"]
-    return rows, {
-        "lm_explanations_shown": shown,
-        "grounded": grounded,
-        "grounding_rate": grounded / shown if shown else None,
-        "failures": failures,
-        "explanation_calls": calls,
-        "explanation_fallback_rate": (calls - explain_stats["accepted"]) / calls if calls else None,
-    }
+    return rows, {"lm_explanations_shown": shown, "grounded": grounded,
+                  "grounding_rate": grounded / shown if shown else None, "failures": failures,
+                  "explanation_calls": calls,
+                  "explanation_fallback_rate": (calls - explain_stats["accepted"]) / calls if calls else None}
 
 
 def explain_with_prompt(rec: Recommender, writer: LMWriter, users: list[str], k: int, version: int) -> dict[str, Any]:
@@ -160,24 +148,13 @@ def explain_with_prompt(rec: Recommender, writer: LMWriter, users: list[str], k:
         for r in rec.recommend(u, k, explain=True):
             assert r.explanation is not None
             mentions = writer.mentions(rec.catalog.titles, rec.state_.item_concepts)
-            e = lm_explanation(
-                r.explanation,
-                generator,
-                mentions=mentions,
-                titles=rec.catalog.titles,
-                item_concepts=rec.state_.item_concepts,
-                prompt_version=version,
-            )
+            e = lm_explanation(r.explanation, generator, mentions=mentions, titles=rec.catalog.titles,
+                               item_concepts=rec.state_.item_concepts, prompt_version=version)
             if e.text_source != "template":
                 shown += 1
                 grounded += audit(e, rec, writer)
-    return {
-        "prompt": f"explain.v{version}",
-        **generator.stats.to_json(),
-        "lm_explanations_shown": shown,
-        "grounded": grounded,
-        "grounding_rate": grounded / shown if shown else None,
-    }
+    return {"prompt": f"explain.v{version}", **generator.stats.to_json(), "lm_explanations_shown": shown,
+            "grounded": grounded, "grounding_rate": grounded / shown if shown else None}
 
 
 def seeds_filtered(profile: InterestProfile) -> InterestProfile:
@@ -192,11 +169,8 @@ def main() -> int:
     parser.add_argument("--report-users", type=int, default=20)
     parser.add_argument("--k", type=int, default=5, help="recommendations per user in the side-by-side report")
     parser.add_argument("--vector-cache", default="/tmp/interestlm-vector-cache")
-    parser.add_argument(
-        "--artifacts",
-        default="/tmp/interestlm-bench-lm-artifacts",
-        help="the fitted recommender is saved here and loaded on the next run (same seed)",
-    )
+    parser.add_argument("--artifacts", default="/tmp/interestlm-bench-lm-artifacts",
+                        help="the fitted recommender is saved here and loaded on the next run (same seed)")
     parser.add_argument("--lm-cache", default=None, help="SQLite LM cache (default: a fresh one in the output dir)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1: see LocalLM)")
@@ -253,11 +227,8 @@ def main() -> int:
     pop_top = np.argsort(-popularity, kind="stable")[:10]
     # One text path since the core redesign: the rule parse (the default) and the LM's refinement.
     names = ("rules_parse", "lm_parse")
-    tops: dict[str, list[np.ndarray]] = {
-        "most_popular": [],
-        **{n: [] for n in names},
-        **{f"{n} (before: seeds filtered)": [] for n in names},
-    }
+    tops: dict[str, list[np.ndarray]] = {"most_popular": [], **{n: [] for n in names},
+                                         **{f"{n} (before: seeds filtered)": [] for n in names}}
     targets, examples, sources = [], [], Counter()
     parse_seconds = []
     for u in held.tolist():
@@ -279,14 +250,8 @@ def main() -> int:
             tops[f"{name} (before: seeds filtered)"].append(np.array([r.item for r in before]))
         tops["most_popular"].append(pop_top)
         if len(examples) < 10:
-            examples.append(
-                {
-                    "user": str(inter.user_ids[u]),
-                    "text": text,
-                    "rules": profiles["rules_parse"].extra["taste"],
-                    "lm": lm_profile.extra["taste"],
-                }
-            )
+            examples.append({"user": str(inter.user_ids[u]), "text": text,
+                             "rules": profiles["rules_parse"].extra["taste"], "lm": lm_profile.extra["taste"]})
     new_user = {
         name: {
             "recall@10": float(np.mean(recall(np.stack(top), targets, 10))),
@@ -294,9 +259,8 @@ def main() -> int:
         }
         for name, top in tops.items()
     }
-    text_calls = {
-        k: generator.stats.to_json()[k] - text_stats_before[k] for k in ("calls", "accepted", "rejected", "errors")
-    }
+    text_calls = {k: generator.stats.to_json()[k] - text_stats_before[k]
+                  for k in ("calls", "accepted", "rejected", "errors")}
 
     result = {
         "dataset": dataset.name,
@@ -312,20 +276,17 @@ def main() -> int:
             "warm_cache": warm,
             "seconds_cold": round(cold_seconds, 2),
             "seconds_warm": round(warm_seconds, 3),
-            "latency_cold_ms": {
-                "median": round(1000 * statistics.median(cold_latency), 1),
-                "p95": round(1000 * float(np.percentile(cold_latency, 95)), 1),
-            },
-            "latency_warm_ms": {
-                "median": round(1000 * statistics.median(warm_latency), 2),
-                "p95": round(1000 * float(np.percentile(warm_latency, 95)), 2),
-            },
+            "latency_cold_ms": {"median": round(1000 * statistics.median(cold_latency), 1),
+                                "p95": round(1000 * float(np.percentile(cold_latency, 95)), 1)},
+            "latency_warm_ms": {"median": round(1000 * statistics.median(warm_latency), 2),
+                                "p95": round(1000 * float(np.percentile(warm_latency, 95)), 2)},
             "tokens_per_second": round(tokens_per_second, 1) if tokens_per_second else None,
             "explain_prompt_v1": v1,
         },
         "new_users_from_text": {
             "n_users": len(held),
-            "targets": f"items the user rated >= 4 (mean {statistics.mean(len(t) for t in targets):.1f} per user)",
+            "targets": "items the user rated >= 4 (mean "
+            f"{statistics.mean(len(t) for t in targets):.1f} per user)",
             "metrics": new_user,
             "lm_parse_sources": dict(sources),
             "lm_parse_calls": text_calls,

@@ -182,8 +182,7 @@ def main() -> int:
             b = len(liked & disliked)
             t = len(disliked & carried)
             w = sum(
-                1
-                for i in profile.dislikes
+                1 for i in profile.dislikes
                 if ratings.get(int(i), -np.inf) > args.low_rating and (u, int(i)) not in negative
             )
             both, top_disliked, weak = both + b, top_disliked + t, weak + w
@@ -251,13 +250,8 @@ def main() -> int:
             for n in EXAMPLE_CONCEPTS
         },
         "shawshank_redemption": (
-            "dislikes"
-            if ex_item in ex.dislikes
-            else "likes"
-            if ex_item in ex.likes
-            else "lukewarm"
-            if ex_item in getattr(ex, "lukewarm", ())
-            else "none"
+            "dislikes" if ex_item in ex.dislikes else "likes" if ex_item in ex.likes
+            else "lukewarm" if ex_item in getattr(ex, "lukewarm", ()) else "none"
         ),
     }
 
@@ -315,8 +309,7 @@ def main() -> int:
         },
         "examples": examples,
         "config": {
-            k: v
-            for k, v in vars(cfg.profiles).items()
+            k: v for k, v in vars(cfg.profiles).items()
             if k.startswith(("time_", "half_life", "max_gap", "like", "dislike", "rating_", "text_"))
         },
         "seconds": {
@@ -326,28 +319,21 @@ def main() -> int:
         },
     }
     out: dict[str, Any] = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
-    out.update(
-        {
-            "benchmark": "profile_truth",
-            "dataset": dataset.name,
-            "n_users": len(user_ids),
-            "n_items": len(catalog),
-            "n_interactions": len(inter),
-            "encoder": encoder.model_id,
-            "criteria": {
-                "min_events": args.min_events,
-                "top_rating": args.top_rating,
-                "low_rating": args.low_rating,
-                "goal": "violations 0; weight L1 after one event <= 0.25 (median and max)",
-            },
-        }
-    )
+    out.update({
+        "benchmark": "profile_truth",
+        "dataset": dataset.name,
+        "n_users": len(user_ids),
+        "n_items": len(catalog),
+        "n_interactions": len(inter),
+        "encoder": encoder.model_id,
+        "criteria": {
+            "min_events": args.min_events, "top_rating": args.top_rating, "low_rating": args.low_rating,
+            "goal": "violations 0; weight L1 after one event <= 0.25 (median and max)",
+        },
+    })
     out.setdefault("runs", {})[args.label] = {
-        **run,
-        "threads": 1,
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "hardware": hardware(),
-        "versions": versions(),
+        **run, "threads": 1, "load_average": [round(x, 2) for x in os.getloadavg()],
+        "hardware": hardware(), "versions": versions(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

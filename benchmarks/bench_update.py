@@ -91,21 +91,15 @@ def replay_agreement(
         if len(h) <= n_events + 1:
             continue
         cut = len(h) - n_events
-        prefix = History(
-            items=h.items[:cut], timestamps=h.timestamps[:cut], ratings=h.ratings[:cut], polarity=h.polarity[:cut]
-        )
+        prefix = History(items=h.items[:cut], timestamps=h.timestamps[:cut], ratings=h.ratings[:cut],
+                         polarity=h.polarity[:cut])
         profile = before = builder.build(user_id, prefix)
         for j in range(cut, len(h)):
             rated = not np.isnan(h.ratings[j])
-            profile = builder.update(
-                profile,
-                Event(
-                    item=int(h.items[j]),
-                    kind="rate" if rated else "view",
-                    timestamp=int(h.timestamps[j]),
-                    value=float(h.ratings[j]) if rated else None,
-                ),
-            )
+            profile = builder.update(profile, Event(
+                item=int(h.items[j]), kind="rate" if rated else "view", timestamp=int(h.timestamps[j]),
+                value=float(h.ratings[j]) if rated else None,
+            ))
         full = builder.build(user_id, h)
         users += 1
         for name, other in (("update", profile), ("prefix", before)):
@@ -245,9 +239,7 @@ def main() -> int:
             "median_ms_by_kind": {k: round(float(np.median(v)) * 1000, 3) for k, v in by_kind.items() if v},
         },
         "rebuild": {
-            "n": len(rebuild_s),
-            **rebuild_stats,
-            "median_cpu_ms": round(float(np.median(rebuild_cpu)) * 1000, 3),
+            "n": len(rebuild_s), **rebuild_stats, "median_cpu_ms": round(float(np.median(rebuild_cpu)) * 1000, 3)
         },
         "speedup_median": round(rebuild_stats["median_ms"] / update_stats["median_ms"], 2),
         "speedup_median_cpu": round(float(np.median(rebuild_cpu)) / float(np.median(update_cpu)), 2),

@@ -375,27 +375,10 @@ def _profiles_equal(a: InterestProfile, b: InterestProfile) -> None:
     for i, j in zip(a.interests, b.interests, strict=True):
         assert np.array_equal(i.vector, j.vector) and i.vector.dtype == j.vector.dtype
         assert (i.label, i.weight, i.medoid, i.items, i.exemplars, i.concepts, i.cohesion) == (
-            j.label,
-            j.weight,
-            j.medoid,
-            j.items,
-            j.exemplars,
-            j.concepts,
-            j.cohesion,
+            j.label, j.weight, j.medoid, j.items, j.exemplars, j.concepts, j.cohesion,
         )
-    for name in (
-        "likes",
-        "dislikes",
-        "liked_concepts",
-        "disliked_concepts",
-        "short_term_items",
-        "concepts",
-        "explore",
-        "summary",
-        "summary_source",
-        "edits",
-        "mean_rating",
-    ):
+    for name in ("likes", "dislikes", "liked_concepts", "disliked_concepts", "short_term_items", "concepts",
+                 "explore", "summary", "summary_source", "edits", "mean_rating"):
         assert getattr(a, name) == getattr(b, name), name
     assert np.array_equal(a.short_term, b.short_term)
     assert a.extra["note"] == b.extra["note"]

@@ -96,7 +96,9 @@ def test_unknown_concept_suggests_close_names(fitted: Recommender) -> None:
 
 # ---------------------------------------------------------------------------- command line
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "interestlm.cli", *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "interestlm.cli", *args], capture_output=True, text=True, check=False
+    )
 
 
 @pytest.mark.parametrize("spelling", ["Sci-Fi", "SciFi"])

@@ -94,9 +94,8 @@ def test_rejected_explanations_fall_back_and_accepted_ones_cite_only_evidence(
     for rec in recs:
         assert rec.explanation is not None
         out = writer.explain(rec.explanation, titles, item_concepts)
-        evidence = explanation_evidence(
-            rec.explanation, titles=sample.catalog.titles, item_concepts=sample.state_.item_concepts
-        )
+        evidence = explanation_evidence(rec.explanation, titles=sample.catalog.titles,
+                                        item_concepts=sample.state_.item_concepts)
         if out.text_source == "template":
             assert out.text == rec.explanation.text
         else:
@@ -146,25 +145,9 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("wb")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "interestlm.llama_server",
-            "--model",
-            str(bundled_model_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_threads",
-            "1",
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smollm2",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "interestlm.llama_server", "--model", str(bundled_model_path()), "--host", "127.0.0.1",
+         "--port", str(port), "--n_threads", "1", "--n_ctx", "2048", "--model_alias", "smollm2"],
+        stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -301,25 +284,9 @@ def test_cli_recommends_for_a_user_described_in_words(local: LocalLM, tmp_path: 
     config = tmp_path / "config.toml"
     config.write_text('[recommender]\nencoder = "hashing"\ncollaborative = "itemknn"\n')
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "interestlm.cli",
-            "recommend",
-            "--dataset",
-            "ml-latest-small-sample",
-            "--config",
-            str(config),
-            "--text",
-            "I love comedy and animation, but I hate horror.",
-            "--lm",
-            "local",
-            "-k",
-            "3",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, "-m", "interestlm.cli", "recommend", "--dataset", "ml-latest-small-sample", "--config",
+         str(config), "--text", "I love comedy and animation, but I hate horror.", "--lm", "local", "-k", "3"],
+        capture_output=True, text=True, check=False,
     )
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
@@ -338,9 +305,8 @@ def test_local_model_adds_vocabulary_concepts_to_thin_items(local: LocalLM, samp
     thin = thin_items(ic, min_concepts=3)[:6]
     assert len(thin) > 0 and ic.vectors is not None
     generator = Generator(local)
-    found = lm_item_concepts(
-        thin, generator, item_concepts=ic, item_vectors=sample.state_.item_vectors, texts=sample.state_.item_texts
-    )
+    found = lm_item_concepts(thin, generator, item_concepts=ic, item_vectors=sample.state_.item_vectors,
+                             texts=sample.state_.item_texts)
     assert generator.stats.calls == len(thin) and generator.stats.accepted == len(found)
     richer = add_item_concepts(ic, found)
     for item, names in found.items():
@@ -358,25 +324,9 @@ def test_fit_with_the_local_model_enriches_thin_items_and_records_it(local: Loca
     )
     out = tmp_path / "artifacts"
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "interestlm.cli",
-            "fit",
-            "--dataset",
-            "ml-latest-small-sample",
-            "--config",
-            str(config),
-            "--out",
-            str(out),
-            "--lm",
-            "local",
-            "--lm-cache",
-            str(tmp_path / "lm.sqlite"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, "-m", "interestlm.cli", "fit", "--dataset", "ml-latest-small-sample", "--config",
+         str(config), "--out", str(out), "--lm", "local", "--lm-cache", str(tmp_path / "lm.sqlite")],
+        capture_output=True, text=True, check=False,
     )
     assert run.returncode == 0, run.stderr
     assert "LM concepts (local:" in run.stdout

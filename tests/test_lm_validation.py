@@ -15,39 +15,12 @@ from interestlm.profiles.from_text import ConceptVocabulary, parse_taste_rules, 
 from interestlm.profiles.lm_summary import SummaryFacts, validate_summary
 from interestlm.text.mentions import MentionIndex, display_title, title_forms
 
-TITLES = [
-    "Heat (1995)",
-    "Ronin (1998)",
-    "Godfather, The (1972)",
-    "Toy Story (1995)",
-    "Alien (1979)",
-    "Up (2009)",
-    "Heat (1986)",
-    "Toy Story 2 (1999)",
-]
-NAMES = [
-    "crime",
-    "thriller",
-    "heist",
-    "animation",
-    "sci fi",
-    "horror",
-    "comedy",
-    "drama",
-    "slow burn",
-    "killer",
-    "serial killer",
-]
-ROWS = {
-    0: ["crime", "thriller", "heist"],
-    1: ["crime", "thriller"],
-    2: ["crime", "drama"],
-    3: ["animation", "comedy"],
-    4: ["sci fi", "horror"],
-    5: ["animation"],
-    6: ["crime", "thriller"],
-    7: ["animation", "comedy"],
-}
+TITLES = ["Heat (1995)", "Ronin (1998)", "Godfather, The (1972)", "Toy Story (1995)", "Alien (1979)", "Up (2009)",
+          "Heat (1986)", "Toy Story 2 (1999)"]
+NAMES = ["crime", "thriller", "heist", "animation", "sci fi", "horror", "comedy", "drama", "slow burn", "killer",
+         "serial killer"]
+ROWS = {0: ["crime", "thriller", "heist"], 1: ["crime", "thriller"], 2: ["crime", "drama"], 3: ["animation", "comedy"],
+        4: ["sci fi", "horror"], 5: ["animation"], 6: ["crime", "thriller"], 7: ["animation", "comedy"]}
 
 
 def concepts() -> ItemConcepts:
@@ -114,15 +87,8 @@ def test_template_lm_never_calls_and_counts_nothing() -> None:
 
 
 def _explanation() -> Explanation:
-    return Explanation(
-        item=0,
-        interest=0,
-        interest_label="crime & thriller",
-        concepts=("heist",),
-        evidence=(1, 2),
-        path=(),
-        text="template",
-    )
+    return Explanation(item=0, interest=0, interest_label="crime & thriller", concepts=("heist",), evidence=(1, 2),
+                       path=(), text="template")
 
 
 def test_explanation_validator_accepts_only_grounded_text() -> None:
@@ -195,12 +161,8 @@ def test_a_title_spelled_like_an_allowed_concept_names_the_concept() -> None:
 
 def test_summary_validator_checks_citations_and_polarity() -> None:
     mentions = MentionIndex(TITLES, NAMES)
-    facts = SummaryFacts(
-        interests=(("crime & thriller", 0.6), ("animation", 0.4)),
-        liked=(0, 3),
-        lately="animation",
-        dislikes=("horror",),
-    )
+    facts = SummaryFacts(interests=(("crime & thriller", 0.6), ("animation", 0.4)), liked=(0, 3), lately="animation",
+                         dislikes=("horror",))
     line = "Mostly into crime & thriller (60%) and animation (40%); lately: animation. Dislikes: horror."
     assert facts.line() == line
     good = "This viewer is into crime and thriller films like Heat, with animation lately; horror is not for them."

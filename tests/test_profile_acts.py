@@ -95,21 +95,9 @@ def test_the_cli_and_http_take_the_same_text_path(
     artifacts = fitted.save(tmp_path_factory.mktemp("acts") / "artifacts")
     out = tmp_path_factory.mktemp("cli") / "recs.json"
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "interestlm.cli",
-            "recommend",
-            "--artifacts",
-            str(artifacts),
-            "--text",
-            TEXT,
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, "-m", "interestlm.cli", "recommend", "--artifacts", str(artifacts), "--text", TEXT,
+         "--json", str(out)],
+        capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stderr
     from_cli = json.loads(out.read_text())

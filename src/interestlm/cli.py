@@ -98,10 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--config", type=Path, default=None, help="TOML file with a [recommender] table (--dataset)")
         q.add_argument("--json", type=Path, default=None, help="write the JSON here too")
         q.add_argument(
-            "--pin",
-            action="append",
-            default=[],
-            metavar="CONCEPT",
+            "--pin", action="append", default=[], metavar="CONCEPT",
             help="pin a concept for this run (any spelling: Sci-Fi, sci fi, SciFi; repeatable)",
         )
         q.add_argument("--mute", action="append", default=[], metavar="CONCEPT", help="mute a concept for this run")

@@ -297,10 +297,9 @@ def test_a_genre_named_in_titles_comes_from_the_genre_field_only() -> None:
 
 
 def test_coherence_is_what_keeps_a_phrase_of_many_titles() -> None:
-    rows = [
-        (f"Night Shift {w} (19{60 + j})", (g,), ())
-        for j, (w, g) in enumerate([("Alpha", "Drama"), ("Beta", "Comedy"), ("Gamma", "Horror"), ("Delta", "Western")])
-    ]
+    rows = [(f"Night Shift {w} (19{60 + j})", (g,), ()) for j, (w, g) in enumerate(
+        [("Alpha", "Drama"), ("Beta", "Comedy"), ("Gamma", "Horror"), ("Delta", "Western")]
+    )]
     catalog = _films(rows)
     assert "night shift" not in extract_concepts(catalog, texts=item_texts(catalog), config=_genre_config()).index_of()
     loose = _genre_config(title_min_coherence=-1.0)
@@ -354,13 +353,8 @@ def test_a_transliterated_title_merges_with_the_name_it_transliterates() -> None
     rows = [
         (f"Dragon Ball Z: {sub} (Doragon bôru Z {n}: {orig}) ({1989 + n})", ("Animation", "Action"), ())
         for n, (sub, orig) in enumerate(
-            [
-                ("Dead Zone", "Ora no Gohan"),
-                ("Tree of Might", "Chikyu marugoto"),
-                ("Lord Slug", "Super saiyajin"),
-                ("Coolers Revenge", "Tobikkiri"),
-                ("Return of Cooler", "Gekitotsu"),
-            ],
+            [("Dead Zone", "Ora no Gohan"), ("Tree of Might", "Chikyu marugoto"), ("Lord Slug", "Super saiyajin"),
+             ("Coolers Revenge", "Tobikkiri"), ("Return of Cooler", "Gekitotsu")],
             start=1,
         )
     ]

@@ -19,10 +19,8 @@ def test_movielens_latest_small_concepts_and_graph() -> None:
     t1 = time.perf_counter()
     graph = build_concept_graph(ic, sequences=data.interactions.sequences(), catalog=data.catalog)
     t2 = time.perf_counter()
-    print(
-        f"\nml-latest-small: {data.n_items} items, {ic.n_concepts} concepts, extract {t1 - t0:.2f}s, "
-        f"graph {t2 - t1:.2f}s, edges { {t: m.nnz for t, m in graph.edges.items()} }"
-    )
+    print(f"\nml-latest-small: {data.n_items} items, {ic.n_concepts} concepts, extract {t1 - t0:.2f}s, "
+          f"graph {t2 - t1:.2f}s, edges { {t: m.nnz for t, m in graph.edges.items()} }")
     index = ic.index_of()
     assert sum(k == "genre" for k in ic.kinds) == 19
     assert ic.kinds[index["sci fi"]] == "genre"
@@ -45,10 +43,8 @@ def test_beauty_attributes_concepts_and_graph() -> None:
     t1 = time.perf_counter()
     graph = build_concept_graph(ic, sequences=data.interactions.sequences(), catalog=data.catalog)
     t2 = time.perf_counter()
-    print(
-        f"\nbeauty: {data.n_items} items, {ic.n_concepts} concepts, extract {t1 - t0:.2f}s, "
-        f"graph {t2 - t1:.2f}s, edges { {t: m.nnz for t, m in graph.edges.items()} }"
-    )
+    print(f"\nbeauty: {data.n_items} items, {ic.n_concepts} concepts, extract {t1 - t0:.2f}s, "
+          f"graph {t2 - t1:.2f}s, edges { {t: m.nnz for t, m in graph.edges.items()} }")
     distinct = {a for attrs in data.catalog.attributes for a in attrs}
     assert ic.n_concepts == len(distinct)
     assert set(ic.kinds) == {"attribute"}

@@ -27,11 +27,7 @@ def test_2014_reviews_and_python_literal_meta() -> None:
     assert cat.brands == ["Dragonpad", "Hosa", ""]
     # Two category paths are flattened, shared prefixes kept once.
     assert cat.categories[1] == (
-        "Musical Instruments",
-        "Instrument Accessories",
-        "Cables",
-        "Live Sound & Stage",
-        "Stage & Studio Cables",
+        "Musical Instruments", "Instrument Accessories", "Cables", "Live Sound & Stage", "Stage & Studio Cables",
     )
     assert "gooseneck" in cat.descriptions[0]
     inter = ds.interactions
@@ -137,10 +133,6 @@ def test_musical_instruments_counts() -> None:
     assert ds.report.notes["items without metadata"] == 900
     values, counts = np.unique(inter.rating, return_counts=True)
     assert dict(zip(values.tolist(), counts.tolist(), strict=True)) == {
-        1.0: 217,
-        2.0: 250,
-        3.0: 772,
-        4.0: 2_084,
-        5.0: 6_938,
+        1.0: 217, 2.0: 250, 3.0: 772, 4.0: 2_084, 5.0: 6_938,
     }
     assert all(inter.review)  # 7 empty reviewText rows still carry their summary

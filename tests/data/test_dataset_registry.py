@@ -14,17 +14,8 @@ FIXTURES = Path(__file__).resolve().parents[2] / "src" / "interestlm" / "testing
 
 def test_known_names() -> None:
     assert set(DATASETS) == {
-        "ml-latest-small",
-        "ml-latest-small-sample",
-        "ml-100k",
-        "beauty",
-        "toys",
-        "yelp",
-        "lastfm-s3rec",
-        "scientific",
-        "musical-instruments",
-        "lastfm-hetrec",
-        "mind-sample",
+        "ml-latest-small", "ml-latest-small-sample", "ml-100k", "beauty", "toys", "yelp", "lastfm-s3rec",
+        "scientific", "musical-instruments", "lastfm-hetrec", "mind-sample",
     }
     assert all(info.licence and info.reader for info in DATASETS.values())
     assert "NOT be redistributed" in DATASETS["ml-100k"].licence
@@ -61,7 +52,6 @@ def test_names_resolve_against_data_root() -> None:
     root = shared_data("amazon-s3rec").parent
     ds = load_dataset("lastfm-s3rec", data_root=root)
     assert (ds.name, ds.n_users, len(ds.interactions)) == ("lastfm-s3rec", 1_090, 52_551)
-    assert (
-        load_dataset(str(root / "mind-small-sample")).report.accepted[str(root / "mind-small-sample" / "behaviors.tsv")]
-        == 5_000
-    )
+    assert load_dataset(str(root / "mind-small-sample")).report.accepted[
+        str(root / "mind-small-sample" / "behaviors.tsv")
+    ] == 5_000

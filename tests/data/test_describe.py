@@ -14,9 +14,7 @@ from interestlm.data.describe import NO_TIMESTAMPS
 def planted() -> Dataset:
     catalog = Catalog.build(["a", "b", "c", "d"], titles=["A", "", "C", ""], tags=[(), ("x",), (), ()])
     inter = Interactions.build(
-        user=[0, 0, 0, 1, 2, 2],
-        item=[0, 1, 2, 0, 1, 1],
-        user_ids=["u0", "u1", "u2", "u3"],
+        user=[0, 0, 0, 1, 2, 2], item=[0, 1, 2, 0, 1, 1], user_ids=["u0", "u1", "u2", "u3"],
         timestamp=[86_400, 2 * 86_400, 3 * 86_400, 10 * 86_400, 86_400, 86_400],
         rating=[1.0, np.nan, 5.0, 3.5, np.nan, np.nan],
         kind=[KIND_CODE["rating"]] * 4 + [KIND_CODE["click"]] * 2,

@@ -15,10 +15,8 @@ def make(pairs: list[tuple[int, int]], n_users: int, n_items: int) -> Dataset:
     users = [p[0] for p in pairs]
     items = [p[1] for p in pairs]
     inter = Interactions.build(
-        user=np.asarray(users, dtype=np.int32),
-        item=np.asarray(items, dtype=np.int32),
-        user_ids=[f"u{i}" for i in range(n_users)],
-        timestamp=np.arange(len(pairs)),
+        user=np.asarray(users, dtype=np.int32), item=np.asarray(items, dtype=np.int32),
+        user_ids=[f"u{i}" for i in range(n_users)], timestamp=np.arange(len(pairs)),
     )
     return Dataset(name="t", catalog=Catalog.build([f"i{i}" for i in range(n_items)]), interactions=inter)
 
@@ -62,11 +60,8 @@ def test_kcore_matches_naive_reference(pairs: list[tuple[int, int]], user_k: int
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    pairs=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), max_size=9),
-    user_k=st.integers(1, 3),
-    item_k=st.integers(1, 3),
-)
+@given(pairs=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), max_size=9),
+       user_k=st.integers(1, 3), item_k=st.integers(1, 3))
 def test_kcore_is_the_maximal_valid_subset(pairs: list[tuple[int, int]], user_k: int, item_k: int) -> None:
     kept_rows = set(kcore(make(pairs, 4, 4), user_k=user_k, item_k=item_k).interactions.timestamp.tolist())
     # Every subset of rows that satisfies the thresholds lies inside the k-core.

@@ -12,18 +12,8 @@ from interestlm.core.tables import KINDS
 from interestlm.data import DataError, read_mind
 from interestlm.testing import shared_data
 
-ENT = json.dumps(
-    [
-        {
-            "Label": "Fort Lauderdale, Florida",
-            "Type": "G",
-            "WikidataId": "Q165972",
-            "Confidence": 1.0,
-            "OccurrenceOffsets": [49],
-            "SurfaceForms": ["Fort Lauderdale"],
-        }
-    ]
-)
+ENT = json.dumps([{"Label": "Fort Lauderdale, Florida", "Type": "G", "WikidataId": "Q165972", "Confidence": 1.0,
+                   "OccurrenceOffsets": [49], "SurfaceForms": ["Fort Lauderdale"]}])
 NEWS = (
     f"N1\tnews\tnewspolitics\tOffice opens in Fort Lauderdale\tA new office.\thttps://assets.msn.com/a.html\t{ENT}\t[]\n"
     "N2\tsports\tmore_sports\tMarathon in the rain\t\thttps://assets.msn.com/b.html\t[]\t[]\n"
@@ -49,21 +39,15 @@ def test_planted_mind(tmp_path: Path) -> None:
     assert cat.tags[0] == ("Fort Lauderdale, Florida",)
     assert cat.descriptions[1] == ""
     inter = ds.interactions
-    rows = [
-        (inter.user_ids[u], cat.item_ids[i], int(t), KINDS[k])
-        for u, i, t, k in zip(inter.user, inter.item, inter.timestamp, inter.kind, strict=True)
-    ]
+    rows = [(inter.user_ids[u], cat.item_ids[i], int(t), KINDS[k])
+            for u, i, t, k in zip(inter.user, inter.item, inter.timestamp, inter.kind, strict=True)]
     t1 = 1573568086  # 11/12/2019 2:14:46 PM UTC
     t3 = 1573459200  # 11/11/2019 8:00:00 AM: U1's first impression, so the history sits before it
     t2 = 1573624392
     assert rows == [
-        ("U1", "N1", t3 - 3, "click"),
-        ("U1", "N9", t3 - 2, "click"),
-        ("U1", "N1", t3 - 1, "click"),
-        ("U1", "N2", t1, "click"),
-        ("U1", "N3", t1, "view"),
-        ("U2", "N1", t2, "view"),
-        ("U2", "N2", t2, "click"),
+        ("U1", "N1", t3 - 3, "click"), ("U1", "N9", t3 - 2, "click"), ("U1", "N1", t3 - 1, "click"),
+        ("U1", "N2", t1, "click"), ("U1", "N3", t1, "view"),
+        ("U2", "N1", t2, "view"), ("U2", "N2", t2, "click"),
         ("U1", "N3", t3, "click"),
     ]
     assert ds.report.notes["history clicks repeated across a user's impressions (deduplicated)"] == 3
@@ -91,7 +75,7 @@ def test_malformed_behavior_row(tmp_path: Path, bad: str, field: str) -> None:
 
 def test_malformed_entity_json(tmp_path: Path) -> None:
     folder = write_mind(tmp_path / "mind")
-    (folder / "news.tsv").write_text(NEWS + 'N3\tnews\tx\tT\tA\tu\t[{"Label": \tbroken\n')
+    (folder / "news.tsv").write_text(NEWS + "N3\tnews\tx\tT\tA\tu\t[{\"Label\": \tbroken\n")
     with pytest.raises(DataError) as info:
         read_mind(folder)
     assert (info.value.line, info.value.field) == (3, "title entities")

@@ -48,16 +48,14 @@ def write_unisrec(folder: Path, sequences: dict[str, list[int]], n_items: int) -
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "Mini.item2index").write_text("".join(f"ASIN{i:03d}\t{i}\n" for i in range(n_items)))
     (folder / "Mini.text").write_text(
-        "item_id:token\ttext:token_seq\n"
-        + "".join(f"ASIN{i:03d}\tThing {i}. Cat A Cat B. Brand{i}. \n" for i in range(n_items))
+        "item_id:token\ttext:token_seq\n" + "".join(f"ASIN{i:03d}\tThing {i}. Cat A Cat B. Brand{i}. \n"
+                                                    for i in range(n_items))
     )
     parts = {"train": [], "valid": [], "test": []}
     for user, seq in sequences.items():
-
         def row(t: int, user: str = user, seq: list[int] = seq) -> str:
-            hist = seq[max(0, t - UNISREC_MAX_HISTORY) : t]
+            hist = seq[max(0, t - UNISREC_MAX_HISTORY):t]
             return f"{user}\t{' '.join(map(str, hist))}\t{seq[t]}\n"
-
         parts["test"].append(row(len(seq) - 1))
         parts["valid"].append(row(len(seq) - 2))
         parts["train"].extend(row(t) for t in range(len(seq) - 3, 0, -1))
@@ -68,7 +66,8 @@ def write_unisrec(folder: Path, sequences: dict[str, list[int]], n_items: int) -
 def test_unisrec_rebuilds_sequences_including_long_ones(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     n_items = 40
-    sequences = {str(u): rng.integers(0, n_items, size=length).tolist() for u, length in enumerate([5, 7, 51, 52, 80])}
+    sequences = {str(u): rng.integers(0, n_items, size=length).tolist()
+                 for u, length in enumerate([5, 7, 51, 52, 80])}
     write_unisrec(tmp_path, sequences, n_items)
     ds = read_unisrec(tmp_path)
     assert not ds.has_time
@@ -132,4 +131,4 @@ def test_scientific_reproduces_the_official_split() -> None:
             seq = sequences[row_of_user[user_of_token[token]]]
             end = len(seq) - offset
             assert seq[end - 1] == int(target)
-            assert seq[max(0, end - 1 - UNISREC_MAX_HISTORY) : end - 1].tolist() == [int(h) for h in history.split()]
+            assert seq[max(0, end - 1 - UNISREC_MAX_HISTORY):end - 1].tolist() == [int(h) for h in history.split()]

@@ -86,7 +86,9 @@ def _profile(ds: Dataset, u: int, *, drop_last: bool = True) -> InterestProfile:
     disliked_concepts = tuple((c, -1.0) for c in bad)
     return InterestProfile(
         user_id=str(inter.user_ids[u]),
-        history=History(items=items, timestamps=inter.timestamp[rows], ratings=ratings, polarity=polarity),
+        history=History(
+            items=items, timestamps=inter.timestamp[rows], ratings=ratings, polarity=polarity
+        ),
         interests=tuple(interests),
         likes=tuple(liked),
         dislikes=tuple(disliked),
@@ -315,7 +317,9 @@ def test_profile_without_interests_or_history() -> None:
         ),
     )
     e = explain_item(empty, 0, item_vectors=_TINY_VECTORS, item_concepts=_TINY_CONCEPTS)
-    assert e == Explanation(item=0, interest=None, interest_label="", concepts=(), evidence=(), path=(), text=render(e))
+    assert e == Explanation(
+        item=0, interest=None, interest_label="", concepts=(), evidence=(), path=(), text=render(e)
+    )
     assert e.text
 
 

@@ -220,15 +220,8 @@ def test_rate_and_review_events_set_polarity(world: Any) -> None:
     loved = builder.update(profile, Event(item=items[0], kind="rate", timestamp=10, value=5.0))
     assert items[0] in loved.likes
     assert loved.mean_rating == pytest.approx((4 * 3.5 + 5) / 5)
-    hated = builder.update(
-        profile,
-        Event(
-            item=world.topic_items["kitchen"][0],
-            kind="review",
-            timestamp=10,
-            text="Awful, terrible knife. Broke on day one, a waste of money.",
-        ),
-    )
+    hated = builder.update(profile, Event(item=world.topic_items["kitchen"][0], kind="review", timestamp=10,
+                                          text="Awful, terrible knife. Broke on day one, a waste of money."))
     assert hated.dislikes == (world.topic_items["kitchen"][0],)
     assert np.isnan(hated.history.ratings[-1])
 
@@ -292,7 +285,9 @@ def test_bad_inputs_are_named(world: Any) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(2, 60), st.floats(0.3, 3.0), st.integers(1, 9), st.integers(0, 2**31 - 1))
+@given(
+    st.integers(2, 60), st.floats(0.3, 3.0), st.integers(1, 9), st.integers(0, 2**31 - 1)
+)
 def test_ward_labels_match_scikit_learn(n: int, threshold: float, cap: int, seed: int) -> None:
     x = np.random.default_rng(seed).normal(size=(n, 8))
     x /= np.linalg.norm(x, axis=1, keepdims=True)

@@ -41,9 +41,8 @@ def test_rating_polarity_is_centred_per_user() -> None:
 
 
 def test_prior_shrinks_a_lone_rating_towards_the_global_mean() -> None:
-    log = Interactions.build(
-        user=[0, 0, 1], item=[1, 2, 3], user_ids=["a", "b"], rating=[5.0, 5.0, 1.0], kind=[KIND_CODE["rating"]] * 3
-    )
+    log = Interactions.build(user=[0, 0, 1], item=[1, 2, 3], user_ids=["a", "b"], rating=[5.0, 5.0, 1.0],
+                             kind=[KIND_CODE["rating"]] * 3)
     hs = histories_from_interactions(log, prior_strength=5.0)
     # Centred on the shrunk mean (about 3.2), the 1-star is a full dislike.
     assert hs[1].polarity[0] == -1.0
@@ -55,23 +54,13 @@ def test_ratings_read_on_the_scale_not_below_a_generous_mean() -> None:
     # User "a" rates generously (mean 4.0): a 3.5 is lukewarm (0), a 4 a like, a 2 a dislike.
     # User "b" rates harshly (mean 2.1): a 3.5 clears both their mean and the midpoint, a like.
     ratings = [5.0, 5.0, 4.5, 4.0, 3.5, 2.0, 1.0, 1.5, 3.5, 2.5]
-    log = Interactions.build(
-        user=[0] * 6 + [1] * 4,
-        item=list(range(10)),
-        user_ids=["a", "b"],
-        rating=ratings,
-        kind=[KIND_CODE["rating"]] * 10,
-        timestamp=list(range(10)),
-    )
+    log = Interactions.build(user=[0] * 6 + [1] * 4, item=list(range(10)), user_ids=["a", "b"], rating=ratings,
+                             kind=[KIND_CODE["rating"]] * 10, timestamp=list(range(10)))
     a, b = histories_from_interactions(log, prior_strength=0.0)
     np.testing.assert_allclose(a.polarity, [1.0, 1.0, 0.5, 0.5, 0.0, -1.0], atol=1e-6)
     np.testing.assert_allclose(b.polarity, [-1.0, -0.625, 0.5, -0.5], atol=1e-6)
-    ten = histories_from_interactions(
-        log,
-        prior_strength=0.0,
-        rating_scale=2.0,
-        levels=RatingLevels(like_rating=8.0, dislike_rating=5.0, midpoint=5.5),
-    )
+    ten = histories_from_interactions(log, prior_strength=0.0, rating_scale=2.0,
+                                      levels=RatingLevels(like_rating=8.0, dislike_rating=5.0, midpoint=5.5))
     assert np.all(ten[0].polarity < 0)  # every rating here is low on a ten-point scale
 
 
@@ -98,11 +87,8 @@ def test_many_users_is_fast() -> None:
     n_users, per_user = 22_000, 8
     user = np.repeat(np.arange(n_users), per_user)
     log = Interactions.build(
-        user=user,
-        item=rng.integers(0, 12_000, len(user)),
-        user_ids=[str(u) for u in range(n_users)],
-        timestamp=rng.integers(0, 10**6, len(user)),
-        rating=rng.integers(1, 6, len(user)).astype(float),
+        user=user, item=rng.integers(0, 12_000, len(user)), user_ids=[str(u) for u in range(n_users)],
+        timestamp=rng.integers(0, 10**6, len(user)), rating=rng.integers(1, 6, len(user)).astype(float),
         kind=np.full(len(user), KIND_CODE["rating"]),
     )
     t0 = time.perf_counter()

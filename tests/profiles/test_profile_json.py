@@ -111,12 +111,8 @@ def test_readable_json(world: Any) -> None:
     medoid = profile.interests[0].medoid
     assert first["medoid"] == {"item_id": world.item_ids[medoid], "title": world.titles[medoid]}
     assert first["size"] == len(profile.interests[0].items)
-    assert out["dislikes"] == [
-        {
-            "item_id": world.item_ids[world.topic_items["horror"][1]],
-            "title": world.titles[world.topic_items["horror"][1]],
-        }
-    ]
+    assert out["dislikes"] == [{"item_id": world.item_ids[world.topic_items["horror"][1]],
+                                "title": world.titles[world.topic_items["horror"][1]]}]
     assert out["edits"] == {"pinned": ["kitchen"], "muted": ["blues"], "interest_weights": {"1": 0.3}}
     assert out["disliked_concepts"][0] == ["horror", -1.0]
     assert len(out["short_term"]["items"]) == len(profile.short_term_items)

@@ -150,10 +150,7 @@ def test_lukewarm_survives_the_stored_state_and_old_states_load(world: Any) -> N
 def test_histories_from_a_log_follow_the_same_levels(world: Any) -> None:
     # One log: a generous rater (mean 4.2) and a review-only dislike.
     log = Interactions.build(
-        user=[0, 0, 0, 0, 0, 1],
-        item=[0, 1, 2, 3, 4, 5],
-        user_ids=["a", "b"],
-        timestamp=[1, 2, 3, 4, 5, 6],
+        user=[0, 0, 0, 0, 0, 1], item=[0, 1, 2, 3, 4, 5], user_ids=["a", "b"], timestamp=[1, 2, 3, 4, 5, 6],
         rating=[5.0, 5.0, 4.5, 3.5, 3.0, np.nan],
         kind=[KIND_CODE["rating"]] * 5 + [KIND_CODE["review"]],
         review=[""] * 5 + ["Terrible, broke at once. Awful junk."],
@@ -182,8 +179,7 @@ def test_rating_levels_are_checked() -> None:
 
 rated = st.lists(
     st.tuples(st.integers(0, 79), st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0])),
-    min_size=1,
-    max_size=40,
+    min_size=1, max_size=40,
 )
 
 

@@ -84,7 +84,9 @@ def ctx(world: Any) -> SignalContext:
 
 
 def _ranker(ctx: SignalContext, weights: dict[str, float], **kw: Any) -> Ranker:
-    return Ranker(context=ctx, fusion=Fusion(weights), imputer=Imputer(coefficients={}), signals=tuple(weights), **kw)
+    return Ranker(
+        context=ctx, fusion=Fusion(weights), imputer=Imputer(coefficients={}), signals=tuple(weights), **kw
+    )
 
 
 def test_ranker_obeys_mutes_pins_and_history(ctx: SignalContext, world: Any, profile_factory: Factory) -> None:

@@ -34,7 +34,9 @@ class DatasetStats:
 
     def format(self) -> str:
         """A multi-line, aligned summary for people."""
-        rating = f"{self.rating_range[0]:g} .. {self.rating_range[1]:g}" if self.rating_range is not None else "none"
+        rating = (
+            f"{self.rating_range[0]:g} .. {self.rating_range[1]:g}" if self.rating_range is not None else "none"
+        )
         lines = [
             f"dataset                 {self.name}",
             f"users                   {self.users:,}",
@@ -68,10 +70,8 @@ def describe(dataset: Dataset) -> DatasetStats:
     if not dataset.has_time:
         span = NO_TIMESTAMPS
     elif n:
-        first, last = (
-            datetime.fromtimestamp(int(t), tz=UTC).date().isoformat()
-            for t in (inter.timestamp.min(), inter.timestamp.max())
-        )
+        first, last = (datetime.fromtimestamp(int(t), tz=UTC).date().isoformat()
+                       for t in (inter.timestamp.min(), inter.timestamp.max()))
         span = f"{first} .. {last}"
     else:
         span = "empty"
@@ -81,9 +81,8 @@ def describe(dataset: Dataset) -> DatasetStats:
     catalog = dataset.catalog
     with_text = sum(
         1
-        for title, desc, cats, tags in zip(
-            catalog.titles, catalog.descriptions, catalog.categories, catalog.tags, strict=True
-        )
+        for title, desc, cats, tags in zip(catalog.titles, catalog.descriptions, catalog.categories, catalog.tags,
+                                           strict=True)
         if title.strip() or desc.strip() or cats or tags
     )
     return DatasetStats(

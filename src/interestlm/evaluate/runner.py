@@ -50,6 +50,7 @@ class EvaluationConfig:
     slices: bool = True
     progress: bool = False
 
+
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise ConfigError(f"[evaluate] split={self.split!r}: choose one of {', '.join(SPLITS)}")
@@ -157,7 +158,9 @@ def _task_metrics(model: Model, task: EvalTask, split: Split, config: Evaluation
     return out
 
 
-def evaluate_model(dataset: Dataset, split: Split, model_name: str, config: EvaluationConfig) -> dict[str, Any]:
+def evaluate_model(
+    dataset: Dataset, split: Split, model_name: str, config: EvaluationConfig
+) -> dict[str, Any]:
     """Fit one model on ``split.train`` and evaluate it by full ranking on the test stage."""
     model, model_config, fit_seconds = fit_model(dataset, split, model_name, config)
     return evaluate_fitted(dataset, split, model_name, model, model_config, fit_seconds, config)
@@ -229,7 +232,9 @@ def evaluate_fitted(
     return result
 
 
-def run_evaluation(dataset: Dataset, model_names: Sequence[str], config: EvaluationConfig) -> list[dict[str, Any]]:
+def run_evaluation(
+    dataset: Dataset, model_names: Sequence[str], config: EvaluationConfig
+) -> list[dict[str, Any]]:
     """Evaluate several models on one split of ``dataset`` (the split is built once)."""
     split = make_split(dataset, config.split)
     return [evaluate_model(dataset, split, name, config) for name in model_names]

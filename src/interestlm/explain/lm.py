@@ -89,15 +89,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _TRAILER = re.compile(r",\s+(?:with|which|making)\b|,?\s+and\s+(?:is|are|has|have)\b", re.IGNORECASE)
 _REPEAT = 4
 _VIEWER = re.compile(r"^(this|the) viewer (?P<verb>enjoys|likes|loves|is|has|prefers|appreciates)\b", re.IGNORECASE)
-_VERBS = {
-    "enjoys": "enjoy",
-    "likes": "like",
-    "loves": "love",
-    "is": "are",
-    "has": "have",
-    "prefers": "prefer",
-    "appreciates": "appreciate",
-}
+_VERBS = {"enjoys": "enjoy", "likes": "like", "loves": "love", "is": "are", "has": "have", "prefers": "prefer",
+          "appreciates": "appreciate"}
 #: Sentence-initial words that are lower-cased when the reason is put after "because".
 _LOWER_FIRST = frozenset({"it", "its", "it's", "you", "your", "you're", "the", "this", "they", "their", "of", "as"})
 
@@ -128,7 +121,7 @@ def compose_reason(raw: str, opening: str) -> str:
     viewer = _VIEWER.match(text)
     if viewer:
         verb = _VERBS.get(viewer["verb"].lower(), viewer["verb"])
-        text = f"you {verb}{text[viewer.end() :]}"
+        text = f"you {verb}{text[viewer.end():]}"
     first, _, rest = text.partition(" ")
     if first.lower() in _LOWER_FIRST:
         text = f"{first.lower()} {rest}".strip()

@@ -148,11 +148,7 @@ class ProfileConfig:
 
     def __post_init__(self) -> None:
         positive = (
-            "distance_threshold",
-            "half_life_days",
-            "half_life_positions",
-            "short_term_half_life",
-            "rating_scale",
+            "distance_threshold", "half_life_days", "half_life_positions", "short_term_half_life", "rating_scale"
         )
         if not (math.isfinite(self.max_gap_days) and self.max_gap_days >= 0):
             raise ValueError(f"ProfileConfig.max_gap_days must be >= 0 and finite, got {self.max_gap_days}")
@@ -164,25 +160,12 @@ class ProfileConfig:
         for name in at_least_one:
             if getattr(self, name) < 1:
                 raise ValueError(f"ProfileConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in (
-            "max_likes",
-            "n_concepts",
-            "n_sentiment_concepts",
-            "n_interest_concepts",
-            "n_exemplars",
-            "explore_k",
-            "explore_seeds",
-        ):
+        for name in ("max_likes", "n_concepts", "n_sentiment_concepts", "n_interest_concepts", "n_exemplars",
+                     "explore_k", "explore_seeds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"ProfileConfig.{name} must be >= 0, got {getattr(self, name)}")
-        for name in (
-            "like_threshold",
-            "dislike_threshold",
-            "implicit_weight",
-            "label_min_share",
-            "text_weight",
-            "second_hop_weight",
-        ):
+        for name in ("like_threshold", "dislike_threshold", "implicit_weight", "label_min_share", "text_weight",
+                     "second_hop_weight"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"ProfileConfig.{name} must be in [0, 1], got {value}")
@@ -380,9 +363,7 @@ class ProfileBuilder:
         if graph is not None:
             adjacency = sp.csr_matrix(graph.adjacency, dtype=np.float64)
             self._adj: tuple[I64, I64, F64] | None = (
-                adjacency.indptr.astype(np.int64),
-                adjacency.indices.astype(np.int64),
-                adjacency.data,
+                adjacency.indptr.astype(np.int64), adjacency.indices.astype(np.int64), adjacency.data
             )
         else:
             self._adj = None
@@ -459,7 +440,9 @@ class ProfileBuilder:
                 self._refresh(clusters[target], added=item)
         kept = [clusters[k] for k in keep]
         old_position = {k: j for j, k in enumerate(keep)}
-        overrides = tuple((old_position[p], w) for p, w in profile.edits.interest_weights if p in old_position)
+        overrides = tuple(
+            (old_position[p], w) for p, w in profile.edits.interest_weights if p in old_position
+        )
         edits = replace(profile.edits, interest_weights=overrides)
         return self._assemble(profile.user_id, history, state, kept, edits)
 
@@ -476,12 +459,7 @@ class ProfileBuilder:
         """:func:`~interestlm.profiles.edits.edit_profile` against the full concept vocabulary,
         then ``explore`` and the summary recomputed (pinned concepts seed exploration)."""
         edited = edit_profile(
-            profile,
-            pin=pin,
-            mute=mute,
-            unpin=unpin,
-            unmute=unmute,
-            interest_weights=interest_weights,
+            profile, pin=pin, mute=mute, unpin=unpin, unmute=unmute, interest_weights=interest_weights,
             vocabulary=self._vocabulary,
         )
         full = self._concept_mass(edited.history)
@@ -522,7 +500,9 @@ class ProfileBuilder:
     def _append(self, profile: InterestProfile, event: Event) -> History:
         h = profile.history
         at = int(np.searchsorted(h.timestamps, event.timestamp, side="right"))
-        rating = float(event.value) if event.value is not None and event.kind in ("rate", "review") else float("nan")
+        rating = (
+            float(event.value) if event.value is not None and event.kind in ("rate", "review") else float("nan")
+        )
         polarity = float(np.clip(self._event_polarity(profile, event), -1.0, 1.0))
         return History(
             items=np.insert(h.items, at, event.item).astype(np.int32),
@@ -721,8 +701,7 @@ class ProfileBuilder:
                 continue
             best = float(sums[shared[0]])
             cluster.label = " & ".join(
-                str(names[c])
-                for c, v in zip(concept_of[shared], sums[shared], strict=True)
+                str(names[c]) for c, v in zip(concept_of[shared], sums[shared], strict=True)
                 if v >= cfg.label_min_share * best
             )
 
@@ -920,7 +899,9 @@ class ProfileBuilder:
         dislike_at = recent_first[disliked_mask[recent_first]][: cfg.max_likes]
         lukewarm_at = recent_first[lukewarm_mask[recent_first]][: cfg.max_likes]
         liked, disliked = state.items[like_at], state.items[dislike_at]
-        liked_concepts = self._top(*self._sums(liked, state.polarity[like_at]), cfg.n_sentiment_concepts, by_abs=False)
+        liked_concepts = self._top(
+            *self._sums(liked, state.polarity[like_at]), cfg.n_sentiment_concepts, by_abs=False
+        )
         mass_c = self._concept_mass(history, decay, state)
         # Disliked concepts: those of the listed dislikes that are net negative in the decayed
         # concept mass, so never one a liked or top-rated item carries, nor one the user keeps

@@ -40,42 +40,9 @@ _N_CANDIDATES = 12
 #: keyphrases ("I can't *stand* horror", "comedy any *day*", "I *watch* dramas").
 FILLER_WORDS = frozenset(
     {
-        "watch",
-        "watching",
-        "day",
-        "days",
-        "thing",
-        "things",
-        "stand",
-        "really",
-        "give",
-        "fan",
-        "love",
-        "loves",
-        "like",
-        "likes",
-        "hate",
-        "hates",
-        "avoid",
-        "mostly",
-        "sort",
-        "sorts",
-        "kind",
-        "kinds",
-        "all",
-        "please",
-        "film",
-        "films",
-        "movie",
-        "movies",
-        "good",
-        "great",
-        "lot",
-        "much",
-        "stuff",
-        "enjoy",
-        "into",
-        "im",
+        "watch", "watching", "day", "days", "thing", "things", "stand", "really", "give", "fan", "love", "loves",
+        "like", "likes", "hate", "hates", "avoid", "mostly", "sort", "sorts", "kind", "kinds", "all", "please",
+        "film", "films", "movie", "movies", "good", "great", "lot", "much", "stuff", "enjoy", "into", "im",
     }
 )
 _N_SEEDS = 8
@@ -213,7 +180,9 @@ def validate_taste(
     return Taste(likes=tuple(likes), dislikes=tuple(dislikes), source="")
 
 
-def parse_taste_lm(text: str, query: FloatArray, generator: Generator, vocabulary: ConceptVocabulary) -> Taste:
+def parse_taste_lm(
+    text: str, query: FloatArray, generator: Generator, vocabulary: ConceptVocabulary
+) -> Taste:
     """The LM's parse when valid, else :func:`parse_taste_rules` (``source`` says which)."""
     rules = parse_taste_rules(text, vocabulary)
     if generator.lm.kind == "template":
@@ -231,9 +200,7 @@ def parse_taste_lm(text: str, query: FloatArray, generator: Generator, vocabular
         return rules
     data = json.loads(result.text)
     return Taste(
-        likes=tuple(data["likes"]),
-        dislikes=tuple(data["dislikes"]),
-        source=generator.source,
+        likes=tuple(data["likes"]), dislikes=tuple(data["dislikes"]), source=generator.source,
         references=rules.references,
     )
 

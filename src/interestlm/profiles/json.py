@@ -190,14 +190,8 @@ def profile_from_state(state: Mapping[str, Any], arrays: Mapping[str, npt.NDArra
     """Rebuild the profile written by :func:`profile_state` (clear ValueError on a damaged state)."""
     if state.get("format") != STATE_FORMAT:
         raise ValueError(f"profile state: format {state.get('format')!r} is not {STATE_FORMAT!r}")
-    needed = (
-        "history/items",
-        "history/timestamps",
-        "history/ratings",
-        "history/polarity",
-        "short_term",
-        "interests/vectors",
-    )
+    needed = ("history/items", "history/timestamps", "history/ratings", "history/polarity", "short_term",
+              "interests/vectors")
     missing = [k for k in needed if k not in arrays]
     if missing:
         raise ValueError(f"profile state: missing array(s) {', '.join(missing)}")

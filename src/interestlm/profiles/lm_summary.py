@@ -35,31 +35,9 @@ _MAX_CHARS = 320
 #: Words that turn a clause negative ("not into horror", "hates gore", "avoids romance").
 NEGATIVE_CUES = frozenset(
     {
-        "not",
-        "no",
-        "never",
-        "nor",
-        "hate",
-        "hates",
-        "hated",
-        "dislike",
-        "dislikes",
-        "disliked",
-        "avoid",
-        "avoids",
-        "avoided",
-        "cannot",
-        "cant",
-        "dont",
-        "doesnt",
-        "isnt",
-        "arent",
-        "without",
-        "except",
-        "less",
-        "unlike",
-        "skip",
-        "skips",
+        "not", "no", "never", "nor", "hate", "hates", "hated", "dislike", "dislikes", "disliked", "avoid", "avoids",
+        "avoided", "cannot", "cant", "dont", "doesnt", "isnt", "arent", "without", "except", "less", "unlike",
+        "skip", "skips",
     }
 )
 _CLAUSE = re.compile(r"[.;:!?]|,|\bbut\b|\bthough\b|\bwhile\b|\bwhereas\b|\bhowever\b", re.IGNORECASE)
@@ -153,7 +131,9 @@ def is_negative(clause: str) -> bool:
     return bool(NEGATIVE_CUES & set(normalise(clause).split()))
 
 
-def check_citations(text: str, *, mentions: MentionIndex, allowed_items: set[int], allowed_concepts: set[str]) -> None:
+def check_citations(
+    text: str, *, mentions: MentionIndex, allowed_items: set[int], allowed_concepts: set[str]
+) -> None:
     """Raise ValueError when ``text`` names a title or concept outside the allowed ones."""
     for span in quoted_spans(text):
         if not mentions.items_named(span) & allowed_items:

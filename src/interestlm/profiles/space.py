@@ -185,10 +185,7 @@ class ItemSpace:
         new = np.atleast_2d(np.asarray(text_vectors, dtype=np.float32))
         out = ItemSpace(self.config)
         out.coef_, out.intercept_, out.alpha_, out.n_components_ = (
-            self.coef_,
-            self.intercept_,
-            self.alpha_,
-            self.n_components_,
+            self.coef_, self.intercept_, self.alpha_, self.n_components_
         )
         out.vectors_ = np.vstack([self.vectors_, self.embed_text(new)]) if len(new) else self.vectors_.copy()
         return out

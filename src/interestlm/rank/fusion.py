@@ -305,7 +305,9 @@ class Imputer:
             out[t] = {name: float(b) for name, b in zip([*content, "_intercept"], beta, strict=True)}
         return cls(coefficients=out)
 
-    def apply(self, signals: dict[str, FloatArray], cold: npt.NDArray[np.bool_]) -> dict[str, FloatArray]:
+    def apply(
+        self, signals: dict[str, FloatArray], cold: npt.NDArray[np.bool_]
+    ) -> dict[str, FloatArray]:
         """``signals`` with the interaction signals of the ``cold`` columns replaced by predictions."""
         if not self.coefficients or not cold.any():
             return signals

@@ -152,7 +152,9 @@ class Ranker:
         return {name: np.float32(w) * signals[name][0, cols] for name, w in weights.items() if name in signals}
 
     # ------------------------------------------------------------------ ranking
-    def rank(self, profiles: Sequence[InterestProfile], k: int, *, diversity: float = 0.0) -> list[list[Ranked]]:
+    def rank(
+        self, profiles: Sequence[InterestProfile], k: int, *, diversity: float = 0.0
+    ) -> list[list[Ranked]]:
         """Top-``k`` per profile, best first: seen and muted items removed, then MMR over the best
         ``max(5k, 50)`` (``diversity`` 0 is the plain top-``k``).
 
@@ -315,10 +317,7 @@ def fit_ranker(
     the items removed from their ranking (seen). ``context`` must not have seen the targets.
     """
     draft = Ranker(
-        context=context,
-        fusion=Fusion({}),
-        imputer=Imputer(coefficients={}),
-        signals=tuple(signals),
+        context=context, fusion=Fusion({}), imputer=Imputer(coefficients={}), signals=tuple(signals),
         batch_size=batch_size,
     )
     raw = compute_signals(profiles, context, names=draft.signal_names(), batch_size=batch_size)

@@ -54,10 +54,7 @@ def planted_genres(*, films_per_genre: int = 12, users_per_genre: int = 8, seed:
                 times.append(1_000_000 + 3600 * (u * 20 + step))
                 ratings.append(float(rng.choice([4.0, 4.5, 5.0])))
     interactions = Interactions.build(
-        user=np.asarray(users),
-        item=np.asarray(items),
-        user_ids=user_ids,
-        timestamp=np.asarray(times),
+        user=np.asarray(users), item=np.asarray(items), user_ids=user_ids, timestamp=np.asarray(times),
         rating=np.asarray(ratings, dtype=np.float32),
     )
     return Dataset(name="planted-genres", catalog=catalog, interactions=interactions)

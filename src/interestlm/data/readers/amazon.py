@@ -237,7 +237,9 @@ def _integer(obj: dict[str, Any], key: str) -> int:
     return int(_checked(obj, key, int, low=0, high=None))
 
 
-def _checked(obj: dict[str, Any], key: str, kind: Callable[[Any], Any], *, low: float, high: float | None) -> Any:
+def _checked(
+    obj: dict[str, Any], key: str, kind: Callable[[Any], Any], *, low: float, high: float | None
+) -> Any:
     value = obj.get(key)
     if value is None:
         raise _FieldError(key, "missing")

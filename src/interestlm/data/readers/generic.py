@@ -122,11 +122,8 @@ def interactions_from_rows(
 
 def read_item_table(path: Path, columns: ItemColumnMap, guard: RowGuard, *, file_format: Format = "auto") -> Catalog:
     """Read an item table into a catalog; repeated item ids are rejected."""
-    wanted = [
-        c
-        for c in (columns.item, columns.title, columns.description, columns.categories, columns.tags, columns.brand)
-        if c is not None
-    ]
+    wanted = [c for c in (columns.item, columns.title, columns.description, columns.categories, columns.tags,
+                          columns.brand) if c is not None]
     rows = load_rows(path, file_format, wanted)
     rows.nonempty(columns.item)
     rows.unique_ids(columns.item)
@@ -187,9 +184,8 @@ def parse_times(rows: Rows, name: str, unit: Literal["s", "ms"]) -> npt.NDArray[
         rows.reject(row, name, f"{values[row]!r} is a negative time")
     text_rows = np.flatnonzero(~is_number)
     if len(text_rows):
-        parsed = pd.to_datetime(
-            pd.Series([values[r] for r in text_rows], dtype=object), errors="coerce", utc=True, format="mixed"
-        )
+        parsed = pd.to_datetime(pd.Series([values[r] for r in text_rows], dtype=object), errors="coerce", utc=True,
+                                format="mixed")
         for row, stamp in zip(text_rows.tolist(), parsed.tolist(), strict=True):
             if pd.isna(stamp):
                 rows.reject(row, name, f"{values[row]!r} is not a time (seconds or a date)")
@@ -205,22 +201,15 @@ def positions(users: Sequence[str]) -> npt.NDArray[np.int64]:
 
 
 def _wanted(columns: ColumnMap) -> list[str]:
-    cols = [columns.user, columns.item, columns.timestamp, columns.rating, columns.review, columns.kind, columns.weight]
+    cols = [columns.user, columns.item, columns.timestamp, columns.rating, columns.review, columns.kind,
+            columns.weight]
     return list(dict.fromkeys(c for c in cols if c is not None))
 
 
 def _format(path: Path) -> Format:
     name = path.name.lower().removesuffix(".gz")
-    for suffix, fmt in (
-        (".parquet", "parquet"),
-        (".pq", "parquet"),
-        (".jsonl", "jsonl"),
-        (".ndjson", "jsonl"),
-        (".json", "jsonl"),
-        (".tsv", "tsv"),
-        (".tab", "tsv"),
-        (".csv", "csv"),
-    ):
+    for suffix, fmt in ((".parquet", "parquet"), (".pq", "parquet"), (".jsonl", "jsonl"), (".ndjson", "jsonl"),
+                        (".json", "jsonl"), (".tsv", "tsv"), (".tab", "tsv"), (".csv", "csv")):
         if name.endswith(suffix):
             return fmt  # type: ignore[return-value]
     raise ValueError(f"{path}: cannot tell the format from the name; pass file_format=csv|tsv|parquet|jsonl")

@@ -29,11 +29,8 @@ def read_lastfm_hetrec(path: Path | str, *, on_error: OnError = "raise", name: s
     report, guard = new_report_guard(on_error)
 
     artists = split_rows(
-        find_file(folder, "artists.dat"),
-        ("id", "name", "url", "pictureURL"),
-        sep="\t",
-        header=("id", "name", "url", "pictureURL"),
-        min_fields=2,
+        find_file(folder, "artists.dat"), ("id", "name", "url", "pictureURL"), sep="\t",
+        header=("id", "name", "url", "pictureURL"), min_fields=2,
     )
     artists.ints("id", low=0)
     artists.unique_ids("id")
@@ -44,21 +41,16 @@ def read_lastfm_hetrec(path: Path | str, *, on_error: OnError = "raise", name: s
     tags_by_artist: dict[str, list[str]] = defaultdict(list)
     tagged = folder / "user_taggedartists.dat"
     if tagged.is_file():
-        links = split_rows(
-            tagged,
-            ("userID", "artistID", "tagID", "day", "month", "year"),
-            sep="\t",
-            header=("userID", "artistID", "tagID", "day", "month", "year"),
-        )
+        links = split_rows(tagged, ("userID", "artistID", "tagID", "day", "month", "year"), sep="\t",
+                           header=("userID", "artistID", "tagID", "day", "month", "year"))
         for col in ("userID", "artistID", "tagID", "day", "month", "year"):
             links.ints(col, low=0)
         for row, tag in enumerate(links.strings("tagID")):
             if tag not in tag_names and not links.bad[row]:
                 links.reject(row, "tagID", f"tag {tag} is not in tags.dat")
         keep_links = links.finish(guard)
-        for artist, tag in zip(
-            kept(links.strings("artistID"), keep_links), kept(links.strings("tagID"), keep_links), strict=True
-        ):
+        for artist, tag in zip(kept(links.strings("artistID"), keep_links), kept(links.strings("tagID"), keep_links),
+                               strict=True):
             tags_by_artist[artist].append(tag_names[tag])
     else:
         report.note("tags not linked to artists (user_taggedartists.dat missing)", len(tag_names))
@@ -69,9 +61,7 @@ def read_lastfm_hetrec(path: Path | str, *, on_error: OnError = "raise", name: s
     )
 
     plays = split_rows(
-        find_file(folder, "user_artists.dat"),
-        ("userID", "artistID", "weight"),
-        sep="\t",
+        find_file(folder, "user_artists.dat"), ("userID", "artistID", "weight"), sep="\t",
         header=("userID", "artistID", "weight"),
     )
     plays.ints("userID", low=0)
@@ -119,7 +109,5 @@ def _read_tags(folder: Path, guard: RowGuard) -> dict[str, str]:
     rows.ints("tagID", low=0)
     rows.unique_ids("tagID")
     keep = rows.finish(guard)
-    return {
-        t: normalise_tag(v)
-        for t, v in zip(kept(rows.strings("tagID"), keep), kept(rows.strings("tagValue"), keep), strict=True)
-    }
+    return {t: normalise_tag(v) for t, v in zip(kept(rows.strings("tagID"), keep), kept(rows.strings("tagValue"), keep),
+                                                strict=True)}

@@ -33,14 +33,7 @@ from interestlm.data.readers._common import find_file, kept, new_report_guard, s
 MIND_TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 
 _NEWS_COLUMNS = (
-    "news id",
-    "category",
-    "subcategory",
-    "title",
-    "abstract",
-    "url",
-    "title entities",
-    "abstract entities",
+    "news id", "category", "subcategory", "title", "abstract", "url", "title entities", "abstract entities",
 )
 _BEHAVIOR_COLUMNS = ("impression id", "user", "time", "history", "impressions")
 _IMPRESSION = re.compile(r"(\S+)-([01])\Z")

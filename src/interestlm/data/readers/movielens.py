@@ -44,10 +44,7 @@ def read_movielens(path: Path | str, *, on_error: OnError = "raise", name: str |
     report, guard = new_report_guard(on_error)
 
     movies = split_rows(
-        find_file(folder, "movies.csv"),
-        ("movieId", "title", "genres"),
-        sep=",",
-        quoted=True,
+        find_file(folder, "movies.csv"), ("movieId", "title", "genres"), sep=",", quoted=True,
         header=("movieId", "title", "genres"),
     )
     movies.ints("movieId", low=0)
@@ -61,10 +58,7 @@ def read_movielens(path: Path | str, *, on_error: OnError = "raise", name: str |
     tags_path = folder / "tags.csv"
     if tags_path.is_file():
         tags = split_rows(
-            tags_path,
-            ("userId", "movieId", "tag", "timestamp"),
-            sep=",",
-            quoted=True,
+            tags_path, ("userId", "movieId", "tag", "timestamp"), sep=",", quoted=True,
             header=("userId", "movieId", "tag", "timestamp"),
         )
         tags.ints("userId")
@@ -73,9 +67,8 @@ def read_movielens(path: Path | str, *, on_error: OnError = "raise", name: str |
         keep_tags = tags.finish(guard)
         known = set(item_ids)
         unlinked = 0
-        for movie, tag in zip(
-            kept(tags.strings("movieId"), keep_tags), kept(tags.strings("tag"), keep_tags), strict=True
-        ):
+        for movie, tag in zip(kept(tags.strings("movieId"), keep_tags), kept(tags.strings("tag"), keep_tags),
+                              strict=True):
             if movie in known:
                 tags_by_item[movie].append(normalise_tag(tag))
             else:
@@ -90,9 +83,7 @@ def read_movielens(path: Path | str, *, on_error: OnError = "raise", name: str |
     )
 
     ratings = split_rows(
-        find_file(folder, "ratings.csv"),
-        ("userId", "movieId", "rating", "timestamp"),
-        sep=",",
+        find_file(folder, "ratings.csv"), ("userId", "movieId", "rating", "timestamp"), sep=",",
         header=("userId", "movieId", "rating", "timestamp"),
     )
     ratings.ints("userId")
@@ -219,6 +210,7 @@ def _genres(field: str) -> tuple[str, ...]:
     if field.strip() == NO_GENRES:
         return ()
     return unique([g.strip() for g in field.split("|")])
+
 
 
 def title_years(titles: list[str]) -> npt.NDArray[np.float64]:

@@ -95,15 +95,8 @@ def read_recbole(
             timestamp="timestamp" if "timestamp" in header.names else None,
             rating="rating" if "rating" in header.names else None,
         )
-    for field in (
-        columns.user,
-        columns.item,
-        columns.timestamp,
-        columns.rating,
-        columns.review,
-        columns.kind,
-        columns.weight,
-    ):
+    for field in (columns.user, columns.item, columns.timestamp, columns.rating, columns.review, columns.kind,
+                  columns.weight):
         if field is not None and field not in header.names:
             raise DataError(str(inter_path), 1, field, f"column missing; the header has {', '.join(header.names)}")
     item_path = Path(items) if items is not None else inter_path.with_suffix(".item")
@@ -186,9 +179,8 @@ def read_unisrec(
         text_rows.nonempty("item_id")
         text_rows.unique_ids("item_id")
         keep = text_rows.finish(guard)
-        text_of = dict(
-            zip(kept(text_rows.strings("item_id"), keep), kept(text_rows.strings("text"), keep), strict=True)
-        )
+        text_of = dict(zip(kept(text_rows.strings("item_id"), keep), kept(text_rows.strings("text"), keep),
+                           strict=True))
     texts = [text_of.get(a, "").strip() for a in by_index]
     catalog = Catalog.build(by_index, titles=[_first_sentence(t) for t in texts], descriptions=texts)
     report.note("items without text", sum(1 for t in texts if not t))
@@ -200,17 +192,14 @@ def read_unisrec(
         user_rows.ints("index", low=0)
         user_rows.unique_ids("index")
         keep = user_rows.finish(guard)
-        user_names = dict(
-            zip(kept(user_rows.strings("index"), keep), kept(user_rows.strings("user"), keep), strict=True)
-        )
+        user_names = dict(zip(kept(user_rows.strings("index"), keep), kept(user_rows.strings("user"), keep),
+                              strict=True))
 
     per_user: dict[str, list[_Row]] = defaultdict(list)
     n_items = len(by_index)
     for part in ("train", "valid", "test"):
         part_rows = split_rows(
-            folder / f"{stem}.{part}.inter",
-            ("user", "history", "target"),
-            sep="\t",
+            folder / f"{stem}.{part}.inter", ("user", "history", "target"), sep="\t",
             header=("user_id:token", "item_id_list:token_seq", "item_id:token"),
         )
         part_rows.nonempty("user")
@@ -232,13 +221,8 @@ def read_unisrec(
         keep = part_rows.finish(guard)
         for row in np.flatnonzero(keep).tolist():
             per_user[part_rows.strings("user")[row]].append(
-                _Row(
-                    part=part,
-                    line=part_rows.lines[row],
-                    path=part_rows.path,
-                    history=histories[row],
-                    target=int(targets[row]),
-                )
+                _Row(part=part, line=part_rows.lines[row], path=part_rows.path, history=histories[row],
+                     target=int(targets[row]))
             )
 
     users: list[str] = []
@@ -289,9 +273,8 @@ def _rebuild(rows: list[_Row]) -> list[int]:
     first = rows[0]
     if len(by_part["valid"]) != 1 or len(by_part["test"]) != 1:
         n_valid, n_test = len(by_part["valid"]), len(by_part["test"])
-        raise DataError(
-            first.path, first.line, "user_id", f"expected one valid and one test row, found {n_valid} and {n_test}"
-        )
+        raise DataError(first.path, first.line, "user_id",
+                        f"expected one valid and one test row, found {n_valid} and {n_test}")
     train = sorted(
         enumerate(by_part["train"]),
         key=lambda pair: (len(pair[1].history), -pair[0]),
@@ -301,11 +284,10 @@ def _rebuild(rows: list[_Row]) -> list[int]:
     # Every row must be the prefix ending at its target, cut to the most recent items.
     start = len(ordered[0].history)
     for pos, r in enumerate(ordered, start=start):
-        expected = sequence[max(0, pos - UNISREC_MAX_HISTORY) : pos]
+        expected = sequence[max(0, pos - UNISREC_MAX_HISTORY):pos]
         if r.history != expected or sequence[pos] != r.target:
-            raise DataError(
-                r.path, r.line, "item_id_list", f"history does not continue the user's sequence at position {pos}"
-            )
+            raise DataError(r.path, r.line, "item_id_list",
+                            f"history does not continue the user's sequence at position {pos}")
     return sequence
 
 
