@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import sys
 import time
 import traceback
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,9 +33,7 @@ from interestlm.serve.concurrency import Admission, Overloaded
 from interestlm.serve.metrics import CONTENT_TYPE, Metrics
 from interestlm.serve.routes import UserId, router
 from interestlm.serve.safety import check_store, marker_path_for
-from interestlm.serve.schemas import (
-    HealthOut,
-)
+from interestlm.serve.schemas import MAX_K, HealthOut
 from interestlm.serve.service import Service, ServiceUnavailable, artifacts_fingerprint
 from interestlm.serve.settings import ServeSettings
 from interestlm.serve.snapshot import snapshot_dir_for
@@ -227,6 +227,7 @@ def create_app(
 
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")
     # The last added is the outermost: Observe sees every response, 413s from BodyLimit included.
+    app.add_middleware(Shed, service=service)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics)
     return app
@@ -277,6 +278,46 @@ def _install_errors(app: FastAPI) -> None:
 def _request_id_header(request: Request) -> dict[str, str]:
     rid = request.scope.get("state", {}).get("request_id")
     return {"X-Request-ID": rid} if rid else {}
+
+
+_USER_LIST = re.compile(r"/v1/users/([^/]{1,256})/recommendations")
+_TRUE, _FALSE = {"1", "true", "on", "yes"}, {"0", "false", "off", "no"}
+
+
+class Shed:
+    """Refuse an uncached list at once (503, ``Retry-After``) when admission is full, before routing,
+    validation and the key check: under overload the refusals must cost the event loop next to
+    nothing, or the loop itself becomes the queue. Anything it cannot read plainly (odd query
+    values, another route) goes on to the app, which answers it properly."""
+
+    def __init__(self, app: ASGIApp, *, service: Service) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry."""
+        if scope["type"] == "http" and scope.get("method") == "GET" and self.service.admission.full():
+            match = _USER_LIST.fullmatch(str(scope.get("path", "")))
+            if match is not None and self._uncached(match.group(1), scope.get("query_string", b"")):
+                self.service.admission.refused += 1
+                body = b'{"detail":"the server is at capacity: every compute slot is busy and the queue is full"}'
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                           (b"retry-after", b"1")]  # fmt: skip
+                await send({"type": "http.response.start", "status": 503, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    def _uncached(self, user_id: str, query: bytes) -> bool:
+        args = dict(urllib.parse.parse_qsl(query.decode("latin-1")))
+        try:
+            k = int(args.get("k", "10"))
+            diversity = float(args["diversity"]) if "diversity" in args else None
+            flag = args.get("explain", "true").lower()
+        except ValueError:
+            return False
+        if not 1 <= k <= MAX_K or (diversity is not None and not 0.0 <= diversity <= 1.0) or flag not in _TRUE | _FALSE:
+            return False
+        return self.service.cached_recommendations(user_id, k, diversity=diversity, explain=flag in _TRUE) is None
 
 
 class BodyLimit:

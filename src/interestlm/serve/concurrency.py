@@ -67,6 +67,10 @@ class Admission:
         finally:
             self._release()
 
+    def full(self) -> bool:
+        """Whether a new computed list would be refused at once (every slot busy, queue full)."""
+        return self.running >= self.workers and self.waiting >= self.queue
+
     def _release(self) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
