@@ -237,13 +237,36 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--store-url", default=None, help="postgresql://... : keep the event log in PostgreSQL instead of SQLite"
     )
-    v.add_argument("--read-auth", action="store_true", help="require an API key for reads too")
+    v.add_argument("--read-auth", action="store_true", help="require an API key for reads (now the default)")
+    # --- issue 22 (access control): begin
+    v.add_argument(
+        "--public-reads",
+        action="store_true",
+        default=None,
+        help="let anyone read any user's recommendations and profile, /metrics and /healthz counts",
+    )
+    # --- issue 22 (access control): end
     v.add_argument("--serve-config", type=Path, default=None, help="TOML file with a [serve] table")
     v.add_argument("--warm", action="store_true", default=None, help="compute every user's top-10 at start-up")
     v.add_argument(
         "--cache-size", type=_int_at_least(0, "--cache-size"), default=None,
         help="cached recommendation lists (0: no cache)",
     )
+    # --- issue 22 (store safety): begin
+    v.add_argument(
+        "--new-store",
+        action="store_true",
+        default=None,
+        help="serve the store as it is even if its marker says it is missing, empty, foreign or truncated",
+    )
+    st = sub.add_parser("store", help="the service's SQLite event store: online backup and verification")
+    st_sub = st.add_subparsers(dest="store_command", required=True)
+    sb = st_sub.add_parser("backup", help="a consistent copy of a live store (SQLite online backup, WAL included)")
+    sb.add_argument("dest", type=Path, metavar="DEST", help="the backup file to create (never overwritten)")
+    sb.add_argument("--store", type=Path, required=True, help="the SQLite event store to copy")
+    sv = st_sub.add_parser("verify", help="check a store: integrity, every row's fields, seq gaps, its marker")
+    sv.add_argument("--store", type=Path, required=True, help="the SQLite event store to check")
+    # --- issue 22 (store safety): end
     v.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     v.add_argument("--config", type=Path, default=None, help="TOML file with an [lm] table")
     v.add_argument(
@@ -540,6 +563,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         read_auth=args.read_auth or None,
         warm=args.warm,
         cache_size=args.cache_size,
+        new_store=args.new_store,  # issue 22
+        public_reads=args.public_reads,  # issue 22
     )
     generator = _generator(args)
     app = create_app(args.artifacts_dir, settings=settings, lm=generator, lm_budget=args.lm_budget)
@@ -566,6 +591,26 @@ def _port_free(host: str, port: int) -> None:
             raise ValueError(f"cannot listen on {host}:{port}: {reason} (is another server running?)") from None
 
 
+# --- issue 22 (store safety): begin
+def cmd_store(args: argparse.Namespace) -> int:
+    """``interestlm store backup DEST --store PATH`` / ``interestlm store verify --store PATH``."""
+    from interestlm.serve.safety import backup_sqlite, verify_sqlite
+
+    if args.store_command == "backup":
+        done = backup_sqlite(args.store, args.dest)
+        print(f"backed up {done['rows']} log rows (last seq {done['last_seq']}) of {args.store} to {args.dest}")
+        return 0
+    report = verify_sqlite(args.store)
+    print(f"{report.path}: {report.rows} log rows, last seq {report.last_seq}, store id {report.store_id}")
+    for problem in report.problems:
+        print(f"  problem: {problem}")
+    print("ok" if report.ok else f"{len(report.problems)} problem(s)")
+    return 0 if report.ok else 1
+
+
+# --- issue 22 (store safety): end
+
+
 def _write_json(payload: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -586,6 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "explain": cmd_explain,
         "demo": cmd_demo,
         "serve": cmd_serve,
+        "store": cmd_store,  # issue 22
     }
     try:
         return handlers[args.command](args)

@@ -7,7 +7,7 @@ import re
 import pytest
 from serve_helpers import LiveServer
 
-from interestlm.serve.service import RecommendationCache
+from interestlm.serve.concurrency import RecommendationCache
 
 
 def test_a_cached_list_is_served_until_its_user_or_the_catalogue_changes() -> None:
@@ -74,3 +74,18 @@ def test_repeated_reads_hit_the_cache_and_an_edit_still_shows_at_once(server: Li
         assert r.status_code == 200, r.text
         after = c.get(url, params={"k": 5}).json()["recommendations"]
         assert first["recommendations"][0]["item_id"] not in {x["item_id"] for x in after}
+
+
+def test_the_cache_is_bounded_in_bytes_and_diversity_is_quantised() -> None:
+    from interestlm.serve.concurrency import quantise_diversity
+
+    cache = RecommendationCache(1000, max_bytes=3000)
+    for i in range(10):
+        cache.put((f"u{i}", 10, None, True), cache.generations(f"u{i}"), b"x" * 1000)
+    assert cache.bytes <= 3000 and len(cache) == 2, "each entry costs its payload plus ~200 bytes of key"
+    assert cache.get(("u9", 10, None, True)) is not None and cache.get(("u0", 10, None, True)) is None
+    cache.put(("big", 10, None, True), cache.generations("big"), b"x" * 5000)
+    assert cache.get(("big", 10, None, True)) is None, "a payload larger than the whole budget is not kept"
+    # 255 distinct floats (the probe's 23 MiB) fall on at most 101 keys
+    keys = {quantise_diversity(i / 254) for i in range(255)}
+    assert len(keys) == 101 and quantise_diversity(None) is None and quantise_diversity(0.123456) == 0.12

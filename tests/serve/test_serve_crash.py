@@ -65,7 +65,7 @@ def test_kill9_under_load_loses_no_acknowledged_event(artifacts: Path, tmp_path:
         by_user: dict[str, set[str]] = {}
         for user, item, _ in acked:
             by_user.setdefault(user, set()).add(item)
-        with httpx.Client(base_url=restarted.url, timeout=30) as c:
+        with httpx.Client(base_url=restarted.url, timeout=30, headers={"Authorization": f"Bearer {KEY}"}) as c:
             for user, items in by_user.items():
                 profile = c.get(f"/v1/users/{user}/profile").json()
                 assert items <= {x["item_id"] for x in profile["likes"]}, user

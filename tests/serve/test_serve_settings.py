@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from interestlm.serve.auth import ApiKeys
-from interestlm.serve.service import RWLock
+from interestlm.serve.concurrency import RWLock
 from interestlm.serve.settings import ServeSettings, read_api_keys
 
 

@@ -72,7 +72,8 @@ def test_profile_page_draws_interests_and_its_controls_change_the_profile(
 
 
 def test_unknown_user_page_is_404_and_headers_lock_the_page_down(artifacts: Path, tmp_path: Path) -> None:
-    settings = ServeSettings(api_keys=(KEY,), store_path=tmp_path / "h.sqlite3")
+    # With public reads the page may say who exists (with keys, see test_user_scoped_keys...: it does not).
+    settings = ServeSettings(api_keys=(KEY,), store_path=tmp_path / "h.sqlite3", public_reads=True)
     with live(create_app(artifacts, settings=settings)) as server, server.client(key=None) as c:
         assert c.get("/ui/users/nobody-here").status_code == 404
         page = c.get("/ui/users/u000")

@@ -7,10 +7,14 @@ recommender's numpy work runs in the worker threads and never blocks the event l
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
+import sys
 import time
 import traceback
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,13 +29,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interestlm.core.errors import BadInputError, ConflictError, UnknownConceptError, UnknownIdError
 from interestlm.serve.auth import ApiKeys
+from interestlm.serve.concurrency import Admission, Overloaded
 from interestlm.serve.metrics import CONTENT_TYPE, Metrics
 from interestlm.serve.routes import UserId, router
-from interestlm.serve.schemas import (
-    HealthOut,
-)
+from interestlm.serve.safety import check_store, marker_path_for
+from interestlm.serve.schemas import MAX_K, HealthOut
 from interestlm.serve.service import Service, ServiceUnavailable, artifacts_fingerprint
 from interestlm.serve.settings import ServeSettings
+from interestlm.serve.snapshot import snapshot_dir_for
 from interestlm.serve.store import LogStore, Store
 
 if TYPE_CHECKING:
@@ -39,6 +44,9 @@ if TYPE_CHECKING:
     from interestlm.recommender import Recommender
 
 STATIC = Path(__file__).parent / "static"
+
+#: The interpreter's thread switch interval while serving (see ``lifespan``).
+SWITCH_INTERVAL_S = 0.001
 
 log = logging.getLogger("interestlm.serve")
 access_log = logging.getLogger("interestlm.serve.access")
@@ -49,7 +57,6 @@ _UI_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-
 
 
 def default_store_path(artifacts_dir: Path) -> Path:
@@ -94,22 +101,45 @@ def create_app(
         store_path = settings.store_path
     keys = ApiKeys(settings.keys())  # a missing or malformed key file fails before anything is opened
     store: LogStore
+    marker_path = settings.store_marker
+    snapshot_dir = settings.snapshot_dir
     if settings.store_url is not None:
         from interestlm.serve.pgstore import PostgresStore
 
         store = PostgresStore(settings.store_url)
+        if marker_path is None and isinstance(source, str | Path):
+            # One marker per (artifacts, database): replicas each keep their own beside their artifacts.
+            resolved = Path(source).resolve()
+            tag = hashlib.sha256(str(store.path).encode()).hexdigest()[:12]
+            marker_path = resolved.with_name(f"{resolved.name}.store-marker-{tag}.json")
+            snapshot_dir = snapshot_dir or resolved.with_name(f"{resolved.name}.snapshot-{tag}")
     else:
         assert store_path is not None
         store = Store(store_path, synchronous=settings.synchronous)
+        marker_path = marker_path or marker_path_for(store_path)
+        snapshot_dir = snapshot_dir or snapshot_dir_for(store_path)
     metrics = Metrics()
     try:
+        marker = check_store(store, marker_path, new_store=settings.new_store)
         if lm is not None:
             from interestlm.lm_writer import LMWriter
 
             lm.budget = lm_budget
             # A front door of its own over the same fitted state: the caller's object keeps its text.
             recommender = recommender.with_text(LMWriter(lm, request_budget=lm_budget))
-        service = Service(recommender, store, metrics, fingerprint=fingerprint, cache_size=settings.cache_size)
+        admission = Admission(settings.compute_workers, settings.compute_queue, settings.queue_wait)
+        service = Service(
+            recommender,
+            store,
+            metrics,
+            fingerprint=fingerprint,
+            cache_size=settings.cache_size,
+            cache_bytes=settings.cache_bytes,
+            admission=admission,
+            marker=marker,
+            snapshot_dir=snapshot_dir if settings.snapshot_every else None,
+            snapshot_every=max(settings.snapshot_every, 1),
+        )
         service.replay()
         if settings.warm:
             started = time.perf_counter()
@@ -128,8 +158,21 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        store.close()
+        # The compute threads hold the GIL in stretches of Python (explanations, rendering); a
+        # shorter switch interval than the default 5 ms lets the event loop answer /healthz,
+        # cache hits and 503s in between. Restored when the server stops.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, SWITCH_INTERVAL_S))
+        try:
+            yield
+        finally:
+            sys.setswitchinterval(interval)
+            service.save_marker(force=True)
+            try:
+                service.snapshot()  # the next start replays nothing
+            except Exception as exc:
+                log.error("snapshot at shutdown failed: %s", type(exc).__name__)
+            store.close()
 
     app = FastAPI(
         title="interestlm",
@@ -147,30 +190,48 @@ def create_app(
 
     app.include_router(router(keys, settings))
 
-    @app.get("/healthz", response_model=HealthOut)
-    def healthz() -> Any:
-        """Liveness and what is loaded; 503 when writes are off after a failed log commit."""
-        body = {"status": "ok", "n_items": service.n_items(), "n_users": service.n_users(), "log_seq": store.last_seq()}
+    @app.get("/healthz", response_model=HealthOut, response_model_exclude_none=True)
+    async def healthz(request: Request) -> Any:
+        """Liveness; the counts (items, users, log position) only for an admin key or with public reads.
+        503 when writes are off after a failed undo.
+
+        Answered on the event loop from in-memory counters (no lock, no store query, no worker
+        thread), so it stays fast whatever the compute load.
+        """
         if service.broken:
             return JSONResponse({"detail": service.broken}, status_code=503)
-        return body
+        if settings.public_reads or keys.is_admin(request):
+            return {
+                "status": "ok",
+                "n_items": service.n_items(),
+                "n_users": service.n_users(),
+                "log_seq": service.log_seq,
+            }
+        return {"status": "ok"}
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> Response:
-        """Prometheus text: request counts, latency histograms, events accepted, catalog size."""
+    async def prometheus(request: Request) -> Response:
+        """Prometheus text: request counts, latency histograms, events accepted, catalog size (admin
+        key unless public reads)."""
+        if not settings.public_reads:
+            keys.authorize(request, admin=True)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/ui/users/{user_id}", response_class=HTMLResponse, include_in_schema=False)
     def ui_user(user_id: UserId) -> Response:
-        """The web page (static HTML; the script reads the user id from the address)."""
-        try:
-            service.profile(user_id)
-        except UnknownIdError:
-            return HTMLResponse("<!doctype html><title>unknown user</title><p>Unknown user.</p>", 404, _UI_HEADERS)
+        """The web page (static HTML; the script reads the user id from the address and the key
+        from ``#key=...``). Unless reads are public the page is the same for every id, so it does
+        not tell which users exist: the data comes from the API, to a key that may read it."""
+        if settings.public_reads:
+            try:
+                service.profile(user_id)
+            except UnknownIdError:
+                return HTMLResponse("<!doctype html><title>unknown user</title><p>Unknown user.</p>", 404, _UI_HEADERS)
         return FileResponse(STATIC / "user.html", media_type="text/html", headers=_UI_HEADERS)
 
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")
     # The last added is the outermost: Observe sees every response, 413s from BodyLimit included.
+    app.add_middleware(Shed, service=service)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics)
     return app
@@ -242,10 +303,56 @@ def _install_errors(app: FastAPI) -> None:
     async def unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
         return reply(request, 503, str(exc))
 
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        response = reply(request, 503, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
 
 def _request_id_header(request: Request) -> dict[str, str]:
     rid = request.scope.get("state", {}).get("request_id")
     return {"X-Request-ID": rid} if rid else {}
+
+
+_USER_LIST = re.compile(r"/v1/users/([^/]{1,256})/recommendations")
+_TRUE, _FALSE = {"1", "true", "on", "yes"}, {"0", "false", "off", "no"}
+
+
+class Shed:
+    """Refuse an uncached list at once (503, ``Retry-After``) when admission is full, before routing,
+    validation and the key check: under overload the refusals must cost the event loop next to
+    nothing, or the loop itself becomes the queue. Anything it cannot read plainly (odd query
+    values, another route) goes on to the app, which answers it properly."""
+
+    def __init__(self, app: ASGIApp, *, service: Service) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry."""
+        if scope["type"] == "http" and scope.get("method") == "GET" and self.service.admission.full():
+            match = _USER_LIST.fullmatch(str(scope.get("path", "")))
+            if match is not None and self._uncached(match.group(1), scope.get("query_string", b"")):
+                self.service.admission.refused += 1
+                body = b'{"detail":"the server is at capacity: every compute slot is busy and the queue is full"}'
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                           (b"retry-after", b"1")]  # fmt: skip
+                await send({"type": "http.response.start", "status": 503, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    def _uncached(self, user_id: str, query: bytes) -> bool:
+        args = dict(urllib.parse.parse_qsl(query.decode("latin-1")))
+        try:
+            k = int(args.get("k", "10"))
+            diversity = float(args["diversity"]) if "diversity" in args else None
+            flag = args.get("explain", "true").lower()
+        except ValueError:
+            return False
+        if not 1 <= k <= MAX_K or (diversity is not None and not 0.0 <= diversity <= 1.0) or flag not in _TRUE | _FALSE:
+            return False
+        return self.service.cached_recommendations(user_id, k, diversity=diversity, explain=flag in _TRUE) is None
 
 
 class BodyLimit:
@@ -309,6 +416,18 @@ async def _reply(send: Send, status: int, detail: str, *, request_id: str | None
     await send({"type": "http.response.body", "body": body})
 
 
+#: On every response: no MIME sniffing, no referrer, no framing; JSON and text bodies also get a
+#: policy that loads nothing (the web page and the API docs set or need their own).
+_ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+_NOTHING_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def _security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    if path.startswith(("/docs", "/redoc", "/ui/")):
+        return _ALWAYS
+    return [*_ALWAYS, _NOTHING_CSP]
+
+
 class Observe:
     """Request counts, latency histogram and one access-log line per request, by route *template*.
 
@@ -325,6 +444,7 @@ class Observe:
             return
         started = time.perf_counter()
         status, responded = 500, False
+        path = str(scope.get("path", ""))
         request_id = uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = request_id
 
@@ -333,8 +453,10 @@ class Observe:
             if message["type"] == "http.response.start":
                 status, responded = int(message["status"]), True
                 headers = list(message.get("headers", []))
-                if not any(k.lower() == b"x-request-id" for k, _ in headers):
-                    message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
+                present = {k.lower() for k, _ in headers}
+                extra = [(b"x-request-id", request_id.encode())] if b"x-request-id" not in present else []
+                extra += [(k, v) for k, v in _security_headers(path) if k not in present]
+                message = {**message, "headers": [*headers, *extra]}
             await send(message)
 
         try:

@@ -107,7 +107,7 @@ class PostgresStore:
             with self._lock:
                 return self._conn.execute(sql, (last,) if user_id is None else (user_id, last)).fetchall()
 
-        return paged_entries(page, after)
+        return paged_entries(page, after, where=f"event store {self.path}")
 
     def _scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         with self._lock:

@@ -6,8 +6,10 @@ recommender's numpy work runs in worker threads and never blocks the event loop.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
@@ -36,14 +38,57 @@ ItemId = Annotated[str, PathParam(min_length=1, max_length=256, description="ite
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "a request that breaks a documented rule"},
     401: {"model": ErrorOut, "description": "missing or invalid API key"},
-    403: {"model": ErrorOut, "description": "writes are off: the server has no API keys configured"},
+    403: {
+        "model": ErrorOut,
+        "description": "the key is scoped to another user (or needs admin), or the server has no API keys configured",
+    },
     404: {"model": ErrorOut, "description": "unknown user or item id"},
     409: {"model": ErrorOut, "description": "conflicts with the current state"},
     413: {"model": ErrorOut, "description": "request body too large"},
     422: {"model": ErrorOut, "description": "invalid input (an unknown concept lists 'suggestions')"},
     500: {"model": ErrorOut, "description": "internal error: the body names a request_id, nothing internal"},
-    503: {"model": ErrorOut, "description": "writes are off until restart (the event log could not be written)"},
+    503: {
+        "model": ErrorOut,
+        "description": "at capacity (with Retry-After: try again), or writes are off until restart",
+    },
 }
+
+T = TypeVar("T")
+
+#: The status logged for a computed request whose client went away before it was answered.
+CLIENT_CLOSED = 499
+
+
+async def computed(request: Request, service: Service, work: Callable[[], T]) -> T | None:
+    """Run ``work`` (a computed list) in a worker thread once the service admits it; None if the
+    client disconnected first.
+
+    Admission (``Service.admission``) bounds the lists computed at once and the queue before them,
+    and refuses beyond it (503). While queued, a request whose client hangs up is dropped without
+    computing; a list already being computed runs to the end (a thread cannot be interrupted) and
+    frees its slot then.
+    """
+    result: list[T] = []
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        try:
+            async with service.admission.slot():
+                result.append(await anyio.to_thread.run_sync(work))
+        except Exception as exc:
+            # Raised past the task group it would come out wrapped in an ExceptionGroup; the
+            # error handlers (404, 422, 503 ...) need the exception itself.
+            failure = exc
+        group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result[0] if result else None
 
 
 def get_service(request: Request) -> Service:
@@ -56,35 +101,60 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 def router(keys: ApiKeys, settings: ServeSettings) -> APIRouter:
-    """The ``/v1`` router: reads behind ``settings.read_auth``, writes behind an API key."""
+    """The ``/v1`` router. Reads need a key unless ``settings.public_reads``; writes always do. A
+    user-scoped key acts on its own user only (plus the reads that concern no user); uploading
+    items needs an admin key."""
 
-    def require_key(request: Request) -> None:
-        keys.check(request)
+    # async: a key check is microseconds, not worth a hop through the thread pool (under load that
+    # hop queues behind the compute threads).
+    async def read_user(request: Request, user_id: UserId) -> None:
+        if not settings.public_reads:
+            keys.authorize(request, user_id)
 
-    def read_key(request: Request) -> None:
-        if settings.read_auth:
-            keys.check(request)
+    async def read_catalogue(request: Request) -> None:
+        if not settings.public_reads:
+            keys.authorize(request)
 
-    read = [Depends(read_key)]
-    write = [Depends(require_key)]
+    async def write_user(request: Request, user_id: UserId) -> None:
+        keys.authorize(request, user_id)
+
+    async def write_catalogue(request: Request) -> None:
+        keys.authorize(request, admin=True)
+
+    read = [Depends(read_user)]
+    read_any = [Depends(read_catalogue)]
+    write = [Depends(write_user)]
+    write_items = [Depends(write_catalogue)]
     v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
     @v1.get("/users/{user_id}/recommendations", response_model=RecommendationsOut, dependencies=read)
-    def user_recommendations(
+    async def user_recommendations(
+        request: Request,
         service: ServiceDep,
         user_id: UserId,
         k: Annotated[int, Query(ge=1, le=MAX_K, description="list length")] = 10,
-        diversity: Annotated[float | None, Query(ge=0.0, le=1.0, description="MMR diversity")] = None,
+        diversity: Annotated[float | None, Query(ge=0.0, le=1.0, description="MMR diversity (rounded to 0.01)")] = None,
         explain: Annotated[bool, Query(description="one-sentence explanations")] = True,
     ) -> Response:
         """Top-K items for a known user, with scores and explanations."""
-        body = service.recommendations(user_id, k, diversity=diversity, explain=explain)
+        body = service.cached_recommendations(user_id, k, diversity=diversity, explain=explain)
+        if body is None:
+            body = await computed(
+                request,
+                service,
+                lambda: service.recommendations(user_id, k, diversity=diversity, explain=explain),
+            )
+        if body is None:
+            return Response(status_code=CLIENT_CLOSED)
         return Response(content=body, media_type="application/json")
 
-    @v1.post("/recommendations", response_model=RecommendationsOut, dependencies=read)
-    def anonymous_recommendations(service: ServiceDep, body: AnonymousRequest) -> dict[str, Any]:
+    @v1.post("/recommendations", response_model=RecommendationsOut, dependencies=read_any)
+    async def anonymous_recommendations(request: Request, service: ServiceDep, body: AnonymousRequest) -> Any:
         """Top-K for an anonymous or new user from an inline history and/or a free-text taste description."""
-        return service.anonymous(body)
+        out = await computed(request, service, lambda: service.anonymous(body))
+        if out is None:
+            return Response(status_code=CLIENT_CLOSED)
+        return out
 
     @v1.get("/users/{user_id}/profile", dependencies=read)
     def get_profile(service: ServiceDep, user_id: UserId) -> dict[str, Any]:
@@ -101,12 +171,12 @@ def router(keys: ApiKeys, settings: ServeSettings) -> APIRouter:
         """Feedback, one event or ``{"events": [...]}``; durable and reflected on return (new ids start a profile)."""
         return service.add_events(user_id, body.events)
 
-    @v1.post("/items", response_model=ItemsOut, dependencies=write)
+    @v1.post("/items", response_model=ItemsOut, dependencies=write_items)
     def post_items(service: ServiceDep, body: ItemsIn) -> dict[str, Any]:
         """Add or update items; they are encoded, indexed and recommendable on return."""
         return service.upsert_items(body.items)
 
-    @v1.get("/items/{item_id}/similar", response_model=SimilarOut, dependencies=read)
+    @v1.get("/items/{item_id}/similar", response_model=SimilarOut, dependencies=read_any)
     def similar_items(
         service: ServiceDep, item_id: ItemId, k: Annotated[int, Query(ge=1, le=MAX_K, description="list length")] = 10
     ) -> dict[str, Any]:

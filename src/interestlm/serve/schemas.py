@@ -6,9 +6,9 @@ cannot make the server do unbounded work.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StrictInt, StrictStr, model_validator
 
 from interestlm.core.names import normalise_name
 
@@ -18,8 +18,16 @@ MAX_HISTORY = 1000
 MAX_TEXT = 10_000
 MAX_K = 200
 MAX_CONCEPTS = 100
+#: Timestamps are seconds since the epoch up to 2100-01-01: a bound that keeps every later
+#: conversion (int64 arrays, day arithmetic) exact, and catches milliseconds sent as seconds.
+MAX_TIMESTAMP = 4_102_444_800
+#: No feedback value of any scale is this large; the dataset's own rating scale is checked by the
+#: service (it depends on the artifacts), this bound is the one the schema can state.
+MAX_VALUE = 1_000_000.0
 
 Id = StrictStr
+#: A JSON number, never a string or a boolean (``"5"`` and ``true`` are not coerced).
+Number = Annotated[float, Strict()]
 EventKind = Literal["view", "click", "like", "dislike", "rate", "review"]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -32,9 +40,19 @@ class EventIn(BaseModel):
 
     item_id: Id = Field(min_length=1, max_length=256)
     kind: EventKind
-    value: float | None = Field(default=None, description="the rating (rate)")
-    text: str | None = Field(default=None, max_length=MAX_TEXT, description="the review text (review)")
-    timestamp: int | None = Field(default=None, ge=0, description="seconds since the epoch; default: now")
+    value: Number | None = Field(
+        default=None,
+        ge=-MAX_VALUE,
+        le=MAX_VALUE,
+        description="the rating (rate, review); must lie on the rating scale of the fitted data",
+    )
+    text: StrictStr | None = Field(default=None, max_length=MAX_TEXT, description="the review text (review)")
+    timestamp: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_TIMESTAMP,
+        description="seconds since the epoch (up to 2100-01-01); default: the server's clock when the event is applied",
+    )
 
     @model_validator(mode="after")
     def _needs(self) -> EventIn:
@@ -111,9 +129,9 @@ class AnonymousRequest(BaseModel):
     history: list[Id] = Field(default_factory=list, max_length=MAX_HISTORY, description="item ids, oldest first")
     text: str | None = Field(default=None, max_length=MAX_TEXT, description="free-text description of the taste")
     user_id: Id | None = Field(default=None, max_length=256, description="echoed back; nothing is stored")
-    k: int = Field(default=10, ge=1, le=MAX_K)
-    diversity: float | None = Field(default=None, ge=0.0, le=1.0)
-    explain: bool = True
+    k: StrictInt = Field(default=10, ge=1, le=MAX_K)
+    diversity: Number | None = Field(default=None, ge=0.0, le=1.0)
+    explain: StrictBool = True
 
     @model_validator(mode="after")
     def _something(self) -> AnonymousRequest:
@@ -127,8 +145,8 @@ class InterestWeightIn(BaseModel):
 
     model_config = _STRICT
 
-    index: int = Field(ge=0)
-    weight: float = Field(ge=0.0, le=1000.0, allow_inf_nan=False)
+    index: StrictInt = Field(ge=0, le=10_000)
+    weight: Number = Field(ge=0.0, le=1000.0, allow_inf_nan=False)
 
 
 _ConceptList = list[StrictStr]
@@ -144,7 +162,9 @@ class ProfileEditIn(BaseModel):
     mute: _ConceptList = Field(default_factory=list, max_length=MAX_CONCEPTS)
     unmute: _ConceptList = Field(default_factory=list, max_length=MAX_CONCEPTS)
     interests: list[InterestWeightIn] = Field(default_factory=list, max_length=MAX_CONCEPTS)
-    remove_interests: list[int] = Field(default_factory=list, max_length=MAX_CONCEPTS)
+    remove_interests: list[Annotated[int, Strict(), Field(ge=0, le=10_000)]] = Field(
+        default_factory=list, max_length=MAX_CONCEPTS
+    )
 
     @model_validator(mode="after")
     def _something(self) -> ProfileEditIn:
@@ -242,12 +262,12 @@ class PredictionsOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    """Liveness plus what is loaded."""
+    """Liveness; what is loaded only for an admin key (or with public reads)."""
 
     status: Literal["ok"]
-    n_items: int
-    n_users: int
-    log_seq: int
+    n_items: int | None = None
+    n_users: int | None = None
+    log_seq: int | None = None
 
 
 class ErrorOut(BaseModel):

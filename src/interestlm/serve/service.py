@@ -1,34 +1,56 @@
 """The recommender behind the HTTP routes: serialised writes, shared reads, the log, replay.
 
-Writes follow *apply, then commit, then reply*, under an exclusive lock: the real recommender
-code validates the write (bad concept names, unknown ids raise before anything is stored), no
-reader can see a write before it is committed, and a write is acknowledged only once durable.
-If the log commit itself fails after the in-memory state changed, the service stops taking
-writes (503) until a restart replays the log, so memory and log never silently diverge.
+Writes are serialised by one writer mutex and follow *validate, apply, commit, reply*: a batch
+is validated whole (ids, kinds, the rating scale of the fitted data) before any of it is applied,
+then applied all-or-nothing: if anything fails half-way, or the log commit fails, the in-memory
+state is put back as it was and only that request fails (the log never holds a write memory
+lacks, nor the reverse). Readers share an RW lock and see a write only once it is committed;
+events hold the exclusive lock for their few milliseconds, while items are staged on a copy of
+the fitted state (encoding, indexing) with readers still served, and swapped in at the end.
+Only if putting the state back itself fails does the service stop taking writes (503) until a
+restart replays the log. Computed lists go through a bounded admission (``Admission``): a few at
+a time, a short queue, and 503 with ``Retry-After`` beyond it.
 
-Why one file over 400 lines: the service's lock, cache, log replay and writes must be read together.
+Why one file over 500 lines: the writes, their undo, the replay and the snapshots must be read together
+(the lock, the admission and the cache are in ``concurrency.py``).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
+import math
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from interestlm.core.errors import UnknownIdError
+from interestlm.core.errors import BadInputError, UnknownIdError
 from interestlm.core.schema import Event, InterestProfile
 from interestlm.render import recommendations_json
+from interestlm.serve.concurrency import (
+    Admission,
+    CacheKey,
+    RecommendationCache,
+    RWLock,
+    quantise_diversity,
+)
 from interestlm.serve.metrics import Metrics
-from interestlm.serve.schemas import AnonymousRequest, EventIn, ItemIn, ProfileEditIn, RecommendationsOut
+from interestlm.serve.safety import StoreMarker, event_problem
+from interestlm.serve.schemas import (
+    MAX_TIMESTAMP,
+    AnonymousRequest,
+    EventIn,
+    ItemIn,
+    ProfileEditIn,
+    RecommendationsOut,
+)
+from interestlm.serve.snapshot import Snapshot, load_snapshot, save_snapshot
 from interestlm.serve.store import LogEntry, LogStore
 
 if TYPE_CHECKING:
@@ -41,120 +63,9 @@ class ServiceUnavailable(RuntimeError):
     """The service refuses writes until restarted (the log and memory may disagree)."""
 
 
-class RWLock:
-    """Many readers or one writer; a waiting writer blocks new readers (no writer starvation)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._waiting_writers = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        """Hold a shared lock."""
-        with self._cond:
-            while self._writer or self._waiting_writers:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        """Hold the exclusive lock."""
-        with self._cond:
-            self._waiting_writers += 1
-            try:
-                while self._writer or self._readers:
-                    self._cond.wait()
-            finally:
-                self._waiting_writers -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-
-
 def artifacts_fingerprint(directory: Path) -> str:
     """A digest of ``manifest.json``: the log belongs to exactly these artifacts."""
     return hashlib.sha256((directory / "manifest.json").read_bytes()).hexdigest()
-
-
-#: (user id, k, diversity, explain): the arguments a cached recommendation list depends on.
-CacheKey = tuple[str, int, float | None, bool]
-
-
-class RecommendationCache:
-    """Per-user top-K lists, valid until that user's profile or the catalogue changes.
-
-    Ranking one user costs tens of milliseconds (every item scored by every signal, then the
-    explanations), far above the latency a page view can wait for, while a user's list only
-    changes when their profile does (events, edits) or items are added. Every entry remembers the
-    generations it was computed at; a write bumps the user's (or the catalogue's) generation, so a
-    stale entry is never served: the next read recomputes it. Bounded (least recently used out).
-    """
-
-    def __init__(self, max_entries: int = 50_000) -> None:
-        if max_entries < 0:
-            raise ValueError(f"max_entries must be >= 0, got {max_entries}")
-        self.max_entries = max_entries
-        self._entries: OrderedDict[CacheKey, tuple[int, int, bytes]] = OrderedDict()
-        self._user_gen: dict[str, int] = {}
-        self._catalog_gen = 0
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: CacheKey) -> bytes | None:
-        """The cached payload for ``key`` if it is still current, else ``None``."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry[0] != self._catalog_gen or entry[1] != self._user_gen.get(key[0], 0):
-                self.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return entry[2]
-
-    def generations(self, user_id: str) -> tuple[int, int]:
-        """The (catalogue, user) generations to store a payload computed now under."""
-        with self._lock:
-            return self._catalog_gen, self._user_gen.get(user_id, 0)
-
-    def put(self, key: CacheKey, generations: tuple[int, int], payload: bytes) -> None:
-        """Keep ``payload`` for ``key`` unless a write happened since ``generations`` were read."""
-        if not self.max_entries:
-            return
-        with self._lock:
-            if generations != (self._catalog_gen, self._user_gen.get(key[0], 0)):
-                return
-            self._entries[key] = (generations[0], generations[1], payload)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-    def user_changed(self, user_id: str) -> None:
-        """Invalidate every list of ``user_id``."""
-        with self._lock:
-            self._user_gen[user_id] = self._user_gen.get(user_id, 0) + 1
-
-    def catalog_changed(self) -> None:
-        """Invalidate every list (items were added or changed)."""
-        with self._lock:
-            self._catalog_gen += 1
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class Service:
@@ -168,25 +79,75 @@ class Service:
         *,
         fingerprint: str | None = None,
         cache_size: int = 50_000,
+        cache_bytes: int = 256 * 2**20,
+        admission: Admission | None = None,
+        marker: StoreMarker | None = None,
+        snapshot_dir: Path | None = None,
+        snapshot_every: int = 2_000,
     ) -> None:
         # Language-model text (summaries, explanations) is the recommender's own ``text`` strategy.
         self.rec = recommender
         self.store = store
         self.metrics = metrics
         self.lock = RWLock()
-        self.cache = RecommendationCache(cache_size)
+        # One writer at a time; held across a whole write, while ``lock`` is held exclusively only
+        # for the moment the write becomes visible.
+        self.writer = threading.Lock()
+        self.cache = RecommendationCache(cache_size, cache_bytes)
+        self.admission = admission or Admission(workers=1, queue=4, max_wait=0.05)
         self.broken: str | None = None
+        self.marker = marker
         self.replay_failures = 0
+        self.rating_range = self._rating_range()
+        self._last_ts = 0
+        # Profiles are built on first use. One built by a *read* (no logged write) must be rebuilt
+        # when items are added, as a restart would build it from the new catalogue; one written to
+        # (events, edits: logged, replayed in order) or present at load is kept.
+        self._kept_profiles: set[int] = set(self.rec.state_.profiles)
+        # What a snapshot needs beyond the profiles: users present at load, every items row applied.
+        self._n_loaded_users = len(self.rec.state_.user_ids)
+        self._items_rows: list[dict[str, Any]] = []
+        self.fingerprint = fingerprint
+        # A sequence model's live log (events it observed) is not in a snapshot: replay it all.
+        self.snapshot_dir = snapshot_dir if self.rec.state_.sequential is None else None
+        self.snapshot_every = snapshot_every
+        self.snapshot_seq = 0
+        self.replayed_rows = 0
+        self._snapshotting = threading.Lock()
         self._check_fingerprint(fingerprint)
+        self.log_seq = self.store.last_seq()
         metrics.gauge("interestlm_items", "items in the catalog", lambda: float(self.n_items()))
         metrics.gauge("interestlm_users", "users with a profile or history", lambda: float(self.n_users()))
-        metrics.gauge(
-            "interestlm_log_seq", "newest position of the operation log", lambda: float(self.store.last_seq())
-        )
+        metrics.gauge("interestlm_log_seq", "newest position of the operation log", lambda: float(self.log_seq))
         metrics.gauge(
             "interestlm_cache_hits", "recommendation lists served from the cache", lambda: float(self.cache.hits)
         )
         metrics.gauge("interestlm_cache_misses", "recommendation lists computed", lambda: float(self.cache.misses))
+        metrics.gauge(
+            "interestlm_cache_bytes", "bytes held by the recommendation cache", lambda: float(self.cache.bytes)
+        )
+        metrics.gauge(
+            "interestlm_overload_refused",
+            "computed lists refused with 503 (every slot busy, queue full)",
+            lambda: float(self.admission.refused),
+        )
+        metrics.gauge("interestlm_compute_running", "lists being computed now", lambda: float(self.admission.running))
+        metrics.gauge("interestlm_compute_waiting", "lists queued for a worker", lambda: float(self.admission.waiting))
+
+    def _rating_range(self) -> tuple[float, float]:
+        """The rating scale of the fitted data: ``(min, max)`` of its ratings.
+
+        Live ``rate``/``review`` values outside it would centre a user's ratings on a value no
+        training user ever gave (and 1e308 made the mean infinite, rejecting every later rating).
+        Without ratings in the training data, the profile configuration's scale is used: from 0 to
+        twice its midpoint (0..6 for the five-star defaults).
+        """
+        ratings = np.asarray(self.rec.state_.train.rating, dtype=np.float64)
+        known = ratings[np.isfinite(ratings)]
+        if len(known):
+            return float(known.min()), float(known.max())
+        midpoint = float(self.rec.state_.builder.config.rating_midpoint)
+        return 0.0, max(2.0 * midpoint, 1.0)
 
     def _check_fingerprint(self, fingerprint: str | None) -> None:
         if fingerprint is None:
@@ -206,18 +167,20 @@ class Service:
         applied = 0
         started = time.perf_counter()
         with self.lock.write():
-            for entry in self.store.entries():
+            after = self._restore_snapshot()
+            for entry in self.store.entries(after=after):
                 try:
                     self._apply_entry(entry)
-                except (UnknownIdError, ValueError) as exc:
+                except (UnknownIdError, BadInputError, ValueError) as exc:
                     # An entry the current code rejects is reported, not fatal: the rest still replays.
                     self.replay_failures += 1
-                    log.error(
-                        "replay: log row %d (%s) could not be applied: %s", entry.seq, entry.op, type(exc).__name__
-                    )
+                    # Library messages name the row and field, never a value from the body.
+                    detail = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
+                    log.error("replay: log row %d (%s) could not be applied: %s", entry.seq, entry.op, detail)
                     continue
                 applied += 1
         self.metrics.replayed.inc(applied)
+        self.replayed_rows = applied
         if applied or self.replay_failures:
             log.info(
                 "replayed %d log rows in %.2f s (%d failed)",
@@ -227,19 +190,105 @@ class Service:
             )
         return applied
 
+    # ------------------------------------------------------------------ snapshots
+    def _restore_snapshot(self) -> int:
+        """Load the snapshot if it fits this store and these artifacts; returns the seq replay
+        starts after (0: no usable snapshot, replay everything)."""
+        if self.snapshot_dir is None:
+            return 0
+        try:
+            snap = load_snapshot(self.snapshot_dir)
+        except ValueError as exc:
+            log.warning("ignoring the snapshot: %s", exc)
+            return 0
+        if snap is None:
+            return 0
+        problem = None
+        if snap.store_id != self.store.get_meta("store_id"):
+            problem = "it belongs to another store"
+        elif snap.artifacts != self.fingerprint:
+            problem = "it belongs to other artifacts"
+        elif snap.seq > self.log_seq:
+            problem = f"it is at seq {snap.seq}, past the log's end ({self.log_seq})"
+        if problem is not None:
+            log.warning("ignoring the snapshot in %s: %s; replaying the whole log", self.snapshot_dir, problem)
+            return 0
+        state = self.rec.state_
+        for body in snap.items_rows:
+            self.rec.add_items(body["items"])
+            self._items_rows.append(body)
+        for user_id in snap.users:
+            state.add_user(user_id)
+        for profile in snap.profiles:
+            u = state.user(profile.user_id)
+            state.profiles[u] = profile
+            self._kept_profiles.add(u)
+        self._last_ts = max(self._last_ts, snap.last_ts)
+        self.snapshot_seq = snap.seq
+        log.info("restored the snapshot at seq %d (%d profiles, %d items rows)", snap.seq, len(snap.profiles),
+                 len(snap.items_rows))  # fmt: skip
+        return snap.seq
+
+    def snapshot(self) -> int | None:
+        """Write a snapshot of the state at the newest committed seq; returns that seq (None when
+        snapshots are off). The state is captured under the writer mutex (profiles are immutable
+        objects: a dict copy suffices), and written after releasing it."""
+        if self.snapshot_dir is None:
+            return None
+        with self._snapshotting:
+            with self.writer:
+                state = self.rec.state_
+                snap = Snapshot(
+                    seq=self.log_seq,
+                    store_id=self.store.get_meta("store_id"),
+                    artifacts=self.fingerprint,
+                    users=list(state.user_ids[self._n_loaded_users :]),
+                    items_rows=list(self._items_rows),
+                    last_ts=self._last_ts,
+                    profiles=[p for u, p in state.profiles.items() if u in self._kept_profiles],
+                )
+            if snap.seq <= self.snapshot_seq:
+                return self.snapshot_seq
+            save_snapshot(self.snapshot_dir, snap)
+            self.snapshot_seq = snap.seq
+        log.info("snapshot at seq %d written to %s", snap.seq, self.snapshot_dir)
+        return snap.seq
+
+    def _maybe_snapshot(self) -> None:
+        """Start a background snapshot once ``snapshot_every`` rows were logged since the last one."""
+        if self.snapshot_dir is None or self.log_seq - self.snapshot_seq < self.snapshot_every:
+            return
+        if self._snapshotting.locked():
+            return
+
+        def run() -> None:
+            try:
+                self.snapshot()
+            except Exception as exc:  # a failed snapshot costs start-up time, never a write
+                log.error("snapshot failed: %s", type(exc).__name__)
+
+        threading.Thread(target=run, name="interestlm-snapshot", daemon=True).start()
+
     def _apply_entry(self, entry: LogEntry) -> None:
         body = entry.body
         if entry.op in ("event", "edit") and not entry.user_id:
             raise ValueError(f"log row {entry.seq}: an {entry.op} row without a user id")
         if entry.op == "event":
+            bad = event_problem(body)
+            if bad is not None:
+                raise ValueError(f"log row {entry.seq}: field body.{bad} is missing or invalid")
             self._apply_events(str(entry.user_id), [self._event(body)])
         elif entry.op == "edit":
             self._apply_edit(str(entry.user_id), body)
         elif entry.op == "items":
             self.cache.catalog_changed()
             self.rec.add_items(body["items"])
+            self._items_rows.append(body)
+            self._forget_read_only_profiles(self.rec.state_.profiles)
         else:
             raise ValueError(f"unknown log op {entry.op!r}")
+        if isinstance(body.get("timestamp"), int):
+            self._last_ts = max(self._last_ts, int(body["timestamp"]))
 
     # ------------------------------------------------------------------ reads
     def n_items(self) -> int:
@@ -259,17 +308,22 @@ class Service:
         hit costs neither ranking nor validation nor JSON encoding. ``lm_text=False`` keeps the
         template explanations even when a language model is configured (warm-up).
         """
+        diversity = quantise_diversity(diversity)
         key: CacheKey = (user_id, k, diversity, explain)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
         with self.lock.read():
-            cached = self.cache.get(key)
-            if cached is not None:
-                return cached
             generations = self.cache.generations(user_id)
             recs = self.rec.recommend(user_id, k, diversity=diversity, explain=explain, lm_text=lm_text)
             payload = recommendations_json(user_id, recs, self.rec.catalog)
         body = RecommendationsOut.model_validate(payload).model_dump_json().encode()
         self.cache.put(key, generations, body)
         return body
+
+    def cached_recommendations(self, user_id: str, k: int, *, diversity: float | None, explain: bool) -> bytes | None:
+        """The cached list if it is current (no ranking, no lock but the cache's own), else None."""
+        return self.cache.get((user_id, k, quantise_diversity(diversity), explain))
 
     def warm(self, k: int = 10, *, explain: bool = True) -> int:
         """Compute and cache every known user's default list (start-up); returns users done.
@@ -281,7 +335,12 @@ class Service:
         """
         done = 0
         for user_id in list(self.rec.state_.user_index):
-            self.recommendations(str(user_id), k, diversity=None, explain=explain, lm_text=False)
+            with self.lock.read():
+                generations = self.cache.generations(str(user_id))
+                recs = self.rec.recommend(str(user_id), k, diversity=None, explain=explain, lm_text=False)
+                payload = recommendations_json(str(user_id), recs, self.rec.catalog)
+            body = RecommendationsOut.model_validate(payload).model_dump_json().encode()
+            self.cache.put((str(user_id), k, None, explain), generations, body)
             done += 1
         return done
 
@@ -342,52 +401,120 @@ class Service:
             raise ServiceUnavailable(f"writes are off until restart: {self.broken}")
 
     def _commit(self, op: str, user_id: str | None, bodies: Sequence[dict[str, Any]]) -> list[int]:
+        """Append to the log; the caller puts memory back if this raises (nothing was committed:
+        both stores roll the transaction back on any error)."""
+        seqs = self.store.append(op, user_id, bodies)
+        self.log_seq = max(self.log_seq, seqs[-1])
+        self.save_marker()
+        self._maybe_snapshot()
+        return seqs
+
+    def save_marker(self, *, force: bool = False) -> None:
+        """Move the store marker up to the newest committed seq (at most once a second unless ``force``).
+
+        A marker that cannot be written is logged, never a failed write: the event is durable.
+        """
+        if self.marker is None:
+            return
         try:
-            return self.store.append(op, user_id, bodies)
+            self.marker.advance(self.log_seq, force=force)
+        except OSError as exc:
+            log.warning("the store marker %s could not be written: %s", self.marker.path, type(exc).__name__)
+
+    def _undo(self, undo: Any, what: str) -> None:
+        """Run ``undo``; only if that fails too are writes switched off (memory may then be ahead of the log)."""
+        try:
+            undo()
         except Exception as exc:
-            self.broken = f"the event log could not be written ({type(exc).__name__})"
-            log.critical("log commit failed after apply; refusing writes until restart: %s", type(exc).__name__)
-            raise ServiceUnavailable(self.broken) from exc
+            self.broken = f"{what} could not be undone ({type(exc).__name__})"
+            log.critical("undo after a failed write failed; refusing writes until restart: %s", type(exc).__name__)
+
+    def _clock(self) -> int:
+        """Seconds since the epoch, never earlier than the last timestamp applied (taken under the
+        writer mutex, so the log's order and the timestamps' order agree)."""
+        self._last_ts = max(self._last_ts, int(time.time()))
+        return self._last_ts
 
     def add_events(self, user_id: str, events: Sequence[EventIn]) -> dict[str, Any]:
-        """Apply feedback (a new user id starts an empty profile) and log it; durable on return."""
-        now = int(time.time())
-        bodies = [
-            {"item_id": e.item_id, "kind": e.kind, "value": e.value, "text": e.text, "timestamp": e.timestamp or now}
-            for e in events
-        ]
-        with self.lock.write():
+        """Apply feedback (a new user id starts an empty profile) and log it; durable on return.
+
+        The batch is validated whole first (unknown ids, the rating scale) and then applied
+        all-or-nothing: a failure leaves the user, their profile and the log as they were.
+        """
+        with self.writer:
             self._writable()
-            parsed = [self._event(b) for b in bodies]  # unknown ids and bad kinds fail here, before any change
-            self._apply_events(user_id, parsed)
-            seqs = self._commit("event", user_id, bodies)
+            now = self._clock()
+            bodies = [
+                {
+                    "item_id": e.item_id,
+                    "kind": e.kind,
+                    "value": e.value,
+                    "text": e.text,
+                    "timestamp": now if e.timestamp is None else e.timestamp,
+                }
+                for e in events
+            ]
+            parsed = [self._event(b) for b in bodies]  # unknown ids and bad values fail here, before any change
+            with self.lock.write():
+                undo = self._apply_events(user_id, parsed)
+                try:
+                    seqs = self._commit("event", user_id, bodies)
+                except BaseException:
+                    self._undo(undo, "a batch of events whose log commit failed")
+                    raise
         for e in events:
             self.metrics.events.inc(kind=e.kind)
         return {"user_id": user_id, "accepted": len(seqs), "seq": seqs[-1]}
 
     def _event(self, body: dict[str, Any]) -> Event:
+        value = body.get("value")
+        if value is not None:
+            value = float(value)
+            low, high = self.rating_range
+            if not (math.isfinite(value) and low <= value <= high):
+                raise BadInputError(f"value {value:g} is off the rating scale of the fitted data ({low:g} to {high:g})")
+        timestamp = body["timestamp"]
+        if isinstance(timestamp, bool) or not isinstance(timestamp, int) or not 0 <= timestamp <= MAX_TIMESTAMP:
+            raise BadInputError(f"timestamp must be whole seconds from 0 to {MAX_TIMESTAMP}")
         return Event(
             item=int(self.rec.item_index(body["item_id"])),
             kind=body["kind"],
-            timestamp=int(body["timestamp"]),
-            value=None if body.get("value") is None else float(body["value"]),
+            timestamp=int(timestamp),
+            value=value,
             text=body.get("text"),
         )
 
-    def _apply_events(self, user_id: str, events: Sequence[Event]) -> int:
+    def _apply_events(self, user_id: str, events: Sequence[Event]) -> Any:
+        """Apply every event or none; returns the function that puts the user back as before."""
+        state = self.rec.state_
+        new_user = user_id not in state.user_index
         self.rec.ensure_user(user_id)
+        u = state.user_index[user_id]
+        self._kept_profiles.add(u)
+        had_profile = u in state.profiles
+        before = state.profiles.get(u)
+
+        def undo() -> None:
+            if had_profile:
+                assert before is not None
+                state.profiles[u] = before
+            else:
+                state.profiles.pop(u, None)
+            if new_user and state.user_ids and state.user_ids[-1] == user_id:
+                # The user was added by this write, and writes are serialised: it is the last row.
+                del state.user_index[user_id]
+                state.user_ids.pop()
+                state.histories.pop()
+            self.cache.user_changed(user_id)
+
         self.cache.user_changed(user_id)
-        done = 0
         try:
             for event in events:
                 self.rec.update(user_id, event)
-                done += 1
-        except Exception as exc:
-            if done:
-                # Part of a batch is in memory but none of it is logged: only a restart makes them agree again.
-                self.broken = f"a batch of events failed half-way ({type(exc).__name__})"
+        except BaseException:
+            self._undo(undo, "a batch of events that failed half-way")
             raise
-        return done
+        return undo
 
     def edit(self, user_id: str, edit: ProfileEditIn) -> dict[str, Any]:
         """Apply and log a profile edit; returns the edited profile JSON."""
@@ -398,15 +525,35 @@ class Service:
             "unmute": edit.unmute,
             "interest_weights": {str(i): w for i, w in sorted(edit.weights().items())},
         }
-        with self.lock.write():
+        with self.writer:
             self._writable()
-            self._apply_edit(user_id, body)
-            self._commit("edit", user_id, [body])
-            out = self.rec.profile_json(user_id)
+            with self.lock.write():
+                state = self.rec.state_
+                u = state.user(user_id)
+                self._kept_profiles.add(u)
+                had_profile = u in state.profiles
+                before = state.profiles.get(u)
+
+                def undo() -> None:
+                    if had_profile:
+                        assert before is not None
+                        state.profiles[u] = before
+                    else:
+                        state.profiles.pop(u, None)
+                    self.cache.user_changed(user_id)
+
+                try:
+                    self._apply_edit(user_id, body)
+                    self._commit("edit", user_id, [body])
+                except BaseException:
+                    self._undo(undo, "a profile edit that failed")
+                    raise
+                out = self.rec.profile_json(user_id)
         self.metrics.edits.inc()
         return out
 
     def _apply_edit(self, user_id: str, body: dict[str, Any]) -> None:
+        self._kept_profiles.add(self.rec.state_.user(user_id))
         self.cache.user_changed(user_id)
         weights = {int(i): float(w) for i, w in body.get("interest_weights", {}).items()}
         self.rec.edit(
@@ -418,14 +565,32 @@ class Service:
             interest_weights=weights or None,
         )
 
+    def _forget_read_only_profiles(self, profiles: dict[int, InterestProfile]) -> None:
+        """Drop profiles built by reads only, so they are rebuilt from the grown catalogue (what a
+        replay after a restart does): served and replayed profiles stay identical."""
+        for u in [u for u in profiles if u not in self._kept_profiles]:
+            del profiles[u]
+
     def upsert_items(self, items: Sequence[ItemIn]) -> dict[str, Any]:
-        """Add or update items (encoded and indexed at once) and log them."""
+        """Add or update items (encoded and indexed at once) and log them.
+
+        The new catalogue is built on a shallow copy of the fitted state (every part ``add_items``
+        changes is replaced, not mutated), so readers keep being served from the current state
+        during the encoding; the copy is swapped in, under the exclusive lock, once logged. A
+        failure anywhere leaves the served state untouched.
+        """
         body = {"items": [i.model_dump() for i in items]}
-        with self.lock.write():
+        with self.writer:
             self._writable()
-            self.cache.catalog_changed()
-            self.rec.add_items(body["items"])
+            state = self.rec.state_
+            staged = copy.copy(state)
+            staged.add_items(body["items"])
             seq = self._commit("items", None, [body])[0]
+            with self.lock.write():
+                vars(state).update(vars(staged))
+                self._items_rows.append(body)
+                self._forget_read_only_profiles(state.profiles)
+                self.cache.catalog_changed()
             n_items = self.n_items()
         self.metrics.items.inc(len(items))
         return {"item_ids": [i.item_id for i in items], "n_items": n_items, "seq": seq}

@@ -21,10 +21,19 @@ ENV_VARS: dict[str, str] = {
     "INTERESTLM_STORE": "store_path",
     "INTERESTLM_STORE_URL": "store_url",
     "INTERESTLM_READ_AUTH": "read_auth",
+    "INTERESTLM_PUBLIC_READS": "public_reads",
     "INTERESTLM_MAX_BODY_BYTES": "max_body_bytes",
     "INTERESTLM_SYNCHRONOUS": "synchronous",
     "INTERESTLM_CACHE_SIZE": "cache_size",
     "INTERESTLM_WARM": "warm",
+    "INTERESTLM_CACHE_BYTES": "cache_bytes",
+    "INTERESTLM_COMPUTE_WORKERS": "compute_workers",
+    "INTERESTLM_COMPUTE_QUEUE": "compute_queue",
+    "INTERESTLM_QUEUE_WAIT": "queue_wait",
+    "INTERESTLM_NEW_STORE": "new_store",
+    "INTERESTLM_STORE_MARKER": "store_marker",
+    "INTERESTLM_SNAPSHOT_EVERY": "snapshot_every",
+    "INTERESTLM_SNAPSHOT_DIR": "snapshot_dir",
 }
 
 
@@ -35,7 +44,14 @@ class ServeSettings(BaseModel):
 
     api_keys: tuple[str, ...] = Field(default=(), repr=False, description="accepted bearer tokens")
     api_keys_file: Path | None = Field(default=None, description="file with one API key per line")
-    read_auth: bool = Field(default=False, description="require a key for read endpoints too")
+    read_auth: bool = Field(
+        default=True, description="require a key for reads (the default now; kept so old settings still load)"
+    )
+    public_reads: bool = Field(
+        default=False,
+        description="let anyone read any user's recommendations and profile, /metrics and /healthz counts "
+        "(writes still need a key)",
+    )
     store_path: Path | None = Field(
         default=None, description="SQLite file of the event log (default: store.sqlite3 in the artifacts directory)"
     )
@@ -44,12 +60,48 @@ class ServeSettings(BaseModel):
         repr=False,
         description="postgresql://user:password@host/db: keep the event log in PostgreSQL instead of SQLite",
     )
+    new_store: bool = Field(
+        default=False,
+        description="serve the store as it is even if its marker says it is missing, empty, foreign or truncated",
+    )
+    store_marker: Path | None = Field(
+        default=None,
+        description="the file recording the store's identity and last seq (default: STORE.marker.json beside a "
+        "SQLite store; ARTIFACTS_DIR.store-marker-<digest of the URL>.json for PostgreSQL)",
+    )
+    snapshot_every: int = Field(
+        default=2_000,
+        ge=0,
+        description="write a snapshot of profiles and added items every this many log rows, so start-up "
+        "replays only the tail (0: never; also written at shutdown)",
+    )
+    snapshot_dir: Path | None = Field(
+        default=None,
+        description="where snapshots go (default: STORE.snapshot beside a SQLite store; "
+        "ARTIFACTS_DIR.snapshot-<digest of the URL> for PostgreSQL)",
+    )
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="larger request bodies get 413")
     synchronous: str = Field(default="FULL", description="SQLite synchronous pragma: FULL survives power loss")
     cache_size: int = Field(
         default=50_000, ge=0, description="recommendation lists kept until their user or the catalogue changes (0: off)"
     )
     warm: bool = Field(default=False, description="compute every known user's top-10 at start-up")
+    cache_bytes: int = Field(
+        default=256 * 2**20, ge=0, description="bytes the recommendation cache may hold (payloads and keys)"
+    )
+    compute_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="recommendation lists computed at once (ranking holds the GIL in parts: more threads "
+        "than one add latency, not throughput; run more processes to use more cores)",
+    )
+    compute_queue: int = Field(
+        default=4, ge=0, le=10_000, description="lists waiting for a worker; beyond it: 503 with Retry-After"
+    )
+    queue_wait: float = Field(
+        default=0.05, ge=0.0, le=60.0, description="seconds a list may wait for a worker before its 503"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -110,7 +162,10 @@ class ServeSettings(BaseModel):
 
 
 def read_api_keys(path: Path) -> list[str]:
-    """Keys from a file, one per line; blank lines and ``#`` comments are ignored."""
+    """Key lines from a file, one per line (``KEY`` or ``sha256:HEX``, optionally ``user=USER_ID``);
+    blank lines and ``#`` comments are ignored; a malformed line is an error naming it."""
+    from interestlm.serve.auth import parse_key_line
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -120,7 +175,9 @@ def read_api_keys(path: Path) -> list[str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if any(c.isspace() for c in line) or len(line) < 8:
-            raise ValueError(f"{path}, line {lineno}: an API key is one token of at least 8 characters")
-        keys.append(line)
+        try:
+            parse_key_line(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}, line {lineno}: {exc}") from None
+        keys.append(" ".join(line.split()))
     return keys

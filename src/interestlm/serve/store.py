@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -93,17 +94,39 @@ def page_query(table: str, mark: str, *, by_user: bool) -> str:
     return f"SELECT seq, op, user_id, body, received_at FROM {table} WHERE {where} ORDER BY seq LIMIT {PAGE_ROWS}"
 
 
-def paged_entries(page: Callable[[int], Sequence[tuple[Any, ...]]], after: int) -> Iterator[LogEntry]:
+class CorruptRow(ValueError):
+    """A log row that cannot be read; the message names the store, the row's ``seq`` and the field."""
+
+
+def paged_entries(
+    page: Callable[[int], Sequence[tuple[Any, ...]]], after: int, *, where: str = "the event log"
+) -> Iterator[LogEntry]:
     """Log entries from ``page(last_seq)`` (rows ``(seq, op, user_id, body, received_at)`` after
-    ``last_seq``, in order), page after page until one comes back empty."""
+    ``last_seq``, in order), page after page until one comes back empty. A row whose body is not a
+    JSON object raises :class:`CorruptRow` naming ``where``, its seq and the field."""
     last = after
     while True:
         rows = page(last)
         if not rows:
             return
         for seq, op, uid, body, received in rows:
-            yield LogEntry(seq=int(seq), op=str(op), user_id=uid, body=json.loads(body), received_at=float(received))
+            try:
+                parsed = json.loads(body)
+            except (TypeError, ValueError) as exc:
+                raise CorruptRow(f"{where}, log row {seq}, field body: not valid JSON ({exc})") from None
+            if not isinstance(parsed, dict):
+                raise CorruptRow(f"{where}, log row {seq}, field body: not a JSON object")
+            yield LogEntry(seq=int(seq), op=str(op), user_id=uid, body=parsed, received_at=float(received))
         last = int(rows[-1][0])
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` (empty) readable and writable by its owner only, if it does not exist: an
+    event log holds people's likes and dislikes. SQLite gives its -wal and -shm files the
+    database file's permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 class LogStore(Protocol):
@@ -145,7 +168,7 @@ class Store:
 
     def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)
         self._lock = threading.Lock()
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) below.
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -186,7 +209,7 @@ class Store:
             with self._lock:
                 return self._conn.execute(sql, (last,) if user_id is None else (user_id, last)).fetchall()
 
-        return paged_entries(page, after)
+        return paged_entries(page, after, where=f"event store {self.path}")
 
     def count(self, op: str | None = None) -> int:
         """Number of log rows (of one op)."""
