@@ -261,10 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st = sub.add_parser("store", help="the service's SQLite event store: online backup and verification")
     st_sub = st.add_subparsers(dest="store_command", required=True)
-    sb = st_sub.add_parser("backup", help="a consistent copy of a live store (SQLite online backup, WAL included)")
+    sb = st_sub.add_parser(
+        "backup", parents=common, help="a consistent copy of a live store (SQLite online backup, WAL included)"
+    )
     sb.add_argument("dest", type=Path, metavar="DEST", help="the backup file to create (never overwritten)")
     sb.add_argument("--store", type=Path, required=True, help="the SQLite event store to copy")
-    sv = st_sub.add_parser("verify", help="check a store: integrity, every row's fields, seq gaps, its marker")
+    sv = st_sub.add_parser(
+        "verify", parents=common, help="check a store: integrity, every row's fields, seq gaps, its marker"
+    )
     sv.add_argument("--store", type=Path, required=True, help="the SQLite event store to check")
     # --- issue 22 (store safety): end
     v.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -621,7 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from interestlm.core.progress import log_to_stderr
 
-    log_to_stderr(quiet=args.quiet)
+    log_to_stderr(quiet=getattr(args, "quiet", False))
     handlers = {
         "describe": cmd_describe,
         "evaluate": cmd_evaluate,

@@ -10,7 +10,7 @@ from interestlm.core.tables import Dataset
 def test_predictions_for_a_known_user(server: LiveServer, planted: Dataset) -> None:
     user = str(planted.interactions.user_ids[0])
     items = [str(i) for i in planted.catalog.item_ids[:3].tolist()]
-    with server.client(key=None) as c:
+    with server.client() as c:
         resp = c.get(f"/v1/users/{user}/predictions", params=[("item_id", i) for i in items])
         assert resp.status_code == 200, resp.text
         body = resp.json()
@@ -24,7 +24,7 @@ def test_predictions_for_a_known_user(server: LiveServer, planted: Dataset) -> N
 def test_prediction_errors(server: LiveServer, planted: Dataset) -> None:
     user = str(planted.interactions.user_ids[0])
     item = str(planted.catalog.item_ids[0])
-    with server.client(key=None) as c:
+    with server.client() as c:
         assert c.get("/v1/users/nobody/predictions", params={"item_id": item}).status_code == 404
         assert c.get(f"/v1/users/{user}/predictions", params={"item_id": "no-such-item"}).status_code == 404
         missing = c.get(f"/v1/users/{user}/predictions")
