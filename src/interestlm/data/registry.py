@@ -144,7 +144,7 @@ def load_dataset(
         if info.shipped:
             return info.load(Path(info.location), on_error, info.name)
         # A root the caller names is their path (relative to the current directory); the default is not.
-        root = data_root.resolve() if data_root is not None else default_data_root()
+        root = Path(data_root).resolve() if data_root is not None else default_data_root()
         location = root / info.location
         if not location.exists():
             if data_root is not None:
