@@ -260,7 +260,7 @@ def test_service_writes_lm_text_within_its_time_budget(local: LocalLM, sample: R
 
     from interestlm.serve import ServeSettings, create_app
 
-    settings = ServeSettings(store_path=tmp_path / "store.sqlite3", synchronous="NORMAL")
+    settings = ServeSettings(store_path=tmp_path / "store.sqlite3", synchronous="NORMAL", public_reads=True)
     generator = Generator(local)
     app = create_app(sample, settings=settings, lm=generator, lm_budget=1.5)
     user = str(sample.state_.user_ids[5])
@@ -359,7 +359,9 @@ def test_warm_start_up_never_waits_for_the_language_model(sample: Recommender, t
     server = _Server(delay=0.5)
     try:
         generator = Generator(HttpLM(server.url, "slow", timeout=10, retries=0))
-        settings = ServeSettings(store_path=tmp_path / "store.sqlite3", synchronous="NORMAL", warm=True)
+        settings = ServeSettings(
+            store_path=tmp_path / "store.sqlite3", synchronous="NORMAL", warm=True, public_reads=True
+        )
         t = time.perf_counter()
         app = create_app(sample, settings=settings, lm=generator, lm_budget=1.0)
         started = time.perf_counter() - t

@@ -2,7 +2,7 @@
 
 Every long stage (encoding, concept mining, the graph, the interest space, profiles, the signals,
 fusion learning, each model's training and evaluation) runs inside :func:`step` and iterates
-through :func:`bar`. Lines go to the ``interestlm`` logger, so a library user sees nothing until
+through :func:`bar`. Lines go to the ``interestlm.progress`` logger, so a library user sees nothing until
 they configure logging, and the command line prints them on stderr (``--quiet`` turns them off).
 Bars switched on by :func:`set_bars` (the command line's default) appear only while stderr is a
 terminal: a run with its output redirected to a file gets one readable line per step instead of
@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 
 T = TypeVar("T")
 
-LOG = logging.getLogger("interestlm")
+#: Progress lines only: the service's loggers (``interestlm.serve``) are configured apart.
+LOG = logging.getLogger("interestlm.progress")
 
 _BARS = {"on": False}
 
@@ -65,9 +66,17 @@ def note(message: str, *args: object) -> None:
     LOG.info(message, *args)
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at each line (a test harness swaps and closes it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def log_to_stderr(*, quiet: bool = False) -> None:
     """Print progress lines on stderr (``quiet``: warnings only) and draw bars on a terminal."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     LOG.handlers[:] = [handler]
     LOG.setLevel(logging.WARNING if quiet else logging.INFO)

@@ -109,6 +109,7 @@ class RecommendationOut(BaseModel):
     concepts: list[str] = Field(default_factory=list)
     evidence: list[ItemRef] = Field(default_factory=list)
     path: list[str] = Field(default_factory=list)
+    pinned: list[str] = Field(default_factory=list, description="the user's pinned concepts the item carries")
     contributions: dict[str, float] = Field(
         default_factory=dict, description="each signal's share of the score (weight x value); they sum to it"
     )
