@@ -156,7 +156,7 @@ def test_every_readme_block_runs_in_order(tmp_path: Path) -> None:
     assert (tmp_path / "artifacts" / "manifest.json").is_file()
     assert (tmp_path / "shop-artifacts" / "manifest.json").is_file()
     listing = outputs["interestlm recommend --artifacts artifacts/ --user 2 -k 10"]
-    assert listing.startswith("Top-10 for user 2:") and " 10. " in listing
+    assert listing.startswith("Top-10 for user 2:") and "\n10. " in listing
     as_json = outputs["interestlm recommend --artifacts artifacts/ --user 2 --json"]
     assert '"recommendations"' in as_json
     # "Predicting ratings": the fused model beats the biases, which beat the global mean.
