@@ -293,6 +293,8 @@ def _read_parquet(path: Path) -> pa.Table:
 
 #: Optional float64 column of ``Catalog.released`` (null = unknown); files written before it have none.
 _RELEASED = "released"
+#: Optional string column of ``Catalog.images`` ("" = no picture); files written before it have none.
+_IMAGES = "image"
 _CATALOG_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("item_id", pa.string()),
     ("title", pa.string()),
@@ -319,6 +321,7 @@ def save_catalog(directory: str | Path, catalog: Catalog) -> Path:
     # NaN (unknown) is written as null: "no release time" reads as missing in any parquet tool.
     released = np.asarray(catalog.released, dtype=np.float64)
     columns[_RELEASED] = pa.array(released, type=pa.float64(), mask=np.isnan(released))
+    columns[_IMAGES] = pa.array(list(catalog.images), type=pa.string())
     table = pa.table(columns)
     path = Path(directory) / "items.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -346,6 +349,9 @@ def load_catalog(directory: str | Path) -> Catalog:
         if found != pa.float64():
             raise ArtifactError(f"{path}: column {_RELEASED!r} has type {found}, expected double")
         released = np.asarray(table.column(_RELEASED).to_numpy(), dtype=np.float64)  # nulls read as NaN
+    images: list[str] = []
+    if _IMAGES in table.column_names:
+        images = [str(v or "") for v in table.column(_IMAGES).to_pylist()]
     try:
         return Catalog(
             released=released,
@@ -356,6 +362,7 @@ def load_catalog(directory: str | Path) -> Catalog:
             tags=[tuple(t) for t in cols["tags"]],
             brands=cols["brand"],
             attributes=[tuple(a) for a in cols["attributes"]],
+            images=images,
         )
     except ValueError as exc:
         raise ArtifactError(f"{path}: {exc}") from exc

@@ -45,7 +45,8 @@ class Catalog:
 
     ``released``: when each item became available (release date, date added to the catalogue),
     in seconds since the epoch, NaN where unknown (the default for every item); models that read
-    item age (see ``SeqRecConfig.freshness``) use it.
+    item age (see ``SeqRecConfig.freshness``) use it. ``images``: each item's picture (a file
+    path), "" where it has none (the default; missing pictures are the normal case).
     """
 
     item_ids: StrArray
@@ -56,6 +57,7 @@ class Catalog:
     brands: list[str]
     attributes: list[tuple[str, ...]]
     released: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    images: list[str] = field(default_factory=list)
     display_titles: list[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -65,10 +67,12 @@ class Catalog:
         object.__setattr__(self, "released", np.asarray(self.released, dtype=np.float64))
         if len(self.released) != n:
             raise ValueError(f"Catalog.released has {len(self.released)} rows, expected {n}")
+        if not self.images and n:
+            object.__setattr__(self, "images", [""] * n)
         # What a sentence calls each item: its title, else its id (a log without an item table).
         display = [t if t.strip() else f"item {i}" for t, i in zip(self.titles, self.item_ids.tolist(), strict=True)]
         object.__setattr__(self, "display_titles", display)
-        for name in ("titles", "descriptions", "categories", "tags", "brands", "attributes"):
+        for name in ("titles", "descriptions", "categories", "tags", "brands", "attributes", "images"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"Catalog.{name} has {len(getattr(self, name))} rows, expected {n}")
         if len(set(self.item_ids.tolist())) != n:
@@ -86,6 +90,7 @@ class Catalog:
         brands: Sequence[str] | None = None,
         attributes: Sequence[Sequence[str]] | None = None,
         released: Sequence[float] | npt.NDArray[np.floating] | None = None,
+        images: Sequence[str] | None = None,
     ) -> Catalog:
         """Build a catalog, filling any missing column with empty values (``released``: NaN)."""
         n = len(item_ids)
@@ -98,6 +103,7 @@ class Catalog:
             brands=list(brands) if brands is not None else [""] * n,
             attributes=[tuple(a) for a in attributes] if attributes is not None else [()] * n,
             released=np.asarray(released, dtype=np.float64) if released is not None else np.full(n, np.nan),
+            images=list(images) if images is not None else [""] * n,
         )
 
     def __len__(self) -> int:
@@ -119,6 +125,7 @@ class Catalog:
             brands=[self.brands[i] for i in idx],
             attributes=[self.attributes[i] for i in idx],
             released=self.released[np.asarray(idx, dtype=np.int64)],
+            images=[self.images[i] for i in idx],
         )
 
 

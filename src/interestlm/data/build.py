@@ -74,4 +74,5 @@ def _append_items(catalog: Catalog, new_ids: list[str]) -> Catalog:
         brands=catalog.brands + [""] * n,
         attributes=catalog.attributes + [()] * n,
         released=np.concatenate([catalog.released, np.full(n, np.nan)]),
+        images=catalog.images + [""] * n,
     )

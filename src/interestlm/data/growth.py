@@ -61,6 +61,7 @@ def grow_catalog(catalog: Catalog, items: Sequence[Mapping[str, Any]]) -> Growth
         categories=[_strings(r, "categories", "item") or () for r in new],
         tags=[_strings(r, "tags", "item") or () for r in new],
         brands=[str(r.get("brand") or "") for r in new],
+        images=[str(r.get("image") or "") for r in new],
     )
     merged = _concat(catalog, added)
     if updates:
@@ -81,16 +82,27 @@ def _concat(a: Catalog, b: Catalog) -> Catalog:
         brands=[*a.brands, *b.brands],
         attributes=[*a.attributes, *b.attributes],
         released=np.concatenate([a.released, b.released]),
+        images=[*a.images, *b.images],
     )
 
 
 def _replace_rows(catalog: Catalog, rows: Mapping[int, Mapping[str, Any]]) -> Catalog:
     titles, descriptions = list(catalog.titles), list(catalog.descriptions)
     categories, tags, brands = list(catalog.categories), list(catalog.tags), list(catalog.brands)
+    images = list(catalog.images)
     for i, raw in rows.items():
         titles[i] = str(raw.get("title") or titles[i])
         descriptions[i] = str(raw.get("text") or descriptions[i])
         categories[i] = _strings(raw, "categories", f"item {i}") or categories[i]
         tags[i] = _strings(raw, "tags", f"item {i}") or tags[i]
         brands[i] = str(raw.get("brand") or brands[i])
-    return replace(catalog, titles=titles, descriptions=descriptions, categories=categories, tags=tags, brands=brands)
+        images[i] = str(raw.get("image") or images[i])
+    return replace(
+        catalog,
+        titles=titles,
+        descriptions=descriptions,
+        categories=categories,
+        tags=tags,
+        brands=brands,
+        images=images,
+    )

@@ -18,9 +18,10 @@ import os
 import sqlite3
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -45,16 +46,23 @@ def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
-class CachedEncoder:
-    """Wraps an :class:`~interestlm.encode.base.Encoder`; vectors persist in ``cache_dir``.
+class _Named(Protocol):
+    """What the cache needs of a model: its id (part of every key) and its dimension."""
 
-    Keys are ``(encoder.model_id, sha256(text))``, so two models never share vectors. Each
-    :meth:`encode` call looks every text up, encodes the distinct misses in one call to the
-    wrapped encoder, stores them, and returns all rows in input order.
-    """
+    @property
+    def model_id(self) -> str: ...
 
-    def __init__(self, encoder: Encoder, cache_dir: Path | str) -> None:
-        self.encoder = encoder
+    @property
+    def dim(self) -> int: ...
+
+
+class VectorCache:
+    """Vectors of one model kept in ``cache_dir`` under ``(model.model_id, key)``: see
+    :meth:`encode_keyed`. Text and image encoders share it (keys: sha256 of the text or of the
+    file's bytes)."""
+
+    def __init__(self, model: _Named, cache_dir: Path | str) -> None:
+        self.model = model
         self.cache_dir = Path(cache_dir)
         if self.cache_dir.exists() and not self.cache_dir.is_dir():
             raise ValueError(f"cache_dir {self.cache_dir} exists and is not a directory")
@@ -64,13 +72,13 @@ class CachedEncoder:
 
     @property
     def model_id(self) -> str:
-        """The wrapped encoder's model id."""
-        return self.encoder.model_id
+        """The wrapped model's id."""
+        return self.model.model_id
 
     @property
     def dim(self) -> int:
-        """The wrapped encoder's dimension."""
-        return self.encoder.dim
+        """The wrapped model's dimension."""
+        return self.model.dim
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -128,9 +136,20 @@ class CachedEncoder:
         os.replace(tmp, final)
         return name
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> FloatArray:
-        """Vectors of ``texts`` from the cache, encoding (and storing) only the misses."""
-        keys = [text_key(t) for t in texts]
+    def forget(self, keys: Sequence[bytes]) -> None:
+        """Drop ``keys`` from the index (their rows stay in the append-only shards, unreferenced)."""
+        with self._connect() as db:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = list(keys[start : start + _CHUNK])
+                marks = ",".join("?" * len(chunk))
+                db.execute(f"DELETE FROM vectors WHERE model_id = ? AND key IN ({marks})", (self.model_id, *chunk))
+
+    def encode_keyed(
+        self, keys: Sequence[bytes], compute: Callable[[list[int]], FloatArray], *, dim: int | None
+    ) -> FloatArray:
+        """Rows for ``keys`` from the cache; ``compute(positions)`` makes the misses' rows (one per
+        distinct missing key, at its first position) and they are stored. ``dim`` sizes the output
+        when nothing is cached (None: ask the encoder)."""
         with self._connect() as db:
             found = self._lookup(db, list(dict.fromkeys(keys)))
         where: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -141,14 +160,14 @@ class CachedEncoder:
                 missing.setdefault(key, []).append(position)
             else:
                 where[hit[0]].append((position, hit[1]))
-        cached = self._read(len(texts), where)
-        out = cached if cached is not None else np.zeros((len(texts), self.dim), dtype=np.float32)
+        cached = self._read(len(keys), where)
+        if cached is not None:
+            out = cached
+        else:
+            out = np.zeros((len(keys), self.dim if dim is None else dim), dtype=np.float32)
         if missing:
             first = [positions[0] for positions in missing.values()]
-            vectors = np.asarray(
-                self.encoder.encode([texts[p] for p in first], batch_size=batch_size, progress=progress),
-                dtype=np.float32,
-            )
+            vectors = np.asarray(compute(first), dtype=np.float32)
             if vectors.shape != (len(first), out.shape[1]):
                 raise ValueError(
                     f"encoder {self.model_id} returned shape {vectors.shape}, expected ({len(first)}, {out.shape[1]})"
@@ -162,3 +181,25 @@ class CachedEncoder:
             for row, positions in enumerate(missing.values()):
                 out[positions] = vectors[row]
         return out
+
+
+class CachedEncoder(VectorCache):
+    """Wraps an :class:`~interestlm.encode.base.Encoder`; vectors persist in ``cache_dir``.
+
+    Keys are ``(encoder.model_id, sha256(text))``, so two models never share vectors. Each
+    :meth:`encode` call looks every text up, encodes the distinct misses in one call to the
+    wrapped encoder, stores them, and returns all rows in input order.
+    """
+
+    def __init__(self, encoder: Encoder, cache_dir: Path | str) -> None:
+        super().__init__(encoder, cache_dir)
+        self.encoder = encoder
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> FloatArray:
+        """Vectors of ``texts`` from the cache, encoding (and storing) only the misses."""
+
+        def compute(positions: list[int]) -> FloatArray:
+            picked = [texts[p] for p in positions]
+            return np.asarray(self.encoder.encode(picked, batch_size=batch_size, progress=progress), dtype=np.float32)
+
+        return self.encode_keyed([text_key(t) for t in texts], compute, dim=None)
