@@ -103,6 +103,10 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
         "--items", type=Path, default=None, metavar="PATH",
         help="item table: the item id column plus text columns (title, description, genres/categories, tags, brand)",
     )
+    p.add_argument(
+        "--images", type=Path, default=None, metavar="DIR",
+        help="a folder of item pictures named <item_id>.jpg|jpeg|png|webp (unreadable files are named and counted)",
+    )
 
 
 def _columns(args: argparse.Namespace) -> dict[str, str]:
@@ -294,6 +298,15 @@ def _load(name: str, args: argparse.Namespace) -> Any:
     if dataset.report.n_rejected:
         print(f"warning: {dataset.report.n_rejected} malformed rows skipped:", file=sys.stderr)
         print(dataset.report.summary(), file=sys.stderr)
+    images = getattr(args, "images", None)
+    if images is not None:
+        from interestlm.data.images import attach_images
+
+        dataset, found = attach_images(dataset, images)
+        for path, why in found.unreadable[:20]:
+            print(f"warning: {path}: {why}; its item has no picture", file=sys.stderr)
+        if found.unreadable:
+            print(f"warning: {len(found.unreadable):,} unreadable item pictures", file=sys.stderr)
     return dataset
 
 

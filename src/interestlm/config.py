@@ -64,6 +64,12 @@ def _from_mapping(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+#: What item pictures do in the recommender (``RecommenderConfig.image_content``).
+IMAGE_CONTENT: tuple[str, ...] = ("signal", "only", "off")
+#: Image encoder names (``interestlm.encode.image.make_image_encoder``).
+IMAGE_ENCODERS: tuple[str, ...] = ("efficientnet-lite0", "pixels")
+
+
 @dataclass(frozen=True, kw_only=True)
 class RecommenderConfig:
     """Every stage's settings; ``config.toml`` of a saved recommender holds exactly this.
@@ -87,6 +93,13 @@ class RecommenderConfig:
     interest_half_life: float = 3.0
     interest_temperature: float = 0.1
     collaborative: str = "auto"
+    #: Item pictures (``Catalog.images``), where the catalogue names them: ``"signal"`` (default)
+    #: adds the ``visual`` signal beside the text vectors; ``"only"`` makes the pictures the item
+    #: vectors (a catalogue with nothing worth reading; items without a picture get zero vectors);
+    #: ``"off"`` ignores them. ``image_encoder`` is ``"efficientnet-lite0"`` or ``"pixels"`` (a
+    #: stand-in for tests).
+    image_content: str = "signal"
+    image_encoder: str = "efficientnet-lite0"
     #: Train the text- and concept-aware sequence model (``seqrec``) on the same item vectors and
     #: concepts, and use it as the ``sequential`` signal and the profile's learned short-term
     #: layer. Off by default: it trains a transformer (minutes on a CPU for a MovieLens-sized log).
@@ -122,6 +135,14 @@ class RecommenderConfig:
         if self.collaborative not in COLLABORATIVE:
             raise ConfigError(
                 f"recommender collaborative={self.collaborative!r}: choose one of {', '.join(COLLABORATIVE)}"
+            )
+        if self.image_content not in IMAGE_CONTENT:
+            raise ConfigError(
+                f"recommender image_content={self.image_content!r}: choose one of {', '.join(IMAGE_CONTENT)}"
+            )
+        if self.image_encoder not in IMAGE_ENCODERS:
+            raise ConfigError(
+                f"recommender image_encoder={self.image_encoder!r}: choose one of {', '.join(IMAGE_ENCODERS)}"
             )
         if not isinstance(self.encoder, str) or not self.encoder.strip():
             raise ConfigError("recommender encoder must name an encoder (e.g. 'minilm')")

@@ -12,26 +12,29 @@ Why one file over 400 lines: the fit pipeline reads top to bottom in data-flow o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from interestlm.concepts import build_concept_graph, extract_concepts
 from interestlm.concepts.lm import enrich_thin_items
 from interestlm.concepts.match import concept_rows_for
 from interestlm.config import RecommenderConfig
-from interestlm.core.errors import UnknownIdError
-from interestlm.core.progress import step
+from interestlm.core.errors import BadInputError, UnknownIdError
+from interestlm.core.progress import note, step
 from interestlm.core.protocol import EvalTask, TrainData, history_matrix
 from interestlm.core.schema import ConceptGraph, History, InterestProfile, ItemConcepts
 from interestlm.core.tables import Catalog, Dataset, Interactions
 from interestlm.core.types import FloatArray, IntArray
 from interestlm.data.growth import grow_catalog
 from interestlm.encode import Encoder, LazyEncoder, make_encoder
+from interestlm.encode.align import ImageTextMap, blend
+from interestlm.encode.image import ImageEncoder, ImageSource, ImageVectors, make_image_encoder
 from interestlm.lm import Generator, make_lm
 from interestlm.models.rating import ratings_from_interactions
 from interestlm.models.rating_fused import FusedRating, ItemFeaturizer
@@ -45,6 +48,36 @@ from interestlm.text import item_texts, review_snippets
 
 if TYPE_CHECKING:
     from interestlm.models.seqrec import SeqRec
+
+
+@dataclass(kw_only=True, eq=False)
+class ItemPictures:
+    """The items' pictures as the recommender uses them (see ``RecommenderConfig.image_content``).
+
+    ``vectors`` has one unit row per item (zero: no picture); ``map`` places a picture in the
+    text space (None when too few items had both); ``failures`` are the (row, reason) of files
+    that could not be decoded (their items are treated as picture-less).
+    """
+
+    vectors: FloatArray
+    map: ImageTextMap | None
+    encoder_factory: Callable[[], ImageEncoder]
+    failures: list[tuple[int, str]] = field(default_factory=list)
+    #: True when the pictures are the item vectors (``image_content = "only"``).
+    is_content: bool = False
+    _encoder: ImageEncoder | None = None
+
+    @property
+    def has(self) -> npt.NDArray[np.bool_]:
+        """Which items have a picture."""
+        out: npt.NDArray[np.bool_] = np.linalg.norm(self.vectors, axis=1) > 0
+        return out
+
+    def encode(self, sources: Sequence[ImageSource]) -> ImageVectors:
+        """Vectors of new pictures (the encoder is started on first use)."""
+        if self._encoder is None:
+            self._encoder = self.encoder_factory()
+        return self._encoder.encode_images(sources)
 
 
 @dataclass(kw_only=True, eq=False)
@@ -76,6 +109,12 @@ class FittedState:
     #: ``config.rating_model`` is off).
     rating: FusedRating | None = None
     lm_concepts: dict[str, Any] | None = None
+    #: The items' pictures (None when the catalogue has none or ``config.image_content`` is
+    #: "off"). ``picture_dir`` holds saved thumbnails by item row; ``pictures`` the bytes of
+    #: pictures given to ``add_items`` since.
+    item_pictures: ItemPictures | None = None
+    picture_dir: Path | None = None
+    pictures: dict[int, bytes] = field(default_factory=dict)
     profiles: dict[int, InterestProfile] = field(default_factory=dict)
     unmatched_concepts: int = 0
     _item_index: dict[str, int] | None = None
@@ -113,12 +152,53 @@ class FittedState:
         return self._faiss
 
     # ------------------------------------------------------------------ catalogue growth
+    def picture(self, item: int) -> bytes | None:
+        """The picture of item row ``item`` (thumbnail saved with the artifacts, a picture given to
+        ``add_items``, or the catalogue's file when fitted in this process), None without one."""
+        if item in self.pictures:
+            return self.pictures[item]
+        if self.item_pictures is None or not 0 <= item < len(self.catalog) or not self.item_pictures.has[item]:
+            return None
+        if self.picture_dir is not None:
+            path = self.picture_dir / f"{item}.jpg"
+            return path.read_bytes() if path.is_file() else None
+        source = self.catalog.images[item]
+        try:
+            return Path(source).read_bytes() if source else None
+        except OSError:
+            return None
+
+    # ------------------------------------------------------------------ catalogue growth
     def add_items(self, items: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Add or update items; every part of the state takes them at once (see ``Recommender.add_items``)."""
-        growth = grow_catalog(self.catalog, items)
+        """Add or update items; every part of the state takes them at once (see ``Recommender.add_items``).
+
+        An item's ``image`` (a file path or the picture's bytes) is encoded at once: it feeds the
+        ``visual`` signal, and an item whose only text is its title is placed in the text space
+        halfway between its title and its picture (through the learned picture -> text map).
+        """
+        sources: dict[str, ImageSource] = {}
+        plain: list[Mapping[str, Any]] = []
+        for raw in items:
+            image = raw.get("image")
+            if isinstance(image, bytes | str | Path) and image:
+                sources[str(raw.get("item_id", "")).strip()] = image
+                raw = {**raw, "image": image if isinstance(image, str | Path) else "(uploaded)"}
+            plain.append(raw)
+        growth = grow_catalog(self.catalog, plain)
         catalog, changed, n_old = growth.catalog, growth.changed, len(self.catalog)
         texts = item_texts(catalog.take(np.asarray(changed, dtype=np.int64)), reviews=None)
         vectors = self.encoder.encode(texts)
+        images, picture_bytes = self._new_pictures(catalog, changed, sources)
+        if images is not None and self.item_pictures is not None:
+            if self.item_pictures.map is not None:
+                thin = [
+                    j
+                    for j, i in enumerate(changed)
+                    if not (catalog.descriptions[i] or catalog.categories[i] or catalog.tags[i])
+                ]
+                vectors[thin] = blend(vectors[thin], self.item_pictures.map(images[thin]))
+            if self.item_pictures.is_content:
+                vectors = images
         rows, unmatched = concept_rows_for(self.item_concepts, catalog, changed)
         self.unmatched_concepts += unmatched
         new = [j for j, i in enumerate(changed) if i >= n_old]
@@ -134,15 +214,32 @@ class FittedState:
         self.catalog = catalog
         self.item_vectors = item_vectors.astype(np.float32)
         self.item_concepts = replace(self.item_concepts, matrix=matrix.tocsr().astype(np.float32))
-        # New items are placed in the interest space by their text; an edited item keeps its place
-        # there (learned from behaviour) until the next fit.
+        picture_rows: FloatArray | None = None
+        if self.item_pictures is not None:
+            dim = self.item_pictures.vectors.shape[1]
+            grown = np.vstack([self.item_pictures.vectors, np.zeros((len(new), dim), np.float32)])
+            if images is not None:
+                for j, i in enumerate(changed):
+                    if np.any(images[j]):
+                        grown[i] = images[j]
+            # Replaced, not mutated: the service stages growth on a shallow copy of the served state.
+            self.item_pictures = replace(self.item_pictures, vectors=grown)
+            self.pictures = {**self.pictures, **picture_bytes}
+            picture_rows = grown[n_old:]
         self.space = self.space.with_items(vectors[new]) if new else self.space
         context = self.ranker.context
         if new:
-            context = context.with_items(vectors[new], rows[new], space_vectors=self.space.vectors_[n_old:])
+            context = context.with_items(
+                vectors[new],
+                rows[new],
+                space_vectors=self.space.vectors_[n_old:],
+                image_vectors=picture_rows if context.image_vectors is not None else None,
+            )
         context = replace(
             context, item_vectors=self.item_vectors, space_vectors=self.space.vectors_, item_concepts=self.item_concepts
         )
+        if context.image_vectors is not None and self.item_pictures is not None:
+            context = replace(context, image_vectors=self.item_pictures.vectors)
         self.ranker = replace(self.ranker, context=context, candidates=None)
         config = self.builder.config
         self.builder = profile_builder(self.space, self.item_vectors, self.item_concepts, self.graph, config)
@@ -152,6 +249,33 @@ class FittedState:
             self.rating = self.rating.with_items(self.item_vectors[n_old:], self.catalog.categories[n_old:])
         # -- end rating model
         return growth.rows
+
+    def _new_pictures(
+        self, catalog: Catalog, changed: Sequence[int], sources: Mapping[str, ImageSource]
+    ) -> tuple[FloatArray | None, dict[int, bytes]]:
+        """Vectors of the pictures given for the ``changed`` rows (zero rows where none was given;
+        one that fails to decode is a ``BadInputError`` naming it) and their bytes by row."""
+        if self.item_pictures is None or not sources:
+            return None, {}
+        ids = [str(catalog.item_ids[i]) for i in changed]
+        picked = [j for j, item_id in enumerate(ids) if item_id in sources]
+        data: list[bytes] = []
+        for j in picked:
+            source = sources[ids[j]]
+            try:
+                data.append(source if isinstance(source, bytes) else Path(source).read_bytes())
+            except OSError as exc:
+                raise BadInputError(f"item {ids[j]!r}: image {source!r} cannot be read ({exc})") from None
+        result = self.item_pictures.encode(data)
+        if result.failures:
+            j, why = result.failures[0]
+            raise BadInputError(f"item {ids[picked[j]]!r}: image {why}")
+        out = np.zeros((len(changed), self.item_pictures.vectors.shape[1]), dtype=np.float32)
+        kept: dict[int, bytes] = {}
+        for n, j in enumerate(picked):
+            out[j] = result.vectors[n]
+            kept[changed[j]] = data[n]
+        return out, kept
 
 
 def _empty_history() -> History:
@@ -180,6 +304,7 @@ class Content:
     histories: list[History]
     context: SignalContext
     lm_concepts: dict[str, Any] | None = None
+    pictures: ItemPictures | None = None
 
     @property
     def user_ids(self) -> list[str]:
@@ -205,6 +330,7 @@ class Content:
             collaborative=_collaborative(config.collaborative),
             sequential=sequential,
             space_vectors=(space or self.space).vectors_,
+            image_vectors=self.pictures.vectors if self.pictures is not None and not self.pictures.is_content else None,
             interest_half_life=config.interest_half_life,
             interest_temperature=config.interest_temperature,
         )
@@ -230,6 +356,8 @@ def content_state(
     space: ItemSpace | None = None,
     context: SignalContext | None = None,
     generator: Generator | None = None,
+    image_vectors: FloatArray | None = None,
+    image_map: ImageTextMap | None = None,
 ) -> Content:
     """Every stage up to the signals, computing what was not given (loading gives all of it)."""
     # Built on first use: a loaded recommender encodes only when items are added or text is asked.
@@ -244,10 +372,15 @@ def content_state(
         # Item text uses training reviews only, so nothing from the held-out period leaks in.
         reviews = review_snippets(train, len(catalog)) if config.reviews_in_text else None
         texts = item_texts(catalog, reviews=reviews)
+    pictures = item_pictures(config, catalog, image_vectors)
+    if item_vectors is None and pictures is not None and pictures.is_content:
+        item_vectors = pictures.vectors
     if item_vectors is None:
         with step(f"encode {len(texts):,} item texts ({config.encoder})"):
             item_vectors = encoder.encode(texts, progress=config.progress)
     vectors = item_vectors
+    if pictures is not None and not pictures.is_content:
+        pictures.map = image_map if image_vectors is not None else ImageTextMap.fit(pictures.vectors, vectors)
     lm_concepts: dict[str, Any] | None = None
     if item_concepts is None:
         with step(f"concepts of {len(catalog):,} items"):
@@ -281,12 +414,47 @@ def content_state(
         ),
         context=None,  # type: ignore[arg-type]  # set just below: it reads the parts above
         lm_concepts=lm_concepts,
+        pictures=pictures,
     )
     if context is None:
         with step(f"signals ({config.collaborative} collaborative model, transitions, popularity)"):
             context = content.signal_context(config, sequences)
     content.context = context
     return content
+
+
+def item_pictures(
+    config: RecommenderConfig, catalog: Catalog, vectors: FloatArray | None = None
+) -> ItemPictures | None:
+    """The catalogue's pictures encoded (or ``vectors`` given, as loading does); None when
+    ``config.image_content`` is "off" or no item names a picture. Files that fail to decode are
+    reported once, each by path, and their items count as picture-less."""
+    if config.image_content == "off" or (vectors is None and not any(catalog.images)):
+        return None
+
+    def factory() -> ImageEncoder:
+        cache = Path(config.cache_dir) if config.cache_dir else None
+        return make_image_encoder(config.image_encoder, cache_dir=cache, threads=config.encoder_threads)
+
+    failures: list[tuple[int, str]] = []
+    if vectors is None:
+        rows = [i for i, path in enumerate(catalog.images) if path]
+        with step(f"encode {len(rows):,} item pictures ({config.image_encoder})"):
+            result = factory().encode_images([catalog.images[i] for i in rows], progress=config.progress)
+        vectors = np.zeros((len(catalog), result.vectors.shape[1]), dtype=np.float32)
+        vectors[rows] = result.vectors
+        failures = [(rows[j], why) for j, why in result.failures]
+        for row, why in failures[:20]:
+            note(f"warning: {catalog.images[row]}: {why}; item {catalog.item_ids[row]} has no picture")
+        if failures:
+            note(f"warning: {len(failures):,} item pictures could not be decoded")
+    return ItemPictures(
+        vectors=np.asarray(vectors, dtype=np.float32),
+        map=None,
+        encoder_factory=factory,
+        failures=failures,
+        is_content=config.image_content == "only",
+    )
 
 
 def _lm_concepts(
@@ -384,6 +552,7 @@ def finish_state(
         space=content.space,
         sequential=sequential,
         lm_concepts=content.lm_concepts,
+        item_pictures=content.pictures,
     )
 
 

@@ -13,17 +13,21 @@ still read, their signals refitted from the saved interactions.
 
 from __future__ import annotations
 
+import io
 import json
 import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from interestlm import artifacts
 from interestlm.config import RecommenderConfig, config_to_dict, dumps_toml, recommender_config
 from interestlm.core.schema import ItemConcepts
 from interestlm.core.tables import Interactions
 from interestlm.core.types import FloatArray
+from interestlm.encode.align import ImageTextMap
 from interestlm.fitted import FittedState, content_state, finish_state
 from interestlm.models.ease import EASE
 from interestlm.models.itemknn import ItemKNN
@@ -39,6 +43,11 @@ SEQREC_DIR = "seqrec"
 SIGNALS_DIR = "signals"
 #: Where a saved recommender keeps its rating model.
 RATING_DIR = "rating"
+#: Where a saved recommender keeps its items' picture vectors, the picture -> text map and a
+#: thumbnail per picture (``<row>.jpg``, what the web page shows: never the dataset's own files).
+IMAGES_DIR = "images"
+#: Thumbnails are at most this many pixels on their longer side.
+THUMBNAIL_SIZE = 240
 
 
 def save_state(directory: Path | str, config: RecommenderConfig, state: FittedState) -> Path:
@@ -67,6 +76,8 @@ def save_state(directory: Path | str, config: RecommenderConfig, state: FittedSt
     if state.rating is not None:
         state.rating.save(out / RATING_DIR)
     # -- end rating model
+    if state.item_pictures is not None:
+        _save_pictures(out / IMAGES_DIR, state)
     extra: dict[str, Any] = {"encoder": state.encoder.model_id, "n_items": len(state.catalog)}
     if state.lm_concepts is not None:
         extra["lm_item_concepts"] = state.lm_concepts
@@ -85,6 +96,8 @@ def load_state(directory: Path | str) -> tuple[RecommenderConfig, FittedState]:
     vectors = artifacts.load_array(src, "vectors")
     item_concepts = artifacts.load_item_concepts(src)
     space = ItemSpace.load(src, config.space, vectors)
+    images_dir = src / IMAGES_DIR
+    image_vectors = artifacts.load_array(images_dir, "vectors") if (images_dir / "vectors.npy").is_file() else None
     content = content_state(
         config,
         artifacts.load_catalog(src),
@@ -95,7 +108,11 @@ def load_state(directory: Path | str) -> tuple[RecommenderConfig, FittedState]:
         graph=artifacts.load_graph(src),
         space=space,
         context=_load_context(src / SIGNALS_DIR, vectors, item_concepts, space.vectors_),
+        image_vectors=image_vectors,
+        image_map=ImageTextMap.load(images_dir) if image_vectors is not None else None,
     )
+    if content.pictures is not None and not content.pictures.is_content and content.context is not None:
+        content.context = replace(content.context, image_vectors=content.pictures.vectors)
     content.lm_concepts = manifest.get("extra", {}).get("lm_item_concepts")
     sequential = None
     if (src / SEQREC_DIR).is_dir():
@@ -117,9 +134,36 @@ def load_state(directory: Path | str) -> tuple[RecommenderConfig, FittedState]:
     if (src / RATING_DIR).is_dir():
         state.rating = FusedRating.load(src / RATING_DIR)
     # -- end rating model
+    if image_vectors is not None:
+        state.picture_dir = images_dir
     for profile in artifacts.load_profiles(src):
         state.profiles[state.add_user(profile.user_id)] = profile
     return config, state
+
+
+def _save_pictures(directory: Path, state: FittedState) -> None:
+    """Picture vectors, the map, and a small JPEG per item that has a picture (named by row)."""
+    from PIL import Image
+
+    pictures = state.item_pictures
+    if pictures is None:
+        return
+    artifacts.save_array(directory, "vectors", pictures.vectors)
+    if pictures.map is not None:
+        pictures.map.save(directory)
+    for row in np.flatnonzero(pictures.has).tolist():
+        target = directory / f"{row}.jpg"
+        if target.is_file() and state.picture_dir == directory:
+            continue
+        data = state.picture(row)
+        if data is None:
+            continue
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                img.convert("RGB").save(target, format="JPEG", quality=85)
+        except (OSError, ValueError):
+            continue  # encoded once, unreadable now (file changed): the page shows no picture
 
 
 def _save_context(directory: Path, context: SignalContext) -> None:

@@ -252,6 +252,7 @@ class Recommender:
             profile,
             titles=state.catalog.display_titles,
             sources=self._next_item_sources(profile, [r.item for r in recs]),
+            look_alikes=self._look_alikes(profile, [r.item for r in recs]),
         )
         if self.text is not None and lm_text:
             explained = self.text.explain_all(explained, state.catalog.titles, state.item_concepts)
@@ -266,6 +267,23 @@ class Recommender:
             return [[] for _ in items]
         block = context.transition[recent][:, list(items)].toarray()
         return [[recent[r] for r in np.flatnonzero(block[:, j] > 0)] for j in range(len(items))]
+
+    def _look_alikes(self, profile: InterestProfile, items: Sequence[int]) -> list[list[int]] | None:
+        """Per item, the user's liked history items whose pictures look most like its picture
+        (best first, cosine above 0.5): what "It looks like X" may cite. None without pictures."""
+        pictures = self.state_.item_pictures
+        if pictures is None or pictures.is_content:
+            return None
+        liked = [int(i) for i in dict.fromkeys(profile.seen_items[::-1].tolist()) if i not in set(profile.dislikes)]
+        liked = [i for i in liked if 0 <= i < len(pictures.vectors) and pictures.has[i]][:200]
+        if not liked:
+            return [[] for _ in items]
+        sims = pictures.vectors[list(items)] @ pictures.vectors[liked].T
+        out: list[list[int]] = []
+        for row in sims:
+            order = np.argsort(-row, kind="stable")[:2]
+            out.append([liked[o] for o in order if row[o] > 0.5])
+        return out
 
     def explain(self, user: str | InterestProfile, item_id: str) -> Explanation:
         """Why ``item_id`` suits the user: the signal that carried it, the interest served, shared

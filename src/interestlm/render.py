@@ -3,10 +3,12 @@
 The library's ``*_json`` methods, the command line (``--json`` and its tables) and the HTTP
 service all render here, so one recommendation has one shape everywhere::
 
-    {"item_id", "title", "score",
+    {"item_id", "title", "score", "image",
      "explanation", "explanation_source", "reason", "interest", "concepts", "evidence", "path",
      "contributions"}
 
+``image`` is the path of the item's picture on the HTTP service (``/v1/items/{id}/image``), null
+for an item without one;
 ``interest`` is ``null`` when no interest carried the item; ``contributions`` maps each signal
 to its share of ``score`` (weight x value; they sum to it); ``reason`` names the largest one.
 Language-model text is decided before rendering (``Recommender(text=LMWriter(...))``); the
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from interestlm.core.schema import Explanation, InterestProfile, Recommendation
 from interestlm.core.tables import Catalog
@@ -27,6 +30,13 @@ from interestlm.profiles import profile_to_json
 def item_ref(catalog: Catalog, item: int) -> dict[str, str]:
     """``{"item_id", "title"}`` of catalogue row ``item``."""
     return {"item_id": str(catalog.item_ids[item]), "title": catalog.titles[item]}
+
+
+def image_path(catalog: Catalog, item: int) -> str | None:
+    """Where the HTTP service serves catalogue row ``item``'s picture (None when it has none)."""
+    if not catalog.images[item]:
+        return None
+    return f"/v1/items/{quote(str(catalog.item_ids[item]), safe='')}/image"
 
 
 def explanation_fields(explanation: Explanation, catalog: Catalog) -> dict[str, Any]:
@@ -45,7 +55,11 @@ def explanation_fields(explanation: Explanation, catalog: Catalog) -> dict[str, 
 
 def recommendation_json(rec: Recommendation, catalog: Catalog) -> dict[str, Any]:
     """One recommendation (see the module doc for its shape; explanation fields only when explained)."""
-    out: dict[str, Any] = {**item_ref(catalog, rec.item), "score": float(rec.score)}
+    out: dict[str, Any] = {
+        **item_ref(catalog, rec.item),
+        "score": float(rec.score),
+        "image": image_path(catalog, rec.item),
+    }
     if rec.explanation is not None:
         out.update(explanation_fields(rec.explanation, catalog))
     if rec.contributions:

@@ -35,6 +35,7 @@ SIGNALS: tuple[str, ...] = (
     "short_term",
     "concept",
     "graph",
+    "visual",
     "collaborative",
     "transition",
     "sequential",

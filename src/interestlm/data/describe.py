@@ -31,6 +31,8 @@ class DatasetStats:
     items_with_text_share: float
     rejected: dict[str, int]
     notes: dict[str, int]
+    #: Items whose picture is readable (0 when no picture folder was attached).
+    items_with_images: int = 0
 
     def format(self) -> str:
         """A multi-line, aligned summary for people."""
@@ -50,6 +52,8 @@ class DatasetStats:
             f"history length          mean {self.mean_history:.1f}, median {self.median_history:g}",
             f"items with text         {self.items_with_text_share:.1%}",
         ]
+        if self.items_with_images:
+            lines.append(f"items with images: {self.items_with_images:,} of {self.catalog_items:,}")
         total = sum(self.rejected.values())
         lines.append(f"rejected rows           {total:,}")
         lines.extend(f"  {path}: {n:,}" for path, n in self.rejected.items())
@@ -100,4 +104,5 @@ def describe(dataset: Dataset) -> DatasetStats:
         items_with_text_share=with_text / dataset.n_items if dataset.n_items else 0.0,
         rejected=dict(dataset.report.rejected),
         notes=dict(dataset.report.notes),
+        items_with_images=sum(1 for p in dataset.catalog.images if p),
     )

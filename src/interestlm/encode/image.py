@@ -350,7 +350,7 @@ class CachedImageEncoder:
         return ImageVectors(vectors=out, ok=ok, failures=failures)
 
 
-#: Image encoder names accepted by :func:`make_image_encoder` and ``RecommenderConfig.image_encoder``.
+#: Image encoder names accepted by :func:`make_image_encoder` (``RecommenderConfig.image_encoder``).
 IMAGE_ENCODERS: tuple[str, ...] = ("efficientnet-lite0", "pixels")
 
 

@@ -73,6 +73,7 @@ def with_reasons(
     *,
     titles: Sequence[str] | None = None,
     sources: Sequence[Sequence[int]] | None = None,
+    look_alikes: Sequence[Sequence[int]] | None = None,
 ) -> list[Explanation]:
     """Explanations that say what really carried each score (``contributions[j]``: signal -> share).
 
@@ -81,7 +82,9 @@ def with_reasons(
     the concepts and the graph path are named only when their signals carried at least
     :data:`MIN_SHARE` of the item's positive score. ``sources[j]`` (optional) are the history
     items the transition / sequential signals started from; they become the evidence when one
-    of those is the reason (only citable ones: never a disliked item).
+    of those is the reason (only citable ones: never a disliked item). ``look_alikes[j]``
+    (optional) are the history items whose pictures look most like item ``j``'s: the evidence
+    when the ``visual`` signal carried it ("It looks like X, which you liked").
     """
     citable = citable_items(profile)
     pins = profile.edits.pinned
@@ -97,6 +100,8 @@ def with_reasons(
         evidence = e.evidence
         if reason in ("transition", "sequential") and sources is not None:
             evidence = tuple(i for i in sources[j] if i in citable)[:2] or e.evidence
+        elif reason == "visual":
+            evidence = tuple(i for i in (look_alikes[j] if look_alikes is not None else ()) if i in citable)[:2]
         elif reason in ("popularity", "new_item"):
             evidence = ()
         draft = replace(

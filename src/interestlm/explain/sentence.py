@@ -36,6 +36,10 @@ def _lead(explanation: Explanation, titles: Sequence[str] | None) -> str:
         return f"People who watched {cited} next watched this"
     if explanation.reason == "sequential" and cited:
         return f"It often comes next after {cited}"
+    if explanation.reason == "visual" and cited:
+        return f"It looks like {cited}, which you liked"
+    if explanation.reason == "visual":
+        return "It looks like pictures of what you liked"
     if explanation.reason == "popularity":
         return "Popular with everyone right now"
     if explanation.reason == "new_item":

@@ -83,6 +83,7 @@ SIGNAL_SIGNS: dict[str, int] = {
     "short_term": 1,
     "concept": 1,
     "graph": 1,
+    "visual": 1,
     "collaborative": 1,
     "transition": 1,
     "sequential": 1,

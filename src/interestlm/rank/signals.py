@@ -149,7 +149,8 @@ class SignalContext:
     older members), ``interest_temperature`` (``tau``: near 0 the best-fitting interest alone
     counts, large values average them), ``n_recent`` and ``recency``
     (how many latest items the transition signal reads, and the decay per step back),
-    ``max_dislikes`` (latest disliked items compared).
+    ``max_dislikes`` (latest disliked items compared); ``image_vectors`` the items' pictures
+    (unit rows; an all-zero row is an item without one), None when the catalogue has none.
     """
 
     item_vectors: FloatArray
@@ -161,6 +162,7 @@ class SignalContext:
     log_popularity: FloatArray
     sequential: SequenceScorer | None = None
     space_vectors: FloatArray | None = None
+    image_vectors: FloatArray | None = None
     interest_half_life: float = 3.0
     interest_temperature: float = 0.1
     n_recent: int = 5
@@ -180,6 +182,8 @@ class SignalContext:
             missing.add("collaborative")
         if self.sequential is None:
             missing.add("sequential")
+        if self.image_vectors is None:
+            missing.add("visual")
         return tuple(name for name in SIGNALS if name not in missing)
 
     @classmethod
@@ -195,6 +199,7 @@ class SignalContext:
         collaborative_config: dict[str, float] | None = None,
         sequential: SequenceScorer | None = None,
         space_vectors: npt.ArrayLike | None = None,
+        image_vectors: npt.ArrayLike | None = None,
         transition_k: int = 100,
         interest_half_life: float = 3.0,
         interest_temperature: float = 0.1,
@@ -207,7 +212,8 @@ class SignalContext:
         ``collaborative="auto"`` picks EASE for catalogues of at most :data:`EASE_MAX_ITEMS`
         items, item-kNN above; ``collaborative_config`` is passed to the baseline. ``sequential``
         (already trained) must score all ``n_items``; ``space_vectors`` (one row per item) place the
-        items in the space of the profiles' interests.
+        items in the space of the profiles' interests; ``image_vectors`` (one row per item, zero
+        where an item has no picture) enable the ``visual`` signal.
         """
         vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != n_items:
@@ -217,6 +223,9 @@ class SignalContext:
         space = None if space_vectors is None else np.ascontiguousarray(space_vectors, dtype=np.float32)
         if space is not None and (space.ndim != 2 or space.shape[0] != n_items or not np.isfinite(space).all()):
             raise ValueError(f"space_vectors must be finite with shape (n_items={n_items}, dim), got {space.shape}")
+        images = None if image_vectors is None else np.ascontiguousarray(image_vectors, dtype=np.float32)
+        if images is not None and (images.ndim != 2 or images.shape[0] != n_items or not np.isfinite(images).all()):
+            raise ValueError(f"image_vectors must be finite with shape (n_items={n_items}, dim), got {images.shape}")
         if item_concepts.n_items != n_items:
             raise ValueError(f"item_concepts has {item_concepts.n_items} item rows, expected n_items={n_items}")
         if graph is not None and graph.n_concepts < item_concepts.n_concepts:
@@ -249,6 +258,7 @@ class SignalContext:
             log_popularity=np.log1p(cooc.counts_).astype(np.float32),
             sequential=sequential,
             space_vectors=space,
+            image_vectors=images,
             interest_half_life=interest_half_life,
             interest_temperature=interest_temperature,
             n_recent=n_recent,
@@ -257,14 +267,20 @@ class SignalContext:
         )
 
     def with_items(
-        self, vectors: npt.ArrayLike, concept_rows: sp.csr_matrix, *, space_vectors: npt.ArrayLike | None = None
+        self,
+        vectors: npt.ArrayLike,
+        concept_rows: sp.csr_matrix,
+        *,
+        space_vectors: npt.ArrayLike | None = None,
+        image_vectors: npt.ArrayLike | None = None,
     ) -> SignalContext:
         """The context with new items appended (text vectors and concept rows; no interactions yet).
 
         Collaborative, transition and popularity signals give new items zero evidence; the content
         signals (interest, short-term, concept, graph) and the sequence model (whose item vectors
         come from content) score them at once. ``space_vectors`` (the new items' place in the
-        interest space) are required when the context has ``space_vectors``.
+        interest space) are required when the context has ``space_vectors``; ``image_vectors``
+        (zero rows for items without a picture; None: none has one) feed the ``visual`` signal.
         """
         new = np.ascontiguousarray(vectors, dtype=np.float32)
         if new.ndim != 2 or new.shape[1] != self.item_vectors.shape[1]:
@@ -288,6 +304,7 @@ class SignalContext:
             transition=transition,
             log_popularity=np.concatenate([self.log_popularity, np.zeros(new.shape[0], np.float32)]),
             space_vectors=self._appended_space(new.shape[0], space_vectors),
+            image_vectors=self._appended_images(new.shape[0], image_vectors),
             sequential=self.sequential.with_items(new, concept_rows) if self.sequential is not None else None,
         )
 
@@ -302,6 +319,16 @@ class SignalContext:
             expected = (n_new, self.space_vectors.shape[1])
             raise ValueError(f"new space vectors must have shape {expected}, got {new.shape}")
         return np.vstack([self.space_vectors, new])
+
+    def _appended_images(self, n_new: int, image_vectors: npt.ArrayLike | None) -> FloatArray | None:
+        """``image_vectors`` with ``n_new`` rows appended (zero rows when the new items have none)."""
+        if self.image_vectors is None:
+            return None
+        dim = self.image_vectors.shape[1]
+        new = np.zeros((n_new, dim), np.float32) if image_vectors is None else np.asarray(image_vectors, np.float32)
+        if new.shape != (n_new, dim):
+            raise ValueError(f"new image vectors must have shape {(n_new, dim)}, got {new.shape}")
+        return np.vstack([self.image_vectors, new])
 
     @property
     def interest_vectors(self) -> FloatArray:
@@ -341,7 +368,7 @@ def standardise(matrix: FloatArray, *, tol: float = 1e-6) -> FloatArray:
 
 
 def interest_queries(
-    profiles: Sequence[InterestProfile], ctx: SignalContext
+    profiles: Sequence[InterestProfile], ctx: SignalContext, *, vectors: FloatArray | None = None
 ) -> tuple[FloatArray, npt.NDArray[np.int64], FloatArray]:
     """Query vectors, owning profile and log activity share of every active interest.
 
@@ -353,8 +380,13 @@ def interest_queries(
     enters through a user override, which scales the activity by ``override / weight`` (0 drops
     the interest). An interest none of whose members is in the history (a hand-made profile) is
     its stored vector with its weight as activity. Shares are normalised per profile.
+
+    ``vectors`` (default: the interest space) places the members elsewhere, e.g. in picture space:
+    there an interest without a member that has a picture has no query, and a hand-made interest
+    (no member in the history) none either.
     """
-    vectors = ctx.interest_vectors
+    elsewhere = vectors is not None
+    vectors = ctx.interest_vectors if vectors is None else vectors
     dim = vectors.shape[1]
     queries: list[FloatArray] = []
     owners: list[int] = []
@@ -368,7 +400,7 @@ def interest_queries(
         rows: list[tuple[FloatArray, float]] = []
         for pos, weight in active:
             interest = p.interests[pos]
-            if interest.vector.shape != (dim,):
+            if not elsewhere and interest.vector.shape != (dim,):
                 raise ValueError(
                     f"profile {p.user_id!r}: interest {pos} has a {interest.vector.shape} vector, items have {dim} dims"
                 )
@@ -380,6 +412,8 @@ def interest_queries(
                 decay = np.exp2(-ages[np.searchsorted(distinct, known)] / ctx.interest_half_life)
                 query = (decay @ vectors[known].astype(np.float64)).astype(np.float32)
                 mass = float(decay.sum()) * scale
+            elif elsewhere:
+                continue
             else:
                 query, mass = interest.vector.astype(np.float32), float(weight)
             norm = float(np.linalg.norm(query))
@@ -451,6 +485,37 @@ class _Batch:
         z -= np.repeat(peak, np.diff(np.r_[starts, len(z)]), axis=0)
         np.exp(z, out=z)
         out[owners[starts]] = tau * (np.log(np.add.reduceat(z, starts, axis=0)) + peak)
+        return out
+
+    def visual(self) -> FloatArray:
+        """How much a candidate's picture looks like the pictures of each active interest's members.
+
+        The interests' queries in picture space are their members' unit image vectors, weighted
+        as :func:`interest_queries` weights them (recent members count more); the score is the
+        same soft maximum over interests. A candidate without a picture gets the mean score of
+        the candidates that have one: the signal says nothing either way about it.
+        """
+        images = self.ctx.image_vectors
+        if images is None:
+            raise ValueError("the visual signal needs a SignalContext built with image_vectors")
+        cand = images if self.items is None else images[self.items]
+        has = np.linalg.norm(cand, axis=1) > 0
+        queries, owners, log_shares = interest_queries(self.profiles, self.ctx, vectors=images)
+        out = np.zeros((len(self.profiles), self.n), dtype=np.float32)
+        if not len(queries) or not has.any():
+            return out
+        tau = np.float32(self.ctx.interest_temperature)
+        z = queries @ cand[has].T
+        z /= tau
+        z += log_shares[:, None]
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        peak = np.maximum.reduceat(z, starts, axis=0)
+        z -= np.repeat(peak, np.diff(np.r_[starts, len(z)]), axis=0)
+        np.exp(z, out=z)
+        scored = tau * (np.log(np.add.reduceat(z, starts, axis=0)) + peak)
+        block = np.repeat(scored.mean(axis=1, keepdims=True), self.n, axis=1)
+        block[:, has] = scored
+        out[owners[starts]] = block
         return out
 
     def short_term(self) -> FloatArray:
@@ -535,6 +600,7 @@ _COMPUTE: dict[str, Callable[[_Batch], FloatArray]] = {
     "short_term": _Batch.short_term,
     "concept": _Batch.concept,
     "graph": _Batch.graph,
+    "visual": _Batch.visual,
     "collaborative": _Batch.collaborative,
     "transition": _Batch.transition,
     "sequential": _Batch.sequential,

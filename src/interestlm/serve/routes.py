@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
+from interestlm.core.errors import UnknownIdError
 from interestlm.serve.auth import ApiKeys
 from interestlm.serve.schemas import (
     MAX_K,
@@ -28,6 +29,7 @@ from interestlm.serve.schemas import (
     ProfileEditIn,
     RecommendationsOut,
     SimilarOut,
+    picture_type,
 )
 from interestlm.serve.service import Service
 from interestlm.serve.settings import ServeSettings
@@ -175,6 +177,23 @@ def router(keys: ApiKeys, settings: ServeSettings) -> APIRouter:
     def post_items(service: ServiceDep, body: ItemsIn) -> dict[str, Any]:
         """Add or update items; they are encoded, indexed and recommendable on return."""
         return service.upsert_items(body.items)
+
+    @v1.get(
+        "/items/{item_id}/image",
+        dependencies=read_any,
+        response_class=Response,
+        responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
+    )
+    def item_image(service: ServiceDep, item_id: ItemId) -> Response:
+        """The item's picture (a thumbnail kept with the artifacts, or the one uploaded); 404 without one."""
+        data = service.picture(item_id)
+        if data is None:
+            raise UnknownIdError(f"item {item_id!r} has no picture")
+        return Response(
+            content=data,
+            media_type=picture_type(data) or "application/octet-stream",
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
 
     @v1.get("/items/{item_id}/similar", response_model=SimilarOut, dependencies=read_any)
     def similar_items(

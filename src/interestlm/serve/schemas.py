@@ -6,9 +6,21 @@ cannot make the server do unbounded work.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from interestlm.core.names import normalise_name
 
@@ -16,6 +28,19 @@ MAX_EVENTS = 1000
 MAX_ITEMS = 1000
 MAX_HISTORY = 1000
 MAX_TEXT = 10_000
+#: A picture sent with an item, base64-encoded (about 512 KB of file).
+MAX_IMAGE_BASE64 = 700_000
+
+
+def picture_type(data: bytes) -> str | None:
+    """The media type of a picture's bytes by their signature (JPEG, PNG, WebP), else None."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 MAX_K = 200
 MAX_CONCEPTS = 100
 #: Timestamps are seconds since the epoch up to 2100-01-01: a bound that keeps every later
@@ -102,6 +127,9 @@ class RecommendationOut(BaseModel):
     item_id: str
     title: str
     score: float
+    image: str | None = Field(
+        default=None, description="path of the item's picture (GET it with the same key), null without one"
+    )
     explanation: str | None = None
     explanation_source: str | None = Field(default=None, description="template, or kind:model of the LM that wrote it")
     reason: str | None = Field(default=None, description="the signal that carried most of the score")
@@ -197,6 +225,24 @@ class ItemIn(BaseModel):
     title: str = Field(min_length=1, max_length=1000)
     text: str = Field(default="", max_length=MAX_TEXT)
     categories: list[StrictStr] = Field(default_factory=list, max_length=50)
+    image_base64: str | None = Field(
+        default=None,
+        max_length=MAX_IMAGE_BASE64,
+        description="the item's picture (JPEG, PNG or WebP file bytes, base64): encoded at once, shown on the web page",
+    )
+
+    @field_validator("image_base64")
+    @classmethod
+    def _picture(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            data = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("image_base64 is not valid base64") from None
+        if picture_type(data) is None:
+            raise ValueError("image_base64 is not a JPEG, PNG or WebP file")
+        return value
 
 
 class ItemsIn(BaseModel):

@@ -17,13 +17,14 @@ Why one file over 500 lines: the writes, their undo, the replay and the snapshot
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,7 +216,7 @@ class Service:
             return 0
         state = self.rec.state_
         for body in snap.items_rows:
-            self.rec.add_items(body["items"])
+            self.rec.add_items(item_rows(body["items"]))
             self._items_rows.append(body)
         for user_id in snap.users:
             state.add_user(user_id)
@@ -282,7 +283,7 @@ class Service:
             self._apply_edit(str(entry.user_id), body)
         elif entry.op == "items":
             self.cache.catalog_changed()
-            self.rec.add_items(body["items"])
+            self.rec.add_items(item_rows(body["items"]))
             self._items_rows.append(body)
             self._forget_read_only_profiles(self.rec.state_.profiles)
         else:
@@ -373,6 +374,13 @@ class Service:
         """The layered profile JSON of a known user."""
         with self.lock.read():
             return self.rec.profile_json(user_id)
+
+    def picture(self, item_id: str) -> bytes | None:
+        """The picture of ``item_id`` as the artifacts (or an upload) hold it; None when it has none
+        (``UnknownIdError`` for an unknown id)."""
+        with self.lock.read():
+            state = self.rec.state_
+            return state.picture(state.item(item_id))
 
     def similar(self, item_id: str, k: int) -> dict[str, Any]:
         """Nearest items of ``item_id``."""
@@ -579,12 +587,12 @@ class Service:
         during the encoding; the copy is swapped in, under the exclusive lock, once logged. A
         failure anywhere leaves the served state untouched.
         """
-        body = {"items": [i.model_dump() for i in items]}
+        body = {"items": [i.model_dump(exclude_none=True) for i in items]}
         with self.writer:
             self._writable()
             state = self.rec.state_
             staged = copy.copy(state)
-            staged.add_items(body["items"])
+            staged.add_items(item_rows(body["items"]))
             seq = self._commit("items", None, [body])[0]
             with self.lock.write():
                 vars(state).update(vars(staged))
@@ -594,3 +602,16 @@ class Service:
             n_items = self.n_items()
         self.metrics.items.inc(len(items))
         return {"item_ids": [i.item_id for i in items], "n_items": n_items, "seq": seq}
+
+
+def item_rows(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Logged item rows as ``add_items`` takes them: ``image_base64`` decoded to the picture's bytes
+    (``image``); a client never names a file on the server."""
+    out = []
+    for raw in items:
+        row = {k: v for k, v in raw.items() if k not in ("image_base64", "image")}
+        encoded = raw.get("image_base64")
+        if encoded:
+            row["image"] = base64.b64decode(encoded, validate=True)
+        out.append(row)
+    return out

@@ -184,12 +184,29 @@
     }
   }
 
+  // Pictures need the key like every read, so they are fetched and shown from a blob: URL.
+  async function picture(path) {
+    try {
+      const res = await fetch(path, { headers: headers(false) });
+      if (!res.ok) return null;
+      return URL.createObjectURL(await res.blob());
+    } catch (e) {
+      return null;
+    }
+  }
+
   function drawRecommendations(recs) {
     const ol = $("recommendations");
     ol.replaceChildren();
     for (const r of recs.recommendations) {
       const li = el("li");
       li.dataset.itemId = r.item_id;
+      if (r.image) {
+        const img = el("img", "", "poster");
+        img.alt = "";
+        li.append(img);
+        picture(r.image).then((url) => (url ? (img.src = url) : img.remove()));
+      }
       li.append(el("strong", r.title), el("span", " " + Number(r.score).toFixed(3), "score"));
       li.append(button("like", feedback(r.item_id, "like"), { "data-action": "like" }));
       li.append(button("dislike", feedback(r.item_id, "dislike"), { "data-action": "dislike" }));
