@@ -187,6 +187,7 @@ def main() -> int:
     inter = dataset.interactions
     results: dict[str, Any] = {
         "dataset": "ml-latest-small",
+        "model": "interest",
         "posters": {
             "items_with_posters": int(poster.sum()),
             "items": len(poster),

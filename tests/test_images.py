@@ -74,7 +74,6 @@ def test_cached_image_encoder_keys_by_bytes_and_never_caches_failures(tmp_path: 
 
 
 def test_efficientnet_encoder_exports_once_and_gives_unit_vectors(tmp_path: Path) -> None:
-    pytest.importorskip("efficientnet_lite_pytorch")
     from interestlm.encode.image import EfficientNetLiteEncoder
 
     enc = EfficientNetLiteEncoder(model_dir=tmp_path)
@@ -198,3 +197,60 @@ def test_a_visual_reason_cites_the_liked_items_that_look_alike(fitted: Recommend
     assert set(out.evidence) == set(alike[0][:2])
     (plain,) = with_reasons([base], [{"popularity": 1.0, "visual": 0.1}], profile, look_alikes=alike)
     assert "looks like" not in plain.text
+
+
+@pytest.mark.integration
+def test_describe_counts_the_posters_of_ml_latest_small() -> None:
+    import subprocess
+    import sys
+
+    from interestlm.testing import shared_data
+
+    posters = shared_data("movielens-posters")
+    root = shared_data("ml-latest-small").parent
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "interestlm.cli",
+            "describe",
+            "ml-latest-small",
+            "--data-root",
+            str(root),
+            "--images",
+            str(posters),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert "items with images: 2,947 of 9,742" in out.stdout
+
+
+@pytest.mark.integration
+def test_poster_neighbours_share_genres_well_above_chance(tmp_path: Path) -> None:
+    from interestlm.data.registry import load_dataset
+    from interestlm.encode.image import EfficientNetLiteEncoder
+    from interestlm.testing import shared_data
+
+    root = shared_data("ml-latest-small").parent
+    dataset, _ = attach_images(load_dataset("ml-latest-small", data_root=root), shared_data("movielens-posters"))
+    rows = [i for i, p in enumerate(dataset.catalog.images) if p][:800]
+    vectors = (
+        EfficientNetLiteEncoder(model_dir=tmp_path).encode_images([dataset.catalog.images[i] for i in rows]).vectors
+    )
+    genres = [set(dataset.catalog.categories[i]) for i in rows]
+
+    def jaccard(a: int, b: int) -> float:
+        return len(genres[a] & genres[b]) / max(len(genres[a] | genres[b]), 1)
+
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    nearest = np.argsort(-sims, axis=1)[:, :5]
+    near = float(np.mean([jaccard(a, int(b)) for a in range(len(rows)) for b in nearest[a]]))
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, len(rows), (4000, 2))
+    chance = float(np.mean([jaccard(int(a), int(b)) for a, b in pairs if a != b]))
+    # The data README measured 0.258 against 0.175 over all posters with this network.
+    assert near > 1.25 * chance, (near, chance)

@@ -1,0 +1,95 @@
+"""Generate the README's pictures table from benchmarks/results/multimodal/*.json.
+
+Replaces the text between ``<!-- multimodal:start -->`` and ``<!-- multimodal:end -->`` in README.md:
+one row per model and variant (text / image / text + image), leave-one-out and the cold-item split.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "multimodal"
+START, END = "<!-- multimodal:start -->", "<!-- multimodal:end -->"
+VARIANTS = ("text", "image", "text+image")
+
+
+def _cell(run: dict[str, Any], key: str, metric: str = "recall@10") -> str:
+    entry = run.get(key)
+    if not isinstance(entry, dict) or metric not in entry:
+        return "–"
+    return f"{entry[metric]:.4f}"
+
+
+def _rows(model: str, runs: dict[str, dict[str, Any]]) -> list[str]:
+    lines = []
+    for variant in VARIANTS:
+        loo, cold = runs.get(f"loo/{variant}"), runs.get(f"cold/{variant}")
+        if loo is None and cold is None:
+            continue
+        loo, cold = loo or {}, cold or {}
+        cells = [
+            model,
+            variant,
+            _cell(loo, "all"),
+            _cell(loo, "all", "ndcg@10"),
+            _cell(loo, "poster_targets"),
+            _cell(cold, "all"),
+            _cell(cold, "loo_cold_targets"),
+            _cell(cold, "cold_task_among_cold_items"),
+            _cell(cold, "cold_task_full_ranking"),
+            f"{loo['fit_seconds']:.0f}" if "fit_seconds" in loo else "–",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def table() -> str:
+    """The markdown table (and its notes) from the result files present."""
+    head = [
+        "model",
+        "content",
+        "LOO R@10",
+        "LOO N@10",
+        "LOO R@10, poster targets",
+        "cold split R@10",
+        "cold LOO targets R@10",
+        "cold task R@10 (among cold)",
+        "cold task R@10 (full)",
+        "fit s",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for path in sorted(RESULTS.glob("ml-latest-small__*.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        if "runs" in result:
+            lines += _rows(str(result.get("model", path.stem.split("__")[1])), result["runs"])
+    interest = RESULTS / "ml-latest-small__interest.json"
+    if interest.is_file():
+        r = json.loads(interest.read_text(encoding="utf-8"))
+        enc, align = r["encoding"], r["alignment"]
+        lines += [
+            "",
+            f"Pictures encoded at {enc['images_per_second']:.0f} images/s ({enc['images']:,} posters, "
+            f"{enc['threads']} threads, decoding included). Mapped into the text space, a poster's 10 nearest "
+            f"text neighbours share its genres with Jaccard {align['mapped_picture_to_text']:.3f} "
+            f"(picture neighbours {align['picture_to_picture']:.3f}, true text neighbours "
+            f"{align['text_to_text']:.3f}, random pairs {align['random_pairs']:.3f}).",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"{readme}: markers {START} / {END} not found")
+    before, rest = text.split(START, 1)
+    _, after = rest.split(END, 1)
+    readme.write_text(before + START + "\n" + table() + "\n" + END + after, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
