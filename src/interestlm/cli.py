@@ -256,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-size", type=_int_at_least(0, "--cache-size"), default=None,
         help="cached recommendation lists (0: no cache)",
     )
+    v.add_argument(
+        "--refresh-lists", type=_int_at_least(0, "--refresh-lists"), default=None,
+        help="cached lists recomputed before an item upload is swapped in (default 256, most recently used)",
+    )
     # --- issue 22 (store safety): begin
     v.add_argument(
         "--new-store",
@@ -580,6 +584,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         read_auth=args.read_auth or None,
         warm=args.warm,
         cache_size=args.cache_size,
+        refresh_lists=args.refresh_lists,
         new_store=args.new_store,  # issue 22
         public_reads=args.public_reads,  # issue 22
     )

@@ -89,3 +89,33 @@ def test_the_cache_is_bounded_in_bytes_and_diversity_is_quantised() -> None:
     # 255 distinct floats (the probe's 23 MiB) fall on at most 101 keys
     keys = {quantise_diversity(i / 254) for i in range(255)}
     assert len(keys) == 101 and quantise_diversity(None) is None and quantise_diversity(0.123456) == 0.12
+
+
+def test_an_item_upload_refreshes_cached_lists_before_the_swap(server: LiveServer) -> None:
+    user = "u-refresh"
+    with server.client() as c:
+        assert c.post(f"/v1/users/{user}/events", json={"item_id": "jazz-002", "kind": "like"}).status_code == 200
+        url = f"/v1/users/{user}/recommendations"
+        c.get(url, params={"k": 5})
+        item = {"item_id": "jazz-new-refresh", "title": "Jazz saxophone quartet", "text": "jazz saxophone swing"}
+        assert c.post("/v1/items", json={"items": [item]}).status_code == 200
+        hits = _gauge(c.get("/metrics").text, "interestlm_cache_hits")
+        refreshed = c.get(url, params={"k": 5}).json()
+        assert _gauge(c.get("/metrics").text, "interestlm_cache_hits") == hits + 1, "served from the refreshed cache"
+        # The same list computed now (another cache key: diversity 0 is the configured default).
+        computed = c.get(url, params={"k": 5, "diversity": 0.0}).json()
+        # Equal but for float32 rounding (the BLAS may sum in another order on another thread).
+        for a, b in zip(refreshed["recommendations"], computed["recommendations"], strict=True):
+            assert {**a, "score": 0, "contributions": 0} == {**b, "score": 0, "contributions": 0}
+            assert a["score"] == pytest.approx(b["score"], abs=1e-5)
+
+
+def test_recent_keys_and_catalog_replaced_keep_only_the_fresh_lists() -> None:
+    cache = RecommendationCache(10)
+    for u in ("a", "b", "c"):
+        cache.put((u, 10, None, True), cache.generations(u), u.encode())
+    cache.get(("a", 10, None, True))
+    assert cache.recent_keys(2) == [("a", 10, None, True), ("c", 10, None, True)]
+    cache.catalog_replaced({("a", 10, None, True): b"A"})
+    assert cache.get(("a", 10, None, True)) == b"A"
+    assert cache.get(("b", 10, None, True)) is None and cache.get(("c", 10, None, True)) is None

@@ -139,6 +139,7 @@ def create_app(
             marker=marker,
             snapshot_dir=snapshot_dir if settings.snapshot_every else None,
             snapshot_every=max(settings.snapshot_every, 1),
+            refresh_lists=settings.refresh_lists,
         )
         service.replay()
         if settings.warm:

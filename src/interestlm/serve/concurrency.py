@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 
 
@@ -206,6 +206,28 @@ class RecommendationCache:
         """Invalidate every list of ``user_id``."""
         with self._lock:
             self._user_gen[user_id] = self._user_gen.get(user_id, 0) + 1
+
+    def recent_keys(self, limit: int) -> list[CacheKey]:
+        """Up to ``limit`` current keys, most recently used first (what is worth recomputing)."""
+        with self._lock:
+            out: list[CacheKey] = []
+            for key in reversed(self._entries):
+                if len(out) >= limit:
+                    break
+                entry = self._entries[key]
+                if entry[0] == self._catalog_gen and entry[1] == self._user_gen.get(key[0], 0):
+                    out.append(key)
+            return out
+
+    def catalog_replaced(self, fresh: Mapping[CacheKey, bytes]) -> None:
+        """Invalidate every list, keeping ``fresh`` ones computed on the new catalogue (the caller
+        holds the writer's lock, so no user changed since they were computed)."""
+        with self._lock:
+            self._catalog_gen += 1
+            self._entries.clear()
+            self.bytes = 0
+        for key, payload in fresh.items():
+            self.put(key, self.generations(key[0]), payload)
 
     def catalog_changed(self) -> None:
         """Invalidate every list (items were added or changed)."""

@@ -55,6 +55,7 @@ from interestlm.serve.snapshot import Snapshot, load_snapshot, save_snapshot
 from interestlm.serve.store import LogEntry, LogStore
 
 if TYPE_CHECKING:
+    from interestlm.fitted import FittedState
     from interestlm.recommender import Recommender
 
 log = logging.getLogger("interestlm.serve")
@@ -85,6 +86,7 @@ class Service:
         marker: StoreMarker | None = None,
         snapshot_dir: Path | None = None,
         snapshot_every: int = 2_000,
+        refresh_lists: int = 256,
     ) -> None:
         # Language-model text (summaries, explanations) is the recommender's own ``text`` strategy.
         self.rec = recommender
@@ -95,6 +97,7 @@ class Service:
         # for the moment the write becomes visible.
         self.writer = threading.Lock()
         self.cache = RecommendationCache(cache_size, cache_bytes)
+        self.refresh_lists = refresh_lists
         self.admission = admission or Admission(workers=1, queue=4, max_wait=0.05)
         self.broken: str | None = None
         self.marker = marker
@@ -579,6 +582,31 @@ class Service:
         for u in [u for u in profiles if u not in self._kept_profiles]:
             del profiles[u]
 
+    def _lists_on(self, staged: FittedState) -> dict[CacheKey, bytes]:
+        """The most recently used cached lists (at most ``refresh_lists``) recomputed on
+        ``staged``; none when a language model writes explanations (too slow to redo here)."""
+        limit = self.refresh_lists
+        if limit <= 0 or self.rec.text is not None:
+            return {}
+        keys = self.cache.recent_keys(limit)
+        if not keys:
+            return {}
+        front = self.rec.with_text(None)
+        front._state = staged
+        groups: dict[tuple[int, float | None, bool], list[str]] = {}
+        for user_id, k, diversity, explain in keys:
+            groups.setdefault((k, diversity, explain), []).append(user_id)
+        out: dict[CacheKey, bytes] = {}
+        for (k, diversity, explain), users in groups.items():
+            with self.lock.read():
+                profiles = [front.profile(u) for u in users]
+            lists = front.recommend_many(profiles, k, diversity=diversity, explain=explain, lm_text=False)
+            for user_id, recs in zip(users, lists, strict=True):
+                payload = recommendations_json(user_id, recs, staged.catalog)
+                body = RecommendationsOut.model_validate(payload).model_dump_json().encode()
+                out[(user_id, k, diversity, explain)] = body
+        return out
+
     def upsert_items(self, items: Sequence[ItemIn]) -> dict[str, Any]:
         """Add or update items (encoded and indexed at once) and log them.
 
@@ -593,12 +621,15 @@ class Service:
             state = self.rec.state_
             staged = copy.copy(state)
             staged.add_items(item_rows(body["items"]))
+            # The cached lists are recomputed on the new catalogue before the swap, beside the
+            # reads: the swap then replaces them at once, and no read after it waits for a ranking.
+            fresh = self._lists_on(staged)
             seq = self._commit("items", None, [body])[0]
             with self.lock.write():
                 vars(state).update(vars(staged))
                 self._items_rows.append(body)
                 self._forget_read_only_profiles(state.profiles)
-                self.cache.catalog_changed()
+                self.cache.catalog_replaced(fresh)
             n_items = self.n_items()
         self.metrics.items.inc(len(items))
         return {"item_ids": [i.item_id for i in items], "n_items": n_items, "seq": seq}

@@ -23,6 +23,7 @@ ENV_VARS: dict[str, str] = {
     "INTERESTLM_READ_AUTH": "read_auth",
     "INTERESTLM_PUBLIC_READS": "public_reads",
     "INTERESTLM_MAX_BODY_BYTES": "max_body_bytes",
+    "INTERESTLM_REFRESH_LISTS": "refresh_lists",
     "INTERESTLM_SYNCHRONOUS": "synchronous",
     "INTERESTLM_CACHE_SIZE": "cache_size",
     "INTERESTLM_WARM": "warm",
@@ -81,6 +82,12 @@ class ServeSettings(BaseModel):
         "ARTIFACTS_DIR.snapshot-<digest of the URL> for PostgreSQL)",
     )
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="larger request bodies get 413")
+    refresh_lists: int = Field(
+        default=256,
+        ge=0,
+        description="cached lists recomputed on the new catalogue before an item upload is swapped in "
+        "(most recently used first; the rest are recomputed when next read)",
+    )
     synchronous: str = Field(default="FULL", description="SQLite synchronous pragma: FULL survives power loss")
     cache_size: int = Field(
         default=50_000, ge=0, description="recommendation lists kept until their user or the catalogue changes (0: off)"
