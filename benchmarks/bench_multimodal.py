@@ -47,7 +47,7 @@ from interestlm.models.ranking import rank_task
 from interestlm.testing import shared_data
 
 OUT = Path(__file__).parent / "results" / "multimodal"
-VARIANTS = {"text": "off", "image": "only", "text+image": "signal"}
+VARIANTS = {"text": "off", "image": "only", "text+image": "signal", "text+image, pictures in the space": "signal"}
 
 
 def cold_task(split: Split, held: np.ndarray, dataset_items: np.ndarray, dataset_users: np.ndarray) -> EvalTask:
@@ -145,12 +145,13 @@ def alignment(dataset: Any, text_vectors: np.ndarray, image_vectors: np.ndarray,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS)[:3], choices=list(VARIANTS))
     parser.add_argument("--splits", nargs="+", default=["loo", "cold"], choices=["loo", "cold"])
     parser.add_argument("--cache-dir", default=os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"))
     parser.add_argument("--share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(OUT / "ml-latest-small__interest.json"))
+    parser.add_argument("--merge", action="store_true", help="add these runs to the --out file's runs")
     args = parser.parse_args()
 
     root = shared_data("ml-latest-small").parent
@@ -211,6 +212,8 @@ def main() -> int:
         },
         "runs": {},
     }
+    if args.merge and Path(args.out).is_file():
+        results["runs"] = json.loads(Path(args.out).read_text(encoding="utf-8"))["runs"]
     for split_name in args.splits:
         split = splits[split_name]
         test = split.test
@@ -229,6 +232,7 @@ def main() -> int:
                         "cache_dir": args.cache_dir,
                         "concepts": {"category_kind": "genre"},
                         "image_content": VARIANTS[variant],
+                        "images_in_space": "space" in variant,
                         "seed": args.seed,
                     }
                 },

@@ -13,7 +13,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "multimodal"
 START, END = "<!-- multimodal:start -->", "<!-- multimodal:end -->"
-VARIANTS = ("text", "image", "text+image")
+VARIANTS = ("text", "image", "text+image", "text+image, pictures in the space")
 
 
 def _cell(run: dict[str, Any], key: str, metric: str = "recall@10") -> str:

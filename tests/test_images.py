@@ -254,3 +254,14 @@ def test_poster_neighbours_share_genres_well_above_chance(tmp_path: Path) -> Non
     chance = float(np.mean([jaccard(int(a), int(b)) for a, b in pairs if a != b]))
     # The data README measured 0.258 against 0.175 over all posters with this network.
     assert near > 1.25 * chance, (near, chance)
+
+
+def test_pictures_can_shape_the_interest_space(tmp_path: Path) -> None:
+    dataset = planted_genres(films_per_genre=24)  # enough pictured films for the picture -> text map
+    dataset, _ = attach_images(dataset, poster_folder(dataset, tmp_path))
+    plain_rec = Recommender(_config()).fit(dataset)
+    mixed = Recommender(_config(images_in_space=True)).fit(dataset)
+    assert mixed.state_.item_pictures is not None and mixed.state_.item_pictures.map is not None
+    plain, blended = plain_rec.state_.space.vectors_, mixed.state_.space.vectors_
+    assert plain.shape == blended.shape and not np.allclose(plain, blended)
+    assert len(mixed.recommend("u0-0", k=5)) == 5

@@ -100,6 +100,10 @@ class RecommenderConfig:
     #: stand-in for tests).
     image_content: str = "signal"
     image_encoder: str = "efficientnet-lite0"
+    #: Learn the interest space (and so cluster interests) from each pictured item's text vector
+    #: blended with its picture mapped into the text space (``image_content = "signal"`` only).
+    #: Off by default: measured as an ablation in ``benchmarks/bench_multimodal.py``.
+    images_in_space: bool = False
     #: Train the text- and concept-aware sequence model (``seqrec``) on the same item vectors and
     #: concepts, and use it as the ``sequential`` signal and the profile's learned short-term
     #: layer. Off by default: it trains a transformer (minutes on a CPU for a MovieLens-sized log).

@@ -397,7 +397,7 @@ def content_state(
     # item_vectors stay the text vectors (short-term intent, dislikes, sequence model, FAISS).
     if space is None:
         with step(f"interest space ({config.space.kind})"):
-            space = ItemSpace(config.space).fit(vectors, sequences)
+            space = ItemSpace(config.space).fit(space_input(config, vectors, pictures), sequences)
     content = Content(
         catalog=catalog,
         train=train,
@@ -421,6 +421,14 @@ def content_state(
             context = content.signal_context(config, sequences)
     content.context = context
     return content
+
+
+def space_input(config: RecommenderConfig, vectors: FloatArray, pictures: ItemPictures | None) -> FloatArray:
+    """What the interest space is learned from: the text vectors, or with ``config.images_in_space``
+    each pictured item halfway between its text and its picture mapped into the text space."""
+    if not config.images_in_space or pictures is None or pictures.map is None or pictures.is_content:
+        return vectors
+    return blend(vectors, pictures.map(pictures.vectors))
 
 
 def item_pictures(
@@ -629,7 +637,7 @@ def learn_ranker(config: RecommenderConfig, content: Content, valid: EvalTask | 
         held_out = [prefix(h, len(h) - 1) if len(h) >= 2 else h for h in content.histories]
         sequences = [h.items for h in held_out]
         # The item space too: its coordinates come from co-consumption, held-out items included.
-        space = ItemSpace(config.space).fit(content.item_vectors, sequences)
+        space = ItemSpace(config.space).fit(space_input(config, content.item_vectors, content.pictures), sequences)
         builder = profile_builder(space, content.item_vectors, content.item_concepts, content.graph, config.profiles)
         context = content.signal_context(config, sequences, sequential=context.sequential, space=space)
     if len(users) > config.fusion_users:
