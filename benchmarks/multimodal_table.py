@@ -69,10 +69,17 @@ def table() -> str:
     if interest.is_file():
         r = json.loads(interest.read_text(encoding="utf-8"))
         enc, align = r["encoding"], r["alignment"]
+        rate = f"{enc['images_per_second']:.0f} images/s ({enc['images']:,} posters, {enc['threads']} threads"
+        bench = RESULTS / "encode_images.json"
+        if bench.is_file():
+            b = json.loads(bench.read_text(encoding="utf-8"))
+            rate = (
+                f"a median {b['median_onnxruntime']:.0f} images/s against {b['median_torch']:.1f} for the same "
+                f"network in torch ({b['threads']} threads"
+            )
         lines += [
             "",
-            f"Pictures encoded at {enc['images_per_second']:.0f} images/s ({enc['images']:,} posters, "
-            f"{enc['threads']} threads, decoding included). Mapped into the text space, a poster's 10 nearest "
+            f"Pictures are encoded at {rate}, decoding included). Mapped into the text space, a poster's 10 nearest "
             f"text neighbours share its genres with Jaccard {align['mapped_picture_to_text']:.3f} "
             f"(picture neighbours {align['picture_to_picture']:.3f}, true text neighbours "
             f"{align['text_to_text']:.3f}, random pairs {align['random_pairs']:.3f}).",
