@@ -76,7 +76,9 @@ class StoreMarker:
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "note": "written by interestlm serve: the identity and newest seq of the event store beside it",
         }
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        # One temporary name per process: replicas on one host may share a marker (a lower bound
+        # of the shared log's end, whichever of them wrote it last).
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)

@@ -20,9 +20,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 #: Kinds of log row.
 OPS: tuple[str, ...] = ("event", "edit", "items")
@@ -160,6 +161,18 @@ class LogStore(Protocol):
 
     def close(self) -> None:
         """Release the connection."""
+        ...
+
+
+@runtime_checkable
+class SharedLogStore(LogStore, Protocol):
+    """A log several processes append to (PostgreSQL): a replica holds ``exclusive()`` from
+    before it reads the rows it has not applied until its own append is committed."""
+
+    url: str
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Hold the append lock for the block: no other process commits a row meanwhile."""
         ...
 
 
