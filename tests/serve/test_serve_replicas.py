@@ -224,3 +224,45 @@ def test_kill9_of_one_replica_under_load_loses_no_acknowledged_event(replicas: R
             profile = c.get(f"/v1/users/{user}/profile").json()
             assert items <= {x["item_id"] for x in profile["likes"]}, user
             assert profile["n_events"] == per_user[user], user
+
+
+def test_an_own_write_applies_the_other_replicas_rows_first(artifacts: Path, postgres: PostgresServer) -> None:
+    """The ordering rule, without the follower thread (apps never served): a replica's write first
+    applies every row committed before it, so both replicas apply the log in seq order."""
+    from interestlm.serve import ServeSettings, create_app
+    from interestlm.serve.schemas import EventIn, ProfileEditIn
+
+    url = postgres.create_database(f"order{next(_names)}")
+    settings = ServeSettings(api_keys=(KEY,), store_url=url, snapshot_every=0)
+    a = create_app(artifacts, settings=settings).state.service
+    b = create_app(artifacts, settings=settings).state.service
+    first = a.add_events("order-user", [EventIn(item_id="jazz-001", kind="like")])["seq"]
+    assert b.log_seq < first  # B has not seen it: no follower runs
+    second = b.add_events("order-user", [EventIn(item_id="jazz-002", kind="like")])["seq"]
+    assert second > first and b.log_seq == second and b.followed_rows == 1
+    assert b.profile("order-user")["n_events"] == 2
+    a.edit("order-user", ProfileEditIn(mute=["space"]))  # A catches up B's event first
+    assert a.followed_rows == 1 and a.log_seq == b.log_seq + 1
+    assert b.catch_up() == 1 and b.catch_up() == 0, "a row is applied once"
+    assert a.profile("order-user") == b.profile("order-user")
+    a.store.close()
+    b.store.close()
+
+
+def test_follow_settings_and_a_sqlite_store_cannot_be_shared(artifacts: Path, tmp_path: Path) -> None:
+    from interestlm.serve import ServeSettings
+    from interestlm.serve.metrics import Metrics
+    from interestlm.serve.service import Service
+    from interestlm.serve.store import Store
+
+    env = {"INTERESTLM_FOLLOW_INTERVAL": "0.25", "INTERESTLM_FOLLOW_NOTIFY": "false"}
+    s = ServeSettings.load(environ=env)
+    assert s.follow_interval == 0.25 and s.follow_notify is False
+    with pytest.raises(ValueError, match="follow_interval"):
+        ServeSettings.load(environ={"INTERESTLM_FOLLOW_INTERVAL": "-1"})
+    from interestlm.recommender import Recommender
+
+    store = Store(tmp_path / "s.sqlite3")
+    with pytest.raises(ValueError, match="only a PostgreSQL event log can be shared"):
+        Service(Recommender.load(artifacts), store, Metrics(), shared=True)
+    store.close()

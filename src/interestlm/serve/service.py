@@ -18,8 +18,9 @@ catches up until its row is committed, so its row comes after every row it appli
 row it has not: no row is applied twice, none skipped, and ``log_seq`` is the seq up to which
 every row is applied.
 
-Why one file over 500 lines: the writes, their undo, the replay and the snapshots must be read together
-(the lock, the admission and the cache are in ``concurrency.py``).
+Why one file over 500 lines: the writes, their undo, the replay, the catch-up and the snapshots must
+be read together (the lock, the admission and the cache are in ``concurrency.py``; the follower
+thread in ``follow.py``).
 """
 
 from __future__ import annotations
