@@ -170,6 +170,16 @@ class PostgresStore:
                 (key, value),
             )
 
+    def claim_meta(self, key: str, value: str) -> str:
+        """Set a ``meta`` value unless one is set (replicas starting at once agree); returns the value stored."""
+        with self._lock, self._conn.transaction():
+            self._conn.execute(
+                "INSERT INTO interestlm_meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, value)
+            )
+            row = self._conn.execute("SELECT value FROM interestlm_meta WHERE key = %s", (key,)).fetchone()
+        assert row is not None  # inserted, or there already
+        return str(row[0])
+
     def close(self) -> None:
         """Close the connection."""
         with self._lock:

@@ -124,8 +124,8 @@ def check_store(store: LogStore, marker_path: Path | None, *, new_store: bool) -
                 f"(truncated, e.g. copied without its -wal file): {how}"
             )
     if store_id is None:
-        store_id = uuid.uuid4().hex
-        store.set_meta("store_id", store_id)
+        # Claimed, not set: replicas starting at once on a new shared store agree on one identity.
+        store_id = store.claim_meta("store_id", uuid.uuid4().hex)
     if marker_path is None:
         return None
     marker = marker or StoreMarker(path=marker_path)

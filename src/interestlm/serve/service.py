@@ -185,10 +185,8 @@ class Service:
     def _check_fingerprint(self, fingerprint: str | None) -> None:
         if fingerprint is None:
             return
-        stored = self.store.get_meta("artifacts")
-        if stored is None:
-            self.store.set_meta("artifacts", fingerprint)
-        elif stored != fingerprint:
+        stored = self.store.claim_meta("artifacts", fingerprint)
+        if stored != fingerprint:
             raise ValueError(
                 f"{self.store.path}: this event store belongs to other artifacts (manifest digest {stored[:12]}..., "
                 f"loaded {fingerprint[:12]}...); use a new --store for new artifacts"
@@ -245,16 +243,23 @@ class Service:
         if not pending:
             return 0
         applied = 0
-        with self.lock.write():
-            for entry in pending:
-                try:
-                    self._apply_entry(entry)
-                    applied += 1
-                except (UnknownIdError, BadInputError, ValueError) as exc:
-                    self.replay_failures += 1
-                    detail = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
-                    log.error("follow: log row %d (%s) could not be applied: %s", entry.seq, entry.op, detail)
-                self.log_seq = entry.seq
+        for entry in pending:
+            try:
+                if entry.op == "items":
+                    # Staged beside the reads and swapped in, as an upload to this replica is.
+                    state = self.rec.state_
+                    staged, fresh = self._stage_items(state, entry.body)
+                    self._swap_items(state, staged, entry.body, fresh)
+                else:
+                    with self.lock.write():
+                        self._apply_entry(entry)
+                applied += 1
+            except (UnknownIdError, BadInputError, ValueError) as exc:
+                self.replay_failures += 1
+                detail = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
+                log.error("follow: log row %d (%s) could not be applied: %s", entry.seq, entry.op, detail)
+            # Readers between two rows see the log applied up to a seq, never half a row.
+            self.log_seq = entry.seq
         now = time.time()
         self.log_head = max(self.log_head, self.log_seq)
         self.followed_rows += len(pending)
@@ -688,6 +693,25 @@ class Service:
                 out[(user_id, k, diversity, explain)] = body
         return out
 
+    def _stage_items(self, state: FittedState, body: dict[str, Any]) -> tuple[FittedState, dict[CacheKey, bytes]]:
+        """(Writer mutex held.) ``state`` with the items of ``body`` added, on a shallow copy, and
+        the cached lists recomputed on it: readers are served from ``state`` meanwhile."""
+        staged = copy.copy(state)
+        staged.add_items(item_rows(body["items"]))
+        # The cached lists are recomputed on the new catalogue before the swap, beside the
+        # reads: the swap then replaces them at once, and no read after it waits for a ranking.
+        return staged, self._lists_on(staged)
+
+    def _swap_items(
+        self, state: FittedState, staged: FittedState, body: dict[str, Any], fresh: dict[CacheKey, bytes]
+    ) -> None:
+        """(Writer mutex held.) Make ``staged`` the served state, under the exclusive lock."""
+        with self.lock.write():
+            vars(state).update(vars(staged))
+            self._items_rows.append(body)
+            self._forget_read_only_profiles(state.profiles)
+            self.cache.catalog_replaced(fresh)
+
     def upsert_items(self, items: Sequence[ItemIn]) -> dict[str, Any]:
         """Add or update items (encoded and indexed at once) and log them.
 
@@ -700,26 +724,16 @@ class Service:
         with self.writer:
             self._writable()
             state = self.rec.state_
-            staged = copy.copy(state)
-            staged.add_items(item_rows(body["items"]))
-            # The cached lists are recomputed on the new catalogue before the swap, beside the
-            # reads: the swap then replaces them at once, and no read after it waits for a ranking.
-            fresh = self._lists_on(staged)
+            staged, fresh = self._stage_items(state, body)
             # The staging runs without the shared log's lock (it may take seconds); if another
             # replica's rows came in meanwhile, they are applied and the staging is done again on
             # top of them, now holding the lock.
             with self._in_log_order() as caught:
                 if caught:
                     state = self.rec.state_
-                    staged = copy.copy(state)
-                    staged.add_items(item_rows(body["items"]))
-                    fresh = self._lists_on(staged)
+                    staged, fresh = self._stage_items(state, body)
                 seq = self._commit("items", None, [body])[0]
-            with self.lock.write():
-                vars(state).update(vars(staged))
-                self._items_rows.append(body)
-                self._forget_read_only_profiles(state.profiles)
-                self.cache.catalog_replaced(fresh)
+            self._swap_items(state, staged, body, fresh)
             n_items = self.n_items()
         self.metrics.items.inc(len(items))
         return {"item_ids": [i.item_id for i in items], "n_items": n_items, "seq": seq}

@@ -68,10 +68,8 @@ class LogEntry:
 
 def check_schema_version(store: LogStore) -> None:
     """Stamp a new store with :data:`SCHEMA_VERSION`; close and refuse a store of another version."""
-    version = store.get_meta("schema_version")
-    if version is None:
-        store.set_meta("schema_version", SCHEMA_VERSION)
-    elif version != SCHEMA_VERSION:
+    version = store.claim_meta("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
         store.close()
         raise ValueError(f"{store.path}: store schema version {version}, this release reads {SCHEMA_VERSION}")
 
@@ -157,6 +155,11 @@ class LogStore(Protocol):
 
     def set_meta(self, key: str, value: str) -> None:
         """Set a meta value (committed)."""
+        ...
+
+    def claim_meta(self, key: str, value: str) -> str:
+        """Set a meta value unless one is set (atomically: processes starting at once agree);
+        returns the value stored."""
         ...
 
     def close(self) -> None:
@@ -249,6 +252,13 @@ class Store:
         """Set a ``meta`` value (committed)."""
         with self._lock:
             self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def claim_meta(self, key: str, value: str) -> str:
+        """Set a ``meta`` value unless one is set; returns the value stored."""
+        with self._lock:
+            self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
 
     def close(self) -> None:
         """Checkpoint the WAL and close the connection."""
