@@ -241,6 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--store-url", default=None, help="postgresql://... : keep the event log in PostgreSQL instead of SQLite"
     )
+    v.add_argument(
+        "--follow-interval", type=_float_in(0.0, 3600.0, "--follow-interval"), default=None,
+        help="with --store-url: apply other replicas' writes, woken by NOTIFY and at least every this many "
+        "seconds (default 1; 0: this is the only replica)",
+    )
+    v.add_argument(
+        "--follow-notify", action=argparse.BooleanOptionalAction, default=None,
+        help="wake on the log's NOTIFY (default); --no-follow-notify polls only",
+    )
     v.add_argument("--read-auth", action="store_true", help="require an API key for reads (now the default)")
     # --- issue 22 (access control): begin
     v.add_argument(
@@ -585,6 +594,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         warm=args.warm,
         cache_size=args.cache_size,
         refresh_lists=args.refresh_lists,
+        follow_interval=args.follow_interval,
+        follow_notify=args.follow_notify,
         new_store=args.new_store,  # issue 22
         public_reads=args.public_reads,  # issue 22
     )

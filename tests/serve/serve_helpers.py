@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -91,15 +91,21 @@ def live(app: Any) -> Iterator[LiveServer]:
 class ServerProcess:
     """``interestlm serve`` as a real subprocess (what the crash test kills)."""
 
-    def __init__(self, artifacts: Path, store: Path, keys_file: Path, log: Path) -> None:
+    def __init__(
+        self, artifacts: Path, store: Path | str, keys_file: Path, log: Path, extra: Sequence[str] = ()
+    ) -> None:
+        """``store``: a SQLite file, or a ``postgresql://`` URL (``--store-url``); ``extra``: more arguments."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
+        where = ["--store-url", store] if isinstance(store, str) else ["--store", str(store)]
         cmd = [
             sys.executable, "-m", "interestlm.cli", "serve", str(artifacts), "--host", "127.0.0.1",
-            "--port", str(self.port), "--api-keys", str(keys_file), "--store", str(store), "--log-level", "info",
+            "--port", str(self.port), "--api-keys", str(keys_file), *where, "--log-level", "info", *extra,
         ]  # fmt: skip
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        # This checkout's package first, whatever the interpreter has installed.
+        path = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": path}
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60

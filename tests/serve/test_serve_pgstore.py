@@ -46,6 +46,8 @@ def test_meta_schema_version_bad_ops_and_bodies_round_trip(url: str) -> None:
     store.set_meta("artifacts", "abc")
     store.set_meta("artifacts", "def")
     assert store.get_meta("artifacts") == "def"
+    # Replicas starting at once on a new store agree on its identity: the first claim wins.
+    assert store.claim_meta("store_id", "first") == "first" and store.claim_meta("store_id", "second") == "first"
     with pytest.raises(ValueError, match="log op 'delete'"):
         store.append("delete", None, [{}])
     bodies = [

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from interestlm.core.errors import BadInputError, ConflictError, UnknownConceptError, UnknownIdError
 from interestlm.serve.auth import ApiKeys
 from interestlm.serve.concurrency import Admission, Overloaded
+from interestlm.serve.follow import Follower
 from interestlm.serve.metrics import CONTENT_TYPE, Metrics
 from interestlm.serve.routes import UserId, router
 from interestlm.serve.safety import check_store, marker_path_for
@@ -101,12 +102,15 @@ def create_app(
         store_path = settings.store_path
     keys = ApiKeys(settings.keys())  # a missing or malformed key file fails before anything is opened
     store: LogStore
+    follow_url: str | None = None
     marker_path = settings.store_marker
     snapshot_dir = settings.snapshot_dir
     if settings.store_url is not None:
         from interestlm.serve.pgstore import PostgresStore
 
         store = PostgresStore(settings.store_url)
+        if settings.follow_interval > 0:
+            follow_url = settings.store_url
         if marker_path is None and isinstance(source, str | Path):
             # One marker per (artifacts, database): replicas each keep their own beside their artifacts.
             resolved = Path(source).resolve()
@@ -140,6 +144,7 @@ def create_app(
             snapshot_dir=snapshot_dir if settings.snapshot_every else None,
             snapshot_every=max(settings.snapshot_every, 1),
             refresh_lists=settings.refresh_lists,
+            shared=follow_url is not None,
         )
         service.replay()
         if settings.warm:
@@ -164,9 +169,17 @@ def create_app(
         # cache hits and 503s in between. Restored when the server stops.
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, SWITCH_INTERVAL_S))
+        # Started with the server, not with the app: an app never served leaves no thread behind.
+        follower = None
+        if follow_url is not None:
+            follower = Follower(
+                service, follow_url, interval=settings.follow_interval, listen=settings.follow_notify
+            ).start()
         try:
             yield
         finally:
+            if follower is not None:
+                follower.stop()
             sys.setswitchinterval(interval)
             service.save_marker(force=True)
             try:
@@ -202,12 +215,20 @@ def create_app(
         if service.broken:
             return JSONResponse({"detail": service.broken}, status_code=503)
         if settings.public_reads or keys.is_admin(request):
-            return {
+            out: dict[str, Any] = {
                 "status": "ok",
                 "n_items": service.n_items(),
                 "n_users": service.n_users(),
                 "log_seq": service.log_seq,
             }
+            if service.shared is not None:
+                out.update(
+                    log_head=max(service.log_head, service.log_seq),
+                    followed_rows=service.followed_rows,
+                    followed_at=service.followed_at,
+                    follow_delay_s=service.follow_delay,
+                )
+            return out
         return {"status": "ok"}
 
     @app.get("/metrics", response_class=PlainTextResponse)

@@ -14,6 +14,10 @@ from collections.abc import Callable, Sequence
 #: Upper bounds (seconds) of the request latency histogram.
 LATENCY_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+#: Upper bounds (seconds) of the replica propagation histogram (a notified row: milliseconds; a
+#: polled one: up to the follow interval).
+FOLLOW_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 Labels = tuple[tuple[str, str], ...]
@@ -140,6 +144,11 @@ class Metrics:
         self.items = Counter("interestlm_items_upserted_total", "items added or updated through the API")
         self.edits = Counter("interestlm_profile_edits_total", "profile edits accepted")
         self.replayed = Counter("interestlm_log_replayed_total", "log rows replayed at start-up")
+        self.follow_delay = Histogram(
+            "interestlm_follow_delay_seconds",
+            "from another replica's append of a log row to its application here (shared PostgreSQL log)",
+            buckets=FOLLOW_BUCKETS,
+        )
         self.gauges: list[Gauge] = []
 
     def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
@@ -149,7 +158,8 @@ class Metrics:
     def render(self) -> str:
         """The whole exposition text."""
         lines: list[str] = []
-        for metric in (self.requests, self.latency, self.events, self.items, self.edits, self.replayed):
+        metrics = (self.requests, self.latency, self.events, self.items, self.edits, self.replayed, self.follow_delay)
+        for metric in metrics:
             lines += metric.render()
         for gauge in self.gauges:
             lines += gauge.render()

@@ -6,11 +6,17 @@ for acknowledged = durable). The table takes an exclusive lock per append so tha
 commit order even if several processes append: a reader paging by ``seq`` never skips a row that
 commits late. Bodies are stored as the exact JSON text; the view ``interestlm_events`` reads them as
 ``jsonb`` columns for people querying the database.
+
+Several service replicas may share one database. Every append also takes the advisory lock
+:data:`APPEND_LOCK` and sends ``NOTIFY interestlm_log`` (payload: its last seq) in its transaction,
+so a replica that holds the lock with :meth:`PostgresStore.exclusive` knows no other row can be
+committed until it lets go, and the others' followers (``serve/follow.py``) wake at the commit.
 Needs ``psycopg`` (``pip install 'psycopg[binary]'``); imported only when a PostgreSQL URL is used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -22,6 +28,11 @@ if TYPE_CHECKING:
     import psycopg
 
 _OPS_SQL = ", ".join(f"'{o}'" for o in OPS)
+
+#: The advisory lock key every append holds (and a replica across its catch-up and write).
+APPEND_LOCK = 7312
+#: The NOTIFY channel an append signals on commit.
+CHANNEL = "interestlm_log"
 
 _SCHEMA = [
     f"""CREATE TABLE IF NOT EXISTS interestlm_log (
@@ -86,6 +97,9 @@ class PostgresStore:
         """Append rows in one transaction, committed before returning their ``seq``."""
         rows = log_rows(op, user_id, bodies)
         with self._lock, self._conn.transaction():
+            # The advisory lock first: a replica holding it (``exclusive``) has applied every row
+            # before its own, so no append may slip in between (re-entrant in that replica's session).
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
             self._conn.execute("LOCK TABLE interestlm_log IN EXCLUSIVE MODE")
             seqs = []
             for row in rows:
@@ -96,7 +110,25 @@ class PostgresStore:
                 fetched = cur.fetchone()
                 assert fetched is not None  # RETURNING always gives the row
                 seqs.append(int(fetched[0]))
+            # Delivered to every listener when (and only if) the transaction commits.
+            self._conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seqs[-1])))
         return seqs
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the append lock for the block (a session advisory lock): no other process commits a
+        row meanwhile, so rows read inside the block are every row before this process's next append.
+
+        A process killed while holding it loses its session, and the server releases the lock.
+        """
+        with self._lock:
+            self._conn.execute("SELECT pg_advisory_lock(%s)", (APPEND_LOCK,))
+        try:
+            yield
+        finally:
+            # A broken connection already lost the lock with its session.
+            with self._lock, contextlib.suppress(Exception):
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (APPEND_LOCK,))
 
     def entries(self, *, after: int = 0, user_id: str | None = None) -> Iterator[LogEntry]:
         """Rows with ``seq > after`` in order (optionally of one user), read in pages."""
@@ -137,6 +169,16 @@ class PostgresStore:
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 (key, value),
             )
+
+    def claim_meta(self, key: str, value: str) -> str:
+        """Set a ``meta`` value unless one is set (replicas starting at once agree); returns the value stored."""
+        with self._lock, self._conn.transaction():
+            self._conn.execute(
+                "INSERT INTO interestlm_meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, value)
+            )
+            row = self._conn.execute("SELECT value FROM interestlm_meta WHERE key = %s", (key,)).fetchone()
+        assert row is not None  # inserted, or there already
+        return str(row[0])
 
     def close(self) -> None:
         """Close the connection."""

@@ -76,7 +76,9 @@ class StoreMarker:
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "note": "written by interestlm serve: the identity and newest seq of the event store beside it",
         }
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        # One temporary name per process: replicas on one host may share a marker (a lower bound
+        # of the shared log's end, whichever of them wrote it last).
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -122,8 +124,8 @@ def check_store(store: LogStore, marker_path: Path | None, *, new_store: bool) -
                 f"(truncated, e.g. copied without its -wal file): {how}"
             )
     if store_id is None:
-        store_id = uuid.uuid4().hex
-        store.set_meta("store_id", store_id)
+        # Claimed, not set: replicas starting at once on a new shared store agree on one identity.
+        store_id = store.claim_meta("store_id", uuid.uuid4().hex)
     if marker_path is None:
         return None
     marker = marker or StoreMarker(path=marker_path)

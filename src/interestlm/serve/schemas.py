@@ -315,6 +315,13 @@ class HealthOut(BaseModel):
     n_items: int | None = None
     n_users: int | None = None
     log_seq: int | None = None
+    # Replicas on a shared PostgreSQL log only: the newest seq seen in the log (``log_head -
+    # log_seq`` rows not yet applied), rows of other replicas applied, and for the last of them
+    # when (epoch seconds) and how long after its append it was applied.
+    log_head: int | None = None
+    followed_rows: int | None = None
+    followed_at: float | None = None
+    follow_delay_s: float | None = None
 
 
 class ErrorOut(BaseModel):

@@ -11,8 +11,16 @@ Only if putting the state back itself fails does the service stop taking writes 
 restart replays the log. Computed lists go through a bounded admission (``Admission``): a few at
 a time, a short queue, and 503 with ``Retry-After`` beyond it.
 
-Why one file over 500 lines: the writes, their undo, the replay and the snapshots must be read together
-(the lock, the admission and the cache are in ``concurrency.py``).
+Replicas (several processes on one PostgreSQL log, ``shared=True``): every replica applies the
+log in ``seq`` order. Rows of other replicas are applied by :meth:`Service.catch_up` (called by the
+follower thread, ``follow.py``); a replica's own write holds the store's append lock from before it
+catches up until its row is committed, so its row comes after every row it applied and before any
+row it has not: no row is applied twice, none skipped, and ``log_seq`` is the seq up to which
+every row is applied.
+
+Why one file over 500 lines: the writes, their undo, the replay, the catch-up and the snapshots must
+be read together (the lock, the admission and the cache are in ``concurrency.py``; the follower
+thread in ``follow.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +61,7 @@ from interestlm.serve.schemas import (
     RecommendationsOut,
 )
 from interestlm.serve.snapshot import Snapshot, load_snapshot, save_snapshot
-from interestlm.serve.store import LogEntry, LogStore
+from interestlm.serve.store import LogEntry, LogStore, SharedLogStore
 
 if TYPE_CHECKING:
     from interestlm.fitted import FittedState
@@ -87,6 +96,7 @@ class Service:
         snapshot_dir: Path | None = None,
         snapshot_every: int = 2_000,
         refresh_lists: int = 256,
+        shared: bool = False,
     ) -> None:
         # Language-model text (summaries, explanations) is the recommender's own ``text`` strategy.
         self.rec = recommender
@@ -119,10 +129,29 @@ class Service:
         self.replayed_rows = 0
         self._snapshotting = threading.Lock()
         self._check_fingerprint(fingerprint)
+        # Every row up to ``log_seq`` is applied (own writes, replay, other replicas' rows).
         self.log_seq = self.store.last_seq()
+        if shared and not isinstance(store, SharedLogStore):
+            raise ValueError(f"{store.path}: only a PostgreSQL event log can be shared by several replicas")
+        self.shared: SharedLogStore | None = store if shared and isinstance(store, SharedLogStore) else None
+        # What the follower last saw: the newest seq in the store, rows of other replicas applied,
+        # and for the last of them, when it was applied and how long after its append.
+        self.log_head = self.log_seq
+        self.followed_rows = 0
+        self.followed_at: float | None = None
+        self.follow_delay: float | None = None
         metrics.gauge("interestlm_items", "items in the catalog", lambda: float(self.n_items()))
         metrics.gauge("interestlm_users", "users with a profile or history", lambda: float(self.n_users()))
-        metrics.gauge("interestlm_log_seq", "newest position of the operation log", lambda: float(self.log_seq))
+        metrics.gauge("interestlm_log_seq", "position of the operation log applied", lambda: float(self.log_seq))
+        if self.shared is not None:
+            metrics.gauge(
+                "interestlm_log_lag_rows",
+                "rows of the shared log committed but not yet applied by this replica (as last seen)",
+                lambda: float(max(self.log_head - self.log_seq, 0)),
+            )
+            metrics.gauge(
+                "interestlm_followed_rows", "rows of other replicas applied", lambda: float(self.followed_rows)
+            )
         metrics.gauge(
             "interestlm_cache_hits", "recommendation lists served from the cache", lambda: float(self.cache.hits)
         )
@@ -156,10 +185,8 @@ class Service:
     def _check_fingerprint(self, fingerprint: str | None) -> None:
         if fingerprint is None:
             return
-        stored = self.store.get_meta("artifacts")
-        if stored is None:
-            self.store.set_meta("artifacts", fingerprint)
-        elif stored != fingerprint:
+        stored = self.store.claim_meta("artifacts", fingerprint)
+        if stored != fingerprint:
             raise ValueError(
                 f"{self.store.path}: this event store belongs to other artifacts (manifest digest {stored[:12]}..., "
                 f"loaded {fingerprint[:12]}...); use a new --store for new artifacts"
@@ -173,6 +200,8 @@ class Service:
         with self.lock.write():
             after = self._restore_snapshot()
             for entry in self.store.entries(after=after):
+                # Rows another replica commits during the replay are read too: count them as applied.
+                self.log_seq = max(self.log_seq, entry.seq)
                 try:
                     self._apply_entry(entry)
                 except (UnknownIdError, BadInputError, ValueError) as exc:
@@ -193,6 +222,63 @@ class Service:
                 self.replay_failures,
             )
         return applied
+
+    # ------------------------------------------------------------------ replicas
+    def catch_up(self) -> int:
+        """Apply the rows other replicas committed since ``log_seq`` (the follower calls this);
+        returns rows applied. Taken under the writer mutex, so own writes and these stay in seq order."""
+        with self.writer:
+            applied = self._catch_up()
+        if applied:
+            self.save_marker()
+            self._maybe_snapshot()
+        return applied
+
+    def _catch_up(self) -> int:
+        """(Writer mutex held.) Apply every row after ``log_seq``, in order, like replay; a row the
+        code rejects is counted and skipped, as at replay, so every replica skips the same rows."""
+        if self.shared is None:
+            return 0
+        pending = list(self.store.entries(after=self.log_seq))
+        if not pending:
+            return 0
+        applied = 0
+        for entry in pending:
+            try:
+                if entry.op == "items":
+                    # Staged beside the reads and swapped in, as an upload to this replica is.
+                    state = self.rec.state_
+                    staged, fresh = self._stage_items(state, entry.body)
+                    self._swap_items(state, staged, entry.body, fresh)
+                else:
+                    with self.lock.write():
+                        self._apply_entry(entry)
+                applied += 1
+            except (UnknownIdError, BadInputError, ValueError) as exc:
+                self.replay_failures += 1
+                detail = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
+                log.error("follow: log row %d (%s) could not be applied: %s", entry.seq, entry.op, detail)
+            # Readers between two rows see the log applied up to a seq, never half a row.
+            self.log_seq = entry.seq
+        now = time.time()
+        self.log_head = max(self.log_head, self.log_seq)
+        self.followed_rows += len(pending)
+        self.followed_at = now
+        self.follow_delay = max(now - pending[-1].received_at, 0.0)
+        for entry in pending:
+            self.metrics.follow_delay.observe(max(now - entry.received_at, 0.0))
+        return applied
+
+    @contextmanager
+    def _in_log_order(self) -> Iterator[int]:
+        """(Writer mutex held.) For the block: hold the shared log's append lock and apply every
+        row committed before it first, so the write made in the block is the next row of the log
+        here too. Yields the rows caught up (0 without a shared log: the block runs as it is)."""
+        if self.shared is None:
+            yield 0
+            return
+        with self.shared.exclusive():
+            yield self._catch_up()
 
     # ------------------------------------------------------------------ snapshots
     def _restore_snapshot(self) -> int:
@@ -452,7 +538,7 @@ class Service:
         The batch is validated whole first (unknown ids, the rating scale) and then applied
         all-or-nothing: a failure leaves the user, their profile and the log as they were.
         """
-        with self.writer:
+        with self.writer, self._in_log_order():
             self._writable()
             now = self._clock()
             bodies = [
@@ -536,7 +622,7 @@ class Service:
             "unmute": edit.unmute,
             "interest_weights": {str(i): w for i, w in sorted(edit.weights().items())},
         }
-        with self.writer:
+        with self.writer, self._in_log_order():
             self._writable()
             with self.lock.write():
                 state = self.rec.state_
@@ -607,6 +693,25 @@ class Service:
                 out[(user_id, k, diversity, explain)] = body
         return out
 
+    def _stage_items(self, state: FittedState, body: dict[str, Any]) -> tuple[FittedState, dict[CacheKey, bytes]]:
+        """(Writer mutex held.) ``state`` with the items of ``body`` added, on a shallow copy, and
+        the cached lists recomputed on it: readers are served from ``state`` meanwhile."""
+        staged = copy.copy(state)
+        staged.add_items(item_rows(body["items"]))
+        # The cached lists are recomputed on the new catalogue before the swap, beside the
+        # reads: the swap then replaces them at once, and no read after it waits for a ranking.
+        return staged, self._lists_on(staged)
+
+    def _swap_items(
+        self, state: FittedState, staged: FittedState, body: dict[str, Any], fresh: dict[CacheKey, bytes]
+    ) -> None:
+        """(Writer mutex held.) Make ``staged`` the served state, under the exclusive lock."""
+        with self.lock.write():
+            vars(state).update(vars(staged))
+            self._items_rows.append(body)
+            self._forget_read_only_profiles(state.profiles)
+            self.cache.catalog_replaced(fresh)
+
     def upsert_items(self, items: Sequence[ItemIn]) -> dict[str, Any]:
         """Add or update items (encoded and indexed at once) and log them.
 
@@ -619,17 +724,16 @@ class Service:
         with self.writer:
             self._writable()
             state = self.rec.state_
-            staged = copy.copy(state)
-            staged.add_items(item_rows(body["items"]))
-            # The cached lists are recomputed on the new catalogue before the swap, beside the
-            # reads: the swap then replaces them at once, and no read after it waits for a ranking.
-            fresh = self._lists_on(staged)
-            seq = self._commit("items", None, [body])[0]
-            with self.lock.write():
-                vars(state).update(vars(staged))
-                self._items_rows.append(body)
-                self._forget_read_only_profiles(state.profiles)
-                self.cache.catalog_replaced(fresh)
+            staged, fresh = self._stage_items(state, body)
+            # The staging runs without the shared log's lock (it may take seconds); if another
+            # replica's rows came in meanwhile, they are applied and the staging is done again on
+            # top of them, now holding the lock.
+            with self._in_log_order() as caught:
+                if caught:
+                    state = self.rec.state_
+                    staged, fresh = self._stage_items(state, body)
+                seq = self._commit("items", None, [body])[0]
+            self._swap_items(state, staged, body, fresh)
             n_items = self.n_items()
         self.metrics.items.inc(len(items))
         return {"item_ids": [i.item_id for i in items], "n_items": n_items, "seq": seq}

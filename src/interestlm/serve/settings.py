@@ -35,6 +35,8 @@ ENV_VARS: dict[str, str] = {
     "INTERESTLM_STORE_MARKER": "store_marker",
     "INTERESTLM_SNAPSHOT_EVERY": "snapshot_every",
     "INTERESTLM_SNAPSHOT_DIR": "snapshot_dir",
+    "INTERESTLM_FOLLOW_INTERVAL": "follow_interval",
+    "INTERESTLM_FOLLOW_NOTIFY": "follow_notify",
 }
 
 
@@ -80,6 +82,17 @@ class ServeSettings(BaseModel):
         default=None,
         description="where snapshots go (default: STORE.snapshot beside a SQLite store; "
         "ARTIFACTS_DIR.snapshot-<digest of the URL> for PostgreSQL)",
+    )
+    follow_interval: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=3600.0,
+        description="PostgreSQL log only: apply other replicas' rows, woken by their NOTIFY and at least every "
+        "this many seconds (0: this process is the log's only writer and does not follow it; no effect on SQLite)",
+    )
+    follow_notify: bool = Field(
+        default=True,
+        description="wake the follower with LISTEN/NOTIFY (off: poll every follow_interval seconds only)",
     )
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="larger request bodies get 413")
     refresh_lists: int = Field(

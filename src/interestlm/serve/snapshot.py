@@ -12,13 +12,18 @@ Layout: ``DIR/snapshot.json`` (seq, store id, artifacts digest, users, items row
 profile files, written into a temporary directory and renamed into place, so a crash mid-write
 leaves the previous snapshot. A snapshot that does not match the store (another store id, a seq
 past the log's end) or the artifacts is ignored with a warning, and the whole log is replayed.
+Replicas on one host may share the directory (their states at a seq are identical): a lock file
+beside it (``flock``) keeps one process's swap from interleaving with another's write or read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +52,25 @@ def snapshot_dir_for(store_path: Path) -> Path:
     return store_path.with_name(store_path.name + ".snapshot")
 
 
+@contextlib.contextmanager
+def _locked(directory: Path, *, shared: bool) -> Iterator[None]:
+    """Hold ``DIR.lock`` (shared to read, exclusive to write) for the block."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory.with_name(directory.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def save_snapshot(directory: Path, snap: Snapshot) -> None:
     """Write ``snap`` to ``directory`` atomically (a temporary directory renamed into place; 0700)."""
+    with _locked(directory, shared=False):
+        _save(directory, snap)
+
+
+def _save(directory: Path, snap: Snapshot) -> None:
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(mode=0o700, parents=True)
@@ -76,6 +98,13 @@ def save_snapshot(directory: Path, snap: Snapshot) -> None:
 
 def load_snapshot(directory: Path) -> Snapshot | None:
     """The snapshot in ``directory`` (None if there is none); a malformed one raises ValueError."""
+    if not directory.exists():
+        return None
+    with _locked(directory, shared=True):
+        return _load(directory)
+
+
+def _load(directory: Path) -> Snapshot | None:
     path = directory / "snapshot.json"
     if not path.exists():
         return None

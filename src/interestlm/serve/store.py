@@ -20,9 +20,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 #: Kinds of log row.
 OPS: tuple[str, ...] = ("event", "edit", "items")
@@ -67,10 +68,8 @@ class LogEntry:
 
 def check_schema_version(store: LogStore) -> None:
     """Stamp a new store with :data:`SCHEMA_VERSION`; close and refuse a store of another version."""
-    version = store.get_meta("schema_version")
-    if version is None:
-        store.set_meta("schema_version", SCHEMA_VERSION)
-    elif version != SCHEMA_VERSION:
+    version = store.claim_meta("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
         store.close()
         raise ValueError(f"{store.path}: store schema version {version}, this release reads {SCHEMA_VERSION}")
 
@@ -158,8 +157,25 @@ class LogStore(Protocol):
         """Set a meta value (committed)."""
         ...
 
+    def claim_meta(self, key: str, value: str) -> str:
+        """Set a meta value unless one is set (atomically: processes starting at once agree);
+        returns the value stored."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
+        ...
+
+
+@runtime_checkable
+class SharedLogStore(LogStore, Protocol):
+    """A log several processes append to (PostgreSQL): a replica holds ``exclusive()`` from
+    before it reads the rows it has not applied until its own append is committed."""
+
+    url: str
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Hold the append lock for the block: no other process commits a row meanwhile."""
         ...
 
 
@@ -236,6 +252,13 @@ class Store:
         """Set a ``meta`` value (committed)."""
         with self._lock:
             self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def claim_meta(self, key: str, value: str) -> str:
+        """Set a ``meta`` value unless one is set; returns the value stored."""
+        with self._lock:
+            self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
 
     def close(self) -> None:
         """Checkpoint the WAL and close the connection."""
