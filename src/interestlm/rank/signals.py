@@ -433,6 +433,23 @@ def interest_queries(
     )
 
 
+def soft_max_over_interests(
+    queries: FloatArray, owners: npt.NDArray[np.int64], log_shares: FloatArray, items: FloatArray, tau: float
+) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """``tau * log sum_c a_c exp(q_c . x / tau)`` over each owner's queries (owners sorted), for
+    every row of ``items``: the owners that have queries, and one row of scores per owner."""
+    t = np.float32(tau)
+    z = queries @ items.T
+    z /= t
+    z += log_shares[:, None]
+    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+    peak = np.maximum.reduceat(z, starts, axis=0)
+    z -= np.repeat(peak, np.diff(np.r_[starts, len(z)]), axis=0)
+    np.exp(z, out=z)
+    scored: FloatArray = t * (np.log(np.add.reduceat(z, starts, axis=0)) + peak)
+    return owners[starts], scored
+
+
 class _Batch:
     """One batch of profiles scored against a fixed item set (shared pieces computed once)."""
 
@@ -476,15 +493,8 @@ class _Batch:
         out = np.zeros((len(self.profiles), self.n), dtype=np.float32)
         if not len(queries):
             return out
-        tau = np.float32(self.ctx.interest_temperature)
-        z = queries @ self.space.T
-        z /= tau
-        z += log_shares[:, None]
-        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-        peak = np.maximum.reduceat(z, starts, axis=0)
-        z -= np.repeat(peak, np.diff(np.r_[starts, len(z)]), axis=0)
-        np.exp(z, out=z)
-        out[owners[starts]] = tau * (np.log(np.add.reduceat(z, starts, axis=0)) + peak)
+        rows, scored = soft_max_over_interests(queries, owners, log_shares, self.space, self.ctx.interest_temperature)
+        out[rows] = scored
         return out
 
     def visual(self) -> FloatArray:
@@ -504,18 +514,12 @@ class _Batch:
         out = np.zeros((len(self.profiles), self.n), dtype=np.float32)
         if not len(queries) or not has.any():
             return out
-        tau = np.float32(self.ctx.interest_temperature)
-        z = queries @ cand[has].T
-        z /= tau
-        z += log_shares[:, None]
-        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-        peak = np.maximum.reduceat(z, starts, axis=0)
-        z -= np.repeat(peak, np.diff(np.r_[starts, len(z)]), axis=0)
-        np.exp(z, out=z)
-        scored = tau * (np.log(np.add.reduceat(z, starts, axis=0)) + peak)
+        rows, scored = soft_max_over_interests(
+            queries, owners, log_shares, np.ascontiguousarray(cand[has]), self.ctx.interest_temperature
+        )
         block = np.repeat(scored.mean(axis=1, keepdims=True), self.n, axis=1)
         block[:, has] = scored
-        out[owners[starts]] = block
+        out[rows] = block
         return out
 
     def short_term(self) -> FloatArray:
