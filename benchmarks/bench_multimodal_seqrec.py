@@ -1,7 +1,8 @@
 """Item pictures as a second modality of seqrec (issue 24), on ml-latest-small's posters.
 
 Usage: python benchmarks/bench_multimodal_seqrec.py [--variants text image text+image]
-       [--splits loo cold] [--epochs 8] [--max-len 50] [--log PATH]
+       [--splits loo cold] [--epochs 40] [--max-len 50] [--loss sampled] [--batch-size 64]
+       [--modality-dropout P] [--seed N] [--suffix NAME] [--log PATH]
 
 Variants: ``text`` (seqrec as today: text + concepts + dropped-out IDs), ``image`` (text off:
 pictures + concepts + IDs), ``text+image``. Splits: ``loo`` (the runner's leave-one-out, full
@@ -10,7 +11,10 @@ ranking, seen items removed) and ``cold``: the LOO split with 10 % of the poster
 the path ``bench_cold_items.py`` takes, so the runner's ``cold_items`` / ``warm_items`` slices
 apply). Besides the runner's metrics and slices each result has ``poster_targets`` (test rows
 whose target has a poster) and, on ``cold``, ``cold_poster_targets``. Validation NDCG@10 picks
-the epoch; test is read once per run. The CPU budget (one for every variant) is in the JSON.
+the epoch; test is read once per run. The CPU budget (one for every variant) is in the JSON: the
+full seqrec run on this data (CE loss, max_len 200) takes 77 minutes on one core, so the budget
+is max_len 50, sampled softmax (256 shared negatives; ~6-8 s an epoch against ~50 s for CE),
+batch 64, at most 40 epochs, evaluated every epoch, patience 10, one torch thread.
 
 Writes ``benchmarks/results/multimodal/ml-latest-small__seqrec__<variant>__<split>.json`` and
 ``summary.json`` (every result file there, re-read). Progress goes to ``--log``.
@@ -52,7 +56,7 @@ def budget(epochs: int, max_len: int, loss: str, batch_size: int) -> dict[str, A
     return {
         "max_len": max_len, "batch_size": batch_size, "loss": loss, "n_negatives": 256,
         "dropout": 0.2, "lr": 0.002, "epochs": epochs, "eval_every": 1,
-        "patience": 3, "num_threads": 1, "n_experts": 1, "category_kind": "genre", "encoder": "minilm",
+        "patience": 10, "num_threads": 1, "n_experts": 1, "category_kind": "genre", "encoder": "minilm",
         "encoder_threads": 1, "seed": 0,
     }  # fmt: skip
 
@@ -114,10 +118,12 @@ def summarise() -> dict[str, Any]:
         r = json.loads(path.read_text())
         slices = r.get("slices", {})
         rows.append({
-            "variant": r["variant"], "split": r["split"],
+            "variant": r["variant"], "split": r["split"], "seed": r["budget"]["seed"],
+            "modality_dropout": r["budget"].get("modality_dropout", SeqRecConfig().modality_dropout),
             "recall@10": r["metrics"]["recall@10"], "ndcg@10": r["metrics"]["ndcg@10"],
             "poster_recall@10": r["poster_targets"]["metrics"]["recall@10"],
             "no_poster_recall@10": r["no_poster_targets"]["metrics"]["recall@10"],
+            "cold_poster_recall@10": r.get("cold_poster_targets", {}).get("metrics", {}).get("recall@10"),
             "cold_recall@10": slices.get("cold_items", {}).get("metrics", {}).get("recall@10"),
             "cold_n": slices.get("cold_items", {}).get("n_users"),
             "fit_seconds": r["seconds"]["fit"], "best_epoch": r["training"]["best_epoch"],
@@ -131,15 +137,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--splits", nargs="+", default=["loo", "cold"], choices=["loo", "cold"])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--max-len", type=int, default=50)
     parser.add_argument("--loss", default="sampled", choices=["ce", "sampled"])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--modality-dropout", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0, help="the model's seed (the held-out items stay seed 0)")
     parser.add_argument("--suffix", default="", help="added to the result names (ablations)")
+    parser.add_argument("--summary-only", action="store_true", help="only rewrite summary.json")
     parser.add_argument("--log", type=Path, default=OUT / "run.log")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.summary_only:
+        (OUT / "summary.json").write_text(json.dumps(summarise(), indent=2) + "\n", encoding="utf-8")
+        return 0
     logging.basicConfig(filename=args.log, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     dataset, report = attach_images(load_dataset(DATASET, data_root="/work/shared/data"),
                                     "/work/shared/data/movielens-posters")  # fmt: skip
@@ -147,6 +158,7 @@ def main() -> int:
     has_poster = np.asarray([bool(p) for p in dataset.catalog.images])
     loo = make_split(dataset, "loo")
     settings = budget(args.epochs, args.max_len, args.loss, args.batch_size)
+    settings["seed"] = args.seed
     if args.modality_dropout is not None:
         settings["modality_dropout"] = args.modality_dropout
     for split_name in args.splits:
