@@ -8,6 +8,10 @@ Each item's vector (input embedding and output weight, tied) is the sum of up to
 * **concepts**: a weighted bag of learned concept embeddings over the item's concepts from
   :func:`~interestlm.concepts.extract_concepts` (categories / genres, brand, tags, attribute
   ids and, optionally, TF-IDF keyphrases of the text);
+* **image** (optional, ``image=True``): the frozen vector of the item's picture through its own
+  adaptor (parametric whitening and a two-layer MLP), added only for items that have a picture
+  (an all-zero row means none). In training, an item with both text and a picture loses one of
+  the two with probability ``modality_dropout`` per batch, so either alone still makes a vector;
 * **id** (optional): an item ID embedding. During training each item's ID vector is dropped with
   probability ``id_dropout`` (per batch) so the model cannot lean on IDs alone; items without
   training interactions never get one (their ID row would be untrained noise).
@@ -47,6 +51,7 @@ from interestlm.core.protocol import EvalTask, TrainData
 from interestlm.core.tables import Catalog, Interactions
 from interestlm.core.types import FloatArray, IntArray
 from interestlm.encode import make_encoder
+from interestlm.encode.image import make_image_encoder
 from interestlm.models.calibrate import (
     LiftBlock,
     Objective,
@@ -120,11 +125,13 @@ class _Lookup(torch.autograd.Function):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class ItemContent:
-    """What the item tower reads: frozen text vectors and a (row-normalised) item x concept matrix."""
+    """What the item tower reads: frozen text vectors, a (row-normalised) item x concept matrix and
+    optionally frozen picture vectors (unit rows; an all-zero row is an item without a picture)."""
 
     text_vectors: FloatArray | None
     concepts: sp.csr_matrix | None
     n_concepts: int = 0
+    image_vectors: FloatArray | None = None
 
 
 def concept_bags(matrix: sp.spmatrix | npt.NDArray[np.floating]) -> sp.csr_matrix:
@@ -135,8 +142,28 @@ def concept_bags(matrix: sp.spmatrix | npt.NDArray[np.floating]) -> sp.csr_matri
     return sp.csr_matrix(sp.diags(1.0 / np.where(sums > 0, sums, 1.0)) @ m, dtype=np.float32)
 
 
+def catalog_image_vectors(
+    catalog: Catalog,
+    encoder: str = "efficientnet-lite0",
+    *,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> FloatArray | None:
+    """Picture vectors of every catalog item, ``(n_items, dim)`` (zero rows: no picture, or one
+    that could not be read); None when no item has a picture path."""
+    paths = [(i, p) for i, p in enumerate(catalog.images) if p]
+    if not paths:
+        return None
+    image_encoder = make_image_encoder(encoder, cache_dir=cache_dir)
+    found = image_encoder.encode_images([p for _, p in paths], progress=progress)
+    out = np.zeros((len(catalog), image_encoder.dim), dtype=np.float32)
+    out[np.asarray([i for i, _ in paths], dtype=np.int64)] = found.vectors
+    return out
+
+
 def item_content(catalog: Catalog, train: Interactions, config: SeqRecConfig) -> ItemContent:
-    """Text vectors and concept bags of every catalog item, as the interest profiles build them.
+    """Text vectors and concept bags of every catalog item, as the interest profiles build them
+    (with ``config.image`` also the vectors of the catalog's pictures, when it has any).
 
     Review snippets come from ``train`` only, so nothing from the held-out period leaks into text.
     (:class:`~interestlm.recommender.Recommender` passes its own vectors and concepts instead.)
@@ -161,14 +188,21 @@ def item_content(catalog: Catalog, train: Interactions, config: SeqRecConfig) ->
         found = extract_concepts(catalog, texts=texts, config=concept_config)
         n_concepts = found.n_concepts
         matrix = concept_bags(found.matrix)
-    return ItemContent(text_vectors=vectors, concepts=matrix, n_concepts=n_concepts)
+    images: FloatArray | None = None
+    if config.image:
+        images = catalog_image_vectors(
+            catalog, config.image_encoder or "efficientnet-lite0", cache_dir=config.cache_dir, progress=config.progress
+        )
+    return ItemContent(text_vectors=vectors, concepts=matrix, n_concepts=n_concepts, image_vectors=images)
 
 
 class _ItemTower(nn.Module):
-    """Item vectors from text (whitening + mixture of experts), concept bags and dropped-out IDs."""
+    """Item vectors from text (whitening + mixture of experts), pictures (whitening + MLP), concept
+    bags and dropped-out IDs."""
 
     warm: torch.Tensor
     text: torch.Tensor
+    image: torch.Tensor
     bag_concepts: torch.Tensor
     bag_offsets: torch.Tensor
     bag_weights: torch.Tensor
@@ -182,12 +216,15 @@ class _ItemTower(nn.Module):
         text_dim: int,
         n_concepts: int,
         concept_nnz: int,
+        image_dim: int = 0,
     ) -> None:
         super().__init__()
         self.hidden = cfg.hidden
         self.n_experts = cfg.n_experts
         self.id_dropout = cfg.id_dropout
+        self.modality_dropout = cfg.modality_dropout
         self.has_text = text_dim > 0
+        self.has_image = image_dim > 0
         self.has_concepts = n_concepts > 0
         self.has_id = cfg.item_id
         # Buffers (filled by ``set_content`` or from a saved state): saved with the weights.
@@ -198,6 +235,15 @@ class _ItemTower(nn.Module):
             self.white_bias = nn.Parameter(torch.zeros(text_dim))
             self.experts = nn.Linear(text_dim, cfg.hidden * cfg.n_experts, bias=False)
             self.gate = nn.Linear(text_dim, cfg.n_experts, bias=False)
+        if self.has_image:
+            self.register_buffer("image", torch.zeros(n_items, image_dim))
+            self.image_drop = nn.Dropout(cfg.adaptor_dropout)
+            self.image_white_bias = nn.Parameter(torch.zeros(image_dim))
+            # Two layers, not the text path's linear experts: picture features (a CNN's pooled
+            # activations) are further from the sequence space than a sentence encoder's.
+            self.image_mlp = nn.Sequential(
+                nn.Linear(image_dim, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, cfg.hidden)
+            )
         if self.has_concepts:
             self.register_buffer("bag_concepts", torch.zeros(concept_nnz, dtype=torch.long))
             self.register_buffer("bag_offsets", torch.zeros(n_items, dtype=torch.long))
@@ -214,6 +260,8 @@ class _ItemTower(nn.Module):
             self.warm.copy_(torch.from_numpy(warm))
             if self.has_text and content.text_vectors is not None:
                 self.text.copy_(torch.from_numpy(content.text_vectors))
+            if self.has_image and content.image_vectors is not None:
+                self.image.copy_(torch.from_numpy(np.ascontiguousarray(content.image_vectors, dtype=np.float32)))
             if self.has_concepts and content.concepts is not None:
                 m = content.concepts
                 self.bag_concepts.copy_(torch.from_numpy(m.indices.astype(np.int64)))
@@ -227,17 +275,40 @@ class _ItemTower(nn.Module):
         text: torch.Tensor | None,
         bag: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
         n_items: int,
+        image: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Text adaptor + concept bag of ``n_items`` items (no ID part): ``(n_items, hidden)``.
+        """Text adaptor + image adaptor + concept bag of ``n_items`` items (no ID part):
+        ``(n_items, hidden)``.
 
-        ``bag`` is ``(concepts, offsets, weights)`` in ``F.embedding_bag`` form.
+        ``bag`` is ``(concepts, offsets, weights)`` in ``F.embedding_bag`` form; ``image`` rows
+        that are all zero are items without a picture (they get no image part). In training,
+        modality dropout removes the text or the picture of some items that have both.
         """
         out = torch.zeros(n_items, self.hidden, device=self.warm.device)
-        if self.has_text and text is not None:
+        use_text = self.has_text and text is not None
+        pictured: torch.Tensor | None = None
+        if self.has_image and image is not None:
+            pictured = image.abs().sum(dim=-1) > 0
+        keep_text: torch.Tensor | None = None
+        if pictured is not None and self.training and self.modality_dropout > 0:
+            # Only items with both modalities lose one: an item's only content is never dropped.
+            both = pictured & use_text
+            dropped = both & (torch.rand(n_items, device=out.device) < self.modality_dropout)
+            text_goes = torch.rand(n_items, device=out.device) < 0.5
+            keep_text = ~(dropped & text_goes)
+            pictured = pictured & ~(dropped & ~text_goes)
+        if use_text:
+            assert text is not None
             x = self.text_drop(text)
             experts = self.experts(x - self.white_bias).view(n_items, self.n_experts, self.hidden)
             gates = torch.softmax(self.gate(x), dim=-1).unsqueeze(-1)
-            out = out + (gates * experts).sum(dim=1)
+            mixed = (gates * experts).sum(dim=1)
+            out = out + (mixed if keep_text is None else mixed * keep_text.unsqueeze(-1).to(mixed.dtype))
+        if pictured is not None and image is not None:
+            # Only the rows with a picture go through the MLP: on MovieLens that is under a third.
+            rows = pictured.nonzero().squeeze(-1)
+            projected = self.image_mlp(self.image_drop(image[rows]) - self.image_white_bias)
+            out = out.index_add(0, rows, projected.to(out.dtype))
         if self.has_concepts and bag is not None:
             # A concept no training item carries keeps its random initial embedding; in a new
             # item's bag it would add noise, so the bag is the mean over trained concepts only.
@@ -257,6 +328,7 @@ class _ItemTower(nn.Module):
             self.text if self.has_text else None,
             (self.bag_concepts, self.bag_offsets, self.bag_weights) if self.has_concepts else None,
             n_items,
+            self.image if self.has_image else None,
         )
         if self.has_id:
             keep = self.warm
@@ -277,12 +349,16 @@ class _SeqRecNet(SequenceNet):
 
     released: torch.Tensor
 
-    def __init__(self, n_items: int, cfg: SeqRecConfig, *, text_dim: int, n_concepts: int, concept_nnz: int) -> None:
+    def __init__(
+        self, n_items: int, cfg: SeqRecConfig, *, text_dim: int, n_concepts: int, concept_nnz: int, image_dim: int = 0
+    ) -> None:
         super().__init__()
         self.scale = math.sqrt(cfg.hidden)
         self.cosine = cfg.similarity == "cos"
         self.temperature = cfg.temperature
-        self.tower = _ItemTower(n_items, cfg, text_dim=text_dim, n_concepts=n_concepts, concept_nnz=concept_nnz)
+        self.tower = _ItemTower(
+            n_items, cfg, text_dim=text_dim, n_concepts=n_concepts, concept_nnz=concept_nnz, image_dim=image_dim
+        )
         self.encoder = CausalEncoder(cfg)
         self.rating_head: nn.Module | None = None
         if cfg.rating_weight > 0:
@@ -366,7 +442,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         )
         _check_content(content, train.n_items, self.config)
         warm = np.bincount(train.interactions.item, minlength=train.n_items) > 0
-        self.content_shape_ = _content_shape(content)
+        self.content_shape_ = _content_shape(content, self.config)
         net = _SeqRecNet(train.n_items, self.config, **self.content_shape_)
         net.tower.set_content(content, warm)
         if self.config.freshness:
@@ -587,6 +663,8 @@ class SeqRec(SequentialModel[SeqRecConfig]):
 
     def _empty_net(self, meta: dict[str, Any]) -> _SeqRecNet:
         self.content_shape_ = {k: int(meta[k]) for k in ("text_dim", "n_concepts", "concept_nnz")}
+        # Models saved before pictures were read have no image_dim: no image path.
+        self.content_shape_["image_dim"] = int(meta.get("image_dim", 0))
         if "rating_mean" in meta:
             self.rating_stats_ = (float(meta["rating_mean"]), float(meta["rating_std"]))
         self.new_item_offset_ = float(meta.get("new_item_offset", 0.0))
@@ -689,12 +767,20 @@ class SeqRec(SequentialModel[SeqRecConfig]):
                 out[start : start + len(last)] = net.rating(last, weights[rows]).float().cpu().numpy() * std + mean
         return out
 
-    def content_vectors(self, text_vectors: FloatArray | None, concepts: sp.spmatrix | None) -> FloatArray:
+    def content_vectors(
+        self,
+        text_vectors: FloatArray | None,
+        concepts: sp.spmatrix | None,
+        image_vectors: FloatArray | None = None,
+    ) -> FloatArray:
         """Vectors of items the model never saw (added after fitting) from their content alone.
 
         ``text_vectors`` are frozen encoder vectors (``(n, text_dim)``), ``concepts`` the items'
-        concept rows in the fitted concept space (row-normalised here); a part the model was
-        trained without is ignored. Such items get no ID part, as unseen items never do.
+        concept rows in the fitted concept space (row-normalised here), ``image_vectors`` their
+        picture vectors (``(n, image_dim)``; zero rows or None: no picture); a part the model was
+        trained without is ignored. A model with an image path also takes items with a picture and
+        no text or concepts (None: that part is left out, as modality dropout trained it to be).
+        Such items get no ID part, as unseen items never do.
         """
         self._check_fitted()
         net = self.net_
@@ -702,16 +788,28 @@ class SeqRec(SequentialModel[SeqRecConfig]):
         tower = net.tower
         sizes = [len(text_vectors)] if text_vectors is not None else []
         sizes += [concepts.shape[0]] if concepts is not None else []
+        sizes += [len(image_vectors)] if image_vectors is not None else []
         if not sizes or len(set(sizes)) != 1:
-            raise ValueError("content_vectors needs text_vectors and/or concepts with the same number of rows")
+            raise ValueError(
+                "content_vectors needs text_vectors, concepts and/or image_vectors with the same number of rows"
+            )
         n = sizes[0]
+        image: torch.Tensor | None = None
+        if tower.has_image:
+            dim = tower.image.shape[1]
+            if image_vectors is not None and (image_vectors.ndim != 2 or image_vectors.shape[1] != dim):
+                raise ValueError(f"content_vectors: the model reads {dim}-d image vectors")
+            pictures = np.zeros((n, dim), np.float32) if image_vectors is None else image_vectors
+            image = torch.from_numpy(np.ascontiguousarray(pictures, dtype=np.float32)).to(self.device_)
+        # Only a model that reads pictures can make a vector without one of its other parts.
+        optional = tower.has_image and image_vectors is not None
         text: torch.Tensor | None = None
-        if tower.has_text:
+        if tower.has_text and not (optional and text_vectors is None):
             if text_vectors is None or text_vectors.shape[1] != tower.text.shape[1]:
                 raise ValueError(f"content_vectors: the model reads {tower.text.shape[1]}-d text vectors")
             text = torch.from_numpy(np.ascontiguousarray(text_vectors, dtype=np.float32)).to(self.device_)
         bag: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-        if tower.has_concepts:
+        if tower.has_concepts and not (optional and concepts is None):
             n_concepts = tower.concept_emb.num_embeddings
             if concepts is None or concepts.shape[1] != n_concepts:
                 raise ValueError(f"content_vectors: the model reads rows over {n_concepts} concepts")
@@ -722,7 +820,7 @@ class SeqRec(SequentialModel[SeqRecConfig]):
                 torch.from_numpy(m.data.astype(np.float32)).to(self.device_),
             )
         with self._inference():
-            out: FloatArray = net.finish(tower.content(text, bag, n)).float().cpu().numpy()
+            out: FloatArray = net.finish(tower.content(text, bag, n, image)).float().cpu().numpy()
         return out
 
     def report(self) -> dict[str, Any]:
@@ -738,11 +836,14 @@ class SeqRec(SequentialModel[SeqRecConfig]):
                 for p, on in (
                     ("text", net.tower.has_text),
                     ("concepts", net.tower.has_concepts),
+                    ("image", net.tower.has_image),
                     ("id", net.tower.has_id),
                 )
                 if on
             ],
             "encoder": self.config.encoder if net.tower.has_text else None,
+            "image_encoder": self.config.image_encoder if net.tower.has_image else None,
+            "items_with_image": int((net.tower.image.abs().sum(dim=1) > 0).sum()) if net.tower.has_image else 0,
             "rating_head": net.rating_head is not None,
             "new_item_offset": self.new_item_offset_,
             "new_item_affinity": self.new_item_affinity_,
@@ -757,6 +858,11 @@ def _check_content(content: ItemContent, n_items: int, config: SeqRecConfig) -> 
         raise ValueError(f"SeqRec: config.text is on, so the content needs text vectors for all {n_items} items")
     if config.concepts and (content.concepts is None or content.concepts.shape[0] != n_items):
         raise ValueError(f"SeqRec: config.concepts is on, so the content needs concept rows for all {n_items} items")
+    images = content.image_vectors
+    if config.image and images is not None and (images.ndim != 2 or len(images) != n_items):
+        raise ValueError(f"SeqRec: the content's image vectors need one row per item ({n_items}), not {images.shape}")
+    if not (config.text or config.concepts or config.item_id) and images is None:
+        raise ValueError("SeqRec: only config.image is on, and the content has no pictures: nothing makes item vectors")
 
 
 class SeqRecScorer:
@@ -786,9 +892,15 @@ class SeqRecScorer:
         """Items scored: the fitted catalogue plus those added since."""
         return int(self.vectors.shape[0])
 
-    def with_items(self, text_vectors: FloatArray | None, concepts: sp.spmatrix | None) -> SeqRecScorer:
-        """The scorer with items appended (their content: text vectors and concept rows)."""
-        extra = self.model.content_vectors(text_vectors, concepts)
+    def with_items(
+        self,
+        text_vectors: FloatArray | None,
+        concepts: sp.spmatrix | None,
+        image_vectors: FloatArray | None = None,
+    ) -> SeqRecScorer:
+        """The scorer with items appended (their content: text vectors, concept rows and,
+        optionally, picture vectors; None or zero rows: no picture)."""
+        extra = self.model.content_vectors(text_vectors, concepts, image_vectors)
         return SeqRecScorer(
             self.model,
             np.vstack([self.vectors, extra]).astype(np.float32),
@@ -815,11 +927,14 @@ class SeqRecScorer:
         return out
 
 
-def _content_shape(content: ItemContent) -> dict[str, int]:
+def _content_shape(content: ItemContent, config: SeqRecConfig) -> dict[str, int]:
+    # ``image`` reads pictures when the content has them; without any there is no image path.
+    images = content.image_vectors if config.image else None
     return {
         "text_dim": 0 if content.text_vectors is None else int(content.text_vectors.shape[1]),
         "n_concepts": content.n_concepts if content.concepts is not None else 0,
         "concept_nnz": 0 if content.concepts is None else int(content.concepts.nnz),
+        "image_dim": 0 if images is None else int(images.shape[1]),
     }
 
 
@@ -831,6 +946,7 @@ __all__ = [
     "SeqRecConfig",
     "SeqRecScorer",
     "age_buckets",
+    "catalog_image_vectors",
     "concept_bags",
     "item_content",
 ]

@@ -141,6 +141,13 @@ class SeqRecConfig(TransformerConfig):
     when scoring, the request time: ``EvalTask.times``, else the last training event), in
     log-spaced buckets (:data:`~interestlm.models.seqrec.AGE_BUCKETS`). It needs release times
     in the catalogue and real timestamps (not sequence positions) in the interactions.
+
+    ``image`` adds item pictures as a second content modality when the content has them (frozen
+    ``image_encoder`` vectors of ``Catalog.images``, through their own whitening + MLP adaptor; an
+    item without a picture gets no image part). ``modality_dropout`` is the probability, in
+    training only, that an item with both text and a picture loses one of the two (either, at
+    even odds) for a batch, so that each modality alone still makes a usable vector: most items
+    have no picture, and a new item may come with a picture and little text.
     """
 
     text: bool = True
@@ -171,11 +178,20 @@ class SeqRecConfig(TransformerConfig):
     encoder: str = "minilm"
     encoder_threads: int | None = None
     cache_dir: str | None = None
+    image: bool = False
+    image_encoder: str = "efficientnet-lite0"
+    modality_dropout: float = 0.15
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not (self.text or self.concepts or self.item_id):
-            raise ValueError("SeqRecConfig: at least one of text, concepts, item_id must be True")
+        if not (self.text or self.concepts or self.item_id or self.image):
+            raise ValueError("SeqRecConfig: at least one of text, concepts, item_id, image must be True")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ValueError(f"SeqRecConfig.modality_dropout must be in [0, 1), not {self.modality_dropout}")
+        from interestlm.encode.image import IMAGE_ENCODERS  # numpy only: no torch, no onnxruntime
+
+        if self.image_encoder not in IMAGE_ENCODERS:
+            raise ValueError(f"SeqRecConfig.image_encoder must be one of {IMAGE_ENCODERS}, not {self.image_encoder!r}")
         if self.new_item_objective not in OBJECTIVES:
             raise ValueError(
                 f"SeqRecConfig.new_item_objective must be one of {OBJECTIVES}, not {self.new_item_objective!r}"
