@@ -265,3 +265,15 @@ def test_pictures_can_shape_the_interest_space(tmp_path: Path) -> None:
     plain, blended = plain_rec.state_.space.vectors_, mixed.state_.space.vectors_
     assert plain.shape == blended.shape and not np.allclose(plain, blended)
     assert len(mixed.recommend("u0-0", k=5)) == 5
+
+
+def test_the_sequence_model_reads_the_pictures_and_scores_a_picture_only_item(with_pictures: Dataset) -> None:
+    from interestlm.models.seqrec_config import SeqRecConfig
+
+    seq = SeqRecConfig(encoder="hashing", image=True, max_len=8, hidden=16, epochs=2, batch_size=32, num_threads=1)
+    rec = Recommender(_config(sequential=True, seqrec=seq)).fit(with_pictures)
+    state = rec.state_
+    assert state.sequential is not None and "image" in state.sequential.report()["parts"]
+    rec.add_items([{"item_id": "new-pic", "title": "Untitled", "image": draw(COLOURS[1], 77)}])
+    scored = {r.item_id: r for r in rec.recommend("u1-0", k=len(state.catalog))}
+    assert "new-pic" in scored and "sequential" in scored["new-pic"].contributions

@@ -233,7 +233,7 @@ class FittedState:
                 vectors[new],
                 rows[new],
                 space_vectors=self.space.vectors_[n_old:],
-                image_vectors=picture_rows if context.image_vectors is not None else None,
+                image_vectors=picture_rows,
             )
         context = replace(
             context, item_vectors=self.item_vectors, space_vectors=self.space.vectors_, item_concepts=self.item_concepts
@@ -574,8 +574,10 @@ def _fit_sequential(config: RecommenderConfig, content: Content, valid: EvalTask
     from interestlm.models.seqrec import ItemContent, SeqRec, concept_bags
 
     cfg = config.seqrec
+    pictures = content.pictures
     item_content = ItemContent(
         text_vectors=content.item_vectors if cfg.text else None,
+        image_vectors=pictures.vectors if cfg.image and pictures is not None else None,
         concepts=concept_bags(content.item_concepts.matrix) if cfg.concepts else None,
         n_concepts=content.item_concepts.n_concepts,
     )

@@ -246,7 +246,10 @@ def _load_sequential(directory: Path, content: Any) -> Any:
     if n_fitted > n_items:
         raise artifacts.ArtifactError(f"{directory}: the model has {n_fitted} items, the catalog {n_items}")
     if n_fitted < n_items:  # items added after fitting, saved with the catalog
-        scorer = scorer.with_items(content.item_vectors[n_fitted:], content.item_concepts.matrix[n_fitted:])
+        pictures = content.pictures.vectors[n_fitted:] if content.pictures is not None else None
+        scorer = scorer.with_items(
+            content.item_vectors[n_fitted:], content.item_concepts.matrix[n_fitted:], pictures
+        )
     content.context = replace(content.context, sequential=scorer)
     return model
 

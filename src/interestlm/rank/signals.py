@@ -77,8 +77,10 @@ class SequenceScorer(Protocol):
         """``(len(histories), n_items)`` next-item scores."""
         ...
 
-    def with_items(self, text_vectors: FloatArray | None, concepts: sp.spmatrix | None) -> SequenceScorer:
-        """The scorer with items appended, scored from their content."""
+    def with_items(
+        self, text_vectors: FloatArray | None, concepts: sp.spmatrix | None, image_vectors: FloatArray | None = None
+    ) -> SequenceScorer:
+        """The scorer with items appended, scored from their content (pictures: zero rows for none)."""
         ...
 
 
@@ -305,7 +307,7 @@ class SignalContext:
             log_popularity=np.concatenate([self.log_popularity, np.zeros(new.shape[0], np.float32)]),
             space_vectors=self._appended_space(new.shape[0], space_vectors),
             image_vectors=self._appended_images(new.shape[0], image_vectors),
-            sequential=self.sequential.with_items(new, concept_rows) if self.sequential is not None else None,
+            sequential=self._appended_sequential(new, concept_rows, image_vectors),
         )
 
     def _appended_space(self, n_new: int, space_vectors: npt.ArrayLike | None) -> FloatArray | None:
@@ -319,6 +321,15 @@ class SignalContext:
             expected = (n_new, self.space_vectors.shape[1])
             raise ValueError(f"new space vectors must have shape {expected}, got {new.shape}")
         return np.vstack([self.space_vectors, new])
+
+    def _appended_sequential(
+        self, new: FloatArray, concept_rows: sp.csr_matrix, image_vectors: npt.ArrayLike | None
+    ) -> SequenceScorer | None:
+        """The sequence model scoring the new items too (from their text, concepts and pictures)."""
+        if self.sequential is None:
+            return None
+        images = None if image_vectors is None else np.asarray(image_vectors, dtype=np.float32)
+        return self.sequential.with_items(new, concept_rows, images)
 
     def _appended_images(self, n_new: int, image_vectors: npt.ArrayLike | None) -> FloatArray | None:
         """``image_vectors`` with ``n_new`` rows appended (zero rows when the new items have none)."""
