@@ -231,7 +231,7 @@ def test_bpr_user_vectors_history_versus_train(train: TrainData) -> None:
 
 
 def test_registry_names_and_errors() -> None:
-    assert set(BASELINES) == {"pop", "itemknn", "ease", "als", "bpr", "sasrec", "seqrec"}
+    assert set(BASELINES) == {"pop", "itemknn", "ease", "als", "bpr", "sasrec", "seqrec", "bsarec"}
     assert isinstance(make_model("ease", l2=10.0), EASE)
     assert make_model("itemknn", k=7).k == 7  # type: ignore[attr-defined]
     assert isinstance(make_model("als"), ALS)
