@@ -161,6 +161,7 @@ def test_registry_protocol_scores_and_save_load(fitted: BSARec, tmp_path: Path) 
     assert scores.shape == (2, N_ITEMS) and scores.dtype == np.float32 and np.isfinite(scores).all()
     loaded = BSARec.load(fitted.save(tmp_path / "bsarec"))
     assert loaded.config == fitted.config
+    assert loaded.stop_reason_ == fitted.stop_reason_ == "epochs"
     np.testing.assert_array_equal(loaded.score(users, histories), scores)
 
 

@@ -557,6 +557,7 @@ class SequentialModel(ABC, Generic[C]):
             "best_epoch": self.best_epoch_,
             "best_score": self.best_score_,
             "history": self.history_,
+            "stop_reason": getattr(self, "stop_reason_", None),
             **self._net_meta(),
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
@@ -577,6 +578,8 @@ class SequentialModel(ABC, Generic[C]):
         model.best_epoch_ = int(meta["best_epoch"])
         model.best_score_ = float(meta["best_score"])
         model.history_ = list(meta["history"])
+        if meta.get("stop_reason") is not None:  # absent from models saved before it was recorded
+            model.stop_reason_ = str(meta["stop_reason"])
         model.device_ = model._device()
         net = model._empty_net(meta)
         net.load_state_dict(load_file(str(directory / STATE_FILE)))
