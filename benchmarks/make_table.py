@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ("pop", "itemknn", "ease", "als", "bpr", "sasrec", "seqrec", "interest")
+ORDER = ("pop", "itemknn", "ease", "als", "bpr", "sasrec", "bsarec", "seqrec", "interest")
 COLUMNS = ("recall@10", "hr@10", "ndcg@10", "recall@20", "ndcg@20", "mrr@10", "coverage@10", "ild@10")
 
 

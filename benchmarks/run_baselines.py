@@ -30,7 +30,7 @@ from interestlm.evaluate.runner import EvaluationConfig, evaluate_model, make_sp
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 DATASETS = ("ml-latest-small", "scientific", "musical-instruments", "beauty", "toys")
-MODELS = ("pop", "itemknn", "ease", "als", "bpr", "sasrec", "seqrec", "interest")
+MODELS = ("pop", "itemknn", "ease", "als", "bpr", "sasrec", "seqrec", "bsarec", "interest")
 
 
 def model_settings(settings: dict[str, Any], dataset: str) -> dict[str, dict[str, Any]]:

@@ -231,12 +231,12 @@ def test_bpr_user_vectors_history_versus_train(train: TrainData) -> None:
 
 
 def test_registry_names_and_errors() -> None:
-    assert set(BASELINES) == {"pop", "itemknn", "ease", "als", "bpr", "sasrec", "seqrec"}
+    assert set(BASELINES) == {"pop", "itemknn", "ease", "als", "bpr", "sasrec", "seqrec", "bsarec"}
     assert isinstance(make_model("ease", l2=10.0), EASE)
     assert make_model("itemknn", k=7).k == 7  # type: ignore[attr-defined]
     assert isinstance(make_model("als"), ALS)
     assert isinstance(make_model("bpr"), BPR)
-    known = "als, bpr, ease, itemknn, pop, sasrec, seqrec"
+    known = "als, bpr, bsarec, ease, itemknn, pop, sasrec, seqrec"
     with pytest.raises(ValueError, match=rf"unknown model 'nope'; known: {known}"):
         make_model("nope")
     # The evaluation registry adds the product itself; the models package never imports it.

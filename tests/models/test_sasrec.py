@@ -183,3 +183,12 @@ def test_contrastive_term_learns_the_cycle_and_masks_duplicate_sequences() -> No
         SASRecConfig(contrastive_weight=-1.0)
     with pytest.raises(ValueError, match="contrastive_temperature"):
         SASRecConfig(contrastive_temperature=0.0)
+
+
+def test_max_train_seconds_ends_training_after_the_epoch_that_passes_it() -> None:
+    train = _train_data(_cycle_sequences())
+    model = SASRec(FAST, epochs=30, max_train_seconds=1e-9).fit(train)
+    assert len(model.history_) == 1 and model.stop_reason_ == "time"
+    assert SASRec(FAST, epochs=2).fit(train).stop_reason_ == "epochs"
+    with pytest.raises(ValueError, match="max_train_seconds"):
+        SASRecConfig(max_train_seconds=0)

@@ -33,7 +33,7 @@ from interestlm.models.ranking import rank_task
 _VERSIONED = ("interestlm", "numpy", "scipy", "scikit-learn", "torch", "implicit", "pandas", "pyarrow")
 
 #: Models with randomness: they take the run's seed unless their config sets one.
-_SEEDED_MODELS = ("sasrec", "seqrec", "als", "bpr", "interest")
+_SEEDED_MODELS = ("sasrec", "seqrec", "bsarec", "als", "bpr", "interest")
 
 #: Dataset names whose sequences are long (MovieLens): SASRec looks further back there.
 _LONG_SEQUENCE_DATASETS = ("ml-", "movielens")
@@ -128,7 +128,7 @@ def hardware() -> dict[str, Any]:
 
 def default_model_config(dataset_name: str, model: str) -> dict[str, Any]:
     """Dataset-dependent defaults: the sequential models read 200 items on MovieLens, 50 elsewhere."""
-    if model in ("sasrec", "seqrec"):
+    if model in ("sasrec", "seqrec", "bsarec"):
         long = any(dataset_name.lower().startswith(p) for p in _LONG_SEQUENCE_DATASETS)
         return {"max_len": 200 if long else 50}
     return {}
@@ -224,6 +224,10 @@ def evaluate_fitted(
             "seconds_per_epoch_median": float(np.median(epoch_seconds)) if epoch_seconds else None,
             "history": history,
         }
+        stop_reason = getattr(model, "stop_reason_", None)
+        if stop_reason is not None:
+            # "patience" (early stopping), "epochs" (the epoch cap) or "time" (max_train_seconds).
+            result["training"]["stop_reason"] = stop_reason
     if config.slices:
         slices: dict[str, dict[str, Any]] = {}
         for name, task in split.slices().items():

@@ -15,6 +15,7 @@ als       implicit-feedback ALS (``implicit``)                   :mod:`.mf`
 bpr       Bayesian personalised ranking (``implicit``)           :mod:`.mf`
 sasrec    ID-only SASRec (torch; imported only when asked for)   :mod:`.sasrec`
 seqrec    text- and concept-aware SASRec (torch, lazy)           :mod:`.seqrec`
+bsarec    BSARec, frequency filter + attention (torch, lazy)     :mod:`.bsarec`
 ========  =====================================================  ==========================
 """
 
@@ -56,6 +57,12 @@ def _seqrec(**config: Any) -> Model:
     return SeqRec(**config)
 
 
+def _bsarec(**config: Any) -> Model:
+    from interestlm.models.bsarec import BSARec
+
+    return BSARec(**config)
+
+
 #: Model factories by name; each takes the model's keyword config.
 BASELINES: dict[str, Callable[..., Model]] = {
     "pop": MostPopular,
@@ -65,6 +72,7 @@ BASELINES: dict[str, Callable[..., Model]] = {
     "bpr": _bpr,
     "sasrec": _sasrec,
     "seqrec": _seqrec,
+    "bsarec": _bsarec,
 }
 
 

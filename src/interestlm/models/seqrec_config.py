@@ -30,6 +30,8 @@ class TransformerConfig:
     each batch runs through the encoder twice, under two dropout masks, and an in-batch InfoNCE
     loss (cosine / ``contrastive_temperature``) pulls a sequence's two last states together and
     apart from the other sequences'; it costs one more encoder pass per batch.
+    ``max_train_seconds`` (None: no limit) ends training after the first epoch that brings the
+    training wall time past it, for runs on a time budget; ``stop_reason_`` records why it ended.
     """
 
     max_len: int = 50
@@ -43,6 +45,7 @@ class TransformerConfig:
     batch_size: int = 128
     epochs: int = 200
     patience: int = 10
+    max_train_seconds: float | None = None
     eval_every: int = 1
     loss: Literal["ce", "sampled"] = "ce"
     contrastive_weight: float = 0.0
@@ -77,6 +80,8 @@ class TransformerConfig:
             raise ValueError(
                 f"{name}.contrastive_temperature must be a finite number > 0, not {self.contrastive_temperature}"
             )
+        if self.max_train_seconds is not None and not self.max_train_seconds > 0:
+            raise ValueError(f"{name}.max_train_seconds must be > 0 or None, not {self.max_train_seconds}")
         if self.patience < 0:
             raise ValueError(f"{name}.patience must be >= 0, not {self.patience}")
         if self.loss not in ("ce", "sampled"):

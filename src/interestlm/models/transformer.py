@@ -112,9 +112,10 @@ def init_transformer_weights(module: nn.Module) -> None:
 
 
 class SequenceNet(nn.Module, ABC):
-    """Item vectors plus a :class:`CausalEncoder` (set as ``self.encoder`` by subclasses)."""
+    """Item vectors plus an encoder (set as ``self.encoder`` by subclasses): a module taking input
+    embeddings and the non-padding mask to hidden states, a :class:`CausalEncoder` for SASRec."""
 
-    encoder: CausalEncoder
+    encoder: nn.Module
 
     @abstractmethod
     def item_weights(self) -> torch.Tensor:
@@ -160,6 +161,30 @@ def training_windows(
         return np.zeros((0, width), dtype=np.int64)
     flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) + 1
     idx, valid = _window_index(lengths, max_len, all_windows=all_windows)
+    return np.where(valid, flat[np.clip(idx, 0, None)], 0)
+
+
+def prefix_windows(sequences: Sequence[npt.NDArray[np.integer]], max_len: int) -> npt.NDArray[np.int64]:
+    """One left-padded ``(max_len + 1)``-wide window per transition, laid out as :func:`training_windows`.
+
+    The window of a sequence's item ``t >= 1`` ends at it: inputs are the up to ``max_len`` items
+    before ``t``, and only the last label (``t``) is meant to be trained on. It is for encoders whose
+    state at a position depends on later positions (BSARec's frequency filter), which must not
+    see the next item: each prefix then needs its own pass, as in the authors' code.
+    """
+    width = max_len + 1
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    keep = lengths >= 2
+    if not keep.any():
+        return np.zeros((0, width), dtype=np.int64)
+    flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) + 1
+    starts = (np.cumsum(lengths) - lengths)[keep]
+    n_windows = lengths[keep] - 1
+    seq_of = np.repeat(np.arange(len(n_windows)), n_windows)
+    step = np.arange(len(seq_of)) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
+    ends = starts[seq_of] + 2 + step  # exclusive end in ``flat``: the window's label is flat[end - 1]
+    idx = ends[:, None] - width + np.arange(width)[None, :]
+    valid = idx >= starts[seq_of][:, None]
     return np.where(valid, flat[np.clip(idx, 0, None)], 0)
 
 
@@ -257,6 +282,11 @@ class SequentialModel(ABC, Generic[C]):
         """Boolean mask of the items the training softmax may use as negatives (None: every item)."""
         return None
 
+    def _training_windows(self, train: TrainData) -> npt.NDArray[np.int64]:
+        """The ``(n_windows, max_len + 1)`` item windows an epoch trains on (see :func:`training_windows`)."""
+        cfg = self.config
+        return training_windows(train.sequences(), cfg.max_len, all_windows=cfg.all_windows)
+
     def _aux_windows(self, train: TrainData) -> dict[str, npt.NDArray[np.float32]]:
         """Named per-position training values laid out like the item windows (see
         :func:`window_values`), handed to :meth:`_loss` as ``aux``, each cut to the batch's columns
@@ -283,7 +313,7 @@ class SequentialModel(ABC, Generic[C]):
         name = type(self).__name__
         self.n_items_ = train.n_items
         self.device_ = device
-        windows = torch.from_numpy(training_windows(train.sequences(), cfg.max_len, all_windows=cfg.all_windows))
+        windows = torch.from_numpy(self._training_windows(train))
         if len(windows) == 0:
             raise ValueError(f"{name}.fit: no user has two or more training items, so there is nothing to learn")
         lengths = (windows[:, :-1] > 0).sum(dim=1)
@@ -303,6 +333,8 @@ class SequentialModel(ABC, Generic[C]):
         self.best_score_ = -math.inf
         best_state: dict[str, torch.Tensor] | None = None
         bad_evals = 0
+        self.stop_reason_ = "epochs"
+        fit_start = time.perf_counter()
         n_batches = math.ceil(len(windows) / cfg.batch_size)
         epochs = bar(range(1, cfg.epochs + 1), desc=name, unit="epoch", asked=cfg.progress)
         for epoch in epochs:
@@ -342,6 +374,10 @@ class SequentialModel(ABC, Generic[C]):
                 f"{record['valid_ndcg@10']:.4f}" if "valid_ndcg@10" in record else "-", record["seconds"],
             )
             if cfg.patience and bad_evals >= cfg.patience:
+                self.stop_reason_ = "patience"
+                break
+            if cfg.max_train_seconds is not None and time.perf_counter() - fit_start > cfg.max_train_seconds:
+                self.stop_reason_ = "time"
                 break
         if best_state is not None:
             self.net_.load_state_dict(best_state)
@@ -521,6 +557,7 @@ class SequentialModel(ABC, Generic[C]):
             "best_epoch": self.best_epoch_,
             "best_score": self.best_score_,
             "history": self.history_,
+            "stop_reason": getattr(self, "stop_reason_", None),
             **self._net_meta(),
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
@@ -541,6 +578,8 @@ class SequentialModel(ABC, Generic[C]):
         model.best_epoch_ = int(meta["best_epoch"])
         model.best_score_ = float(meta["best_score"])
         model.history_ = list(meta["history"])
+        if meta.get("stop_reason") is not None:  # absent from models saved before it was recorded
+            model.stop_reason_ = str(meta["stop_reason"])
         model.device_ = model._device()
         net = model._empty_net(meta)
         net.load_state_dict(load_file(str(directory / STATE_FILE)))
