@@ -38,6 +38,7 @@ import httpx
 import numpy as np
 
 from interestlm.evaluate.runner import hardware, versions
+from latency import percentiles
 
 #: How long the probe waits for the server to be idle again (null in the JSON: not within it).
 IDLE_LIMIT_S = 120.0
@@ -107,16 +108,6 @@ async def raw_get(host: str, port: int, path: str, timeout: float) -> tuple[int,
     return int(lines[0].split()[1]), headers
 
 
-def percentiles(values: list[float]) -> dict[str, float | int]:
-    if not values:
-        return {"n": 0}
-    ms = np.asarray(values) * 1000
-    return {
-        "n": len(values),
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-        "max_ms": round(float(ms.max()), 2),
-    }
 
 
 async def probe_idle(url: str, users: list[str], threshold_s: float, limit_s: float) -> float | None:

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 from interestlm.evaluate.runner import hardware, versions
+from latency import percentiles
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "serve"))
@@ -44,17 +44,6 @@ RESULTS = HERE / "results" / "serve" / "bench_replicas.json"
 ITEMS = [f"{t}-{j:03d}" for t in ("jazz", "kitchen", "hiking", "space") for j in range(25)]
 
 
-def percentiles(values: list[float]) -> dict[str, float | int]:
-    """n, p50, p99 and max in milliseconds."""
-    if not values:
-        return {"n": 0}
-    ms = np.asarray(values) * 1000
-    return {
-        "n": len(values),
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-        "max_ms": round(float(ms.max()), 2),
-    }
 
 
 def fit_artifacts(folder: Path) -> Path:

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 from interestlm.evaluate.runner import hardware, versions
+from latency import percentiles
 
 KEY = "bench-key-0123456789"
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_serve.json"
@@ -74,17 +74,6 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=30)
 
 
-def percentiles(values: list[float]) -> dict[str, float | int]:
-    if not values:
-        return {"n": 0}
-    ms = np.asarray(values) * 1000
-    return {
-        "n": len(values),
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p95_ms": round(float(np.percentile(ms, 95)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-        "max_ms": round(float(ms.max()), 2),
-    }
 
 
 async def load(
@@ -138,8 +127,8 @@ async def load(
         "achieved_rate_per_s": round(len(everything) / wall, 2),
         "seconds": round(wall, 2),
         "errors": errors,
-        "all": percentiles(everything),
-        **{k: percentiles(v) for k, v in latencies.items()},
+        "all": percentiles(everything, (50, 95, 99)),
+        **{k: percentiles(v, (50, 95, 99)) for k, v in latencies.items()},
     }
 
 
@@ -156,7 +145,7 @@ def event_to_ranking(url: str, users: list[str], trials: int, seed: int) -> dict
             recs = c.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()["recommendations"]
             times.append(time.perf_counter() - started)
             reflected += top not in {r["item_id"] for r in recs}
-    return {"trials": trials, "reflected": reflected, **percentiles(times)}
+    return {"trials": trials, "reflected": reflected, **percentiles(times, (50, 95, 99))}
 
 
 def miss_path(artifacts: Path, users: list[str], n: int, seed: int) -> dict[str, Any]:
@@ -170,7 +159,7 @@ def miss_path(artifacts: Path, users: list[str], n: int, seed: int) -> dict[str,
         t = time.perf_counter()
         rec.recommendations_json(user, 10)
         times.append(time.perf_counter() - t)
-    return {"users": len(chosen), **percentiles(times)}
+    return {"users": len(chosen), **percentiles(times, (50, 95, 99))}
 
 
 def write_and_replay(
@@ -209,7 +198,7 @@ def write_and_replay(
     return {
         "recommender_load_seconds": round(load_s, 2),
         "events": n_events,
-        "apply_and_commit": percentiles(times),
+        "apply_and_commit": percentiles(times, (50, 95, 99)),
         "replayed_rows": replayed,
         "replay_seconds": round(replay_s, 3),
         "replay_rows_per_s": round(replayed / max(replay_s, 1e-9), 1),

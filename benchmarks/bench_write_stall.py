@@ -26,24 +26,14 @@ from importlib import metadata
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 from interestlm.evaluate.runner import hardware, versions
+from latency import percentiles
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serve" / "bench_write_stall.json"
 KEY = "bench-key-0123456789"
 
 
-def percentiles(values: list[float]) -> dict[str, float | int]:
-    if not values:
-        return {"n": 0}
-    ms = np.asarray(values) * 1000
-    return {
-        "n": len(values),
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-        "max_ms": round(float(ms.max()), 2),
-    }
 
 
 def items_body(n_bytes: int, upload: int) -> bytes:
