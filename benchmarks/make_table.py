@@ -55,15 +55,20 @@ def _device(result: dict[str, object]) -> str:
     return f"{device} ({name}, {cores} cores)"
 
 
-def main() -> int:
+def splice(start: str, end: str, body: str) -> Path:
+    """README.md with the text between the markers ``start`` and ``end`` replaced by ``body``."""
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme}: markers {START} / {END} not found")
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    readme.write_text(before + START + "\n" + table() + "\n" + END + after, encoding="utf-8")
-    print(f"updated {readme}")
+    if start not in text or end not in text:
+        raise SystemExit(f"{readme}: markers {start} / {end} not found")
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    readme.write_text(before + start + "\n" + body + "\n" + end + after, encoding="utf-8")
+    return readme
+
+
+def main() -> int:
+    print(f"updated {splice(START, END, table())}")
     return 0
 
 

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from make_table import splice
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "multimodal"
 START, END = "<!-- multimodal:start -->", "<!-- multimodal:end -->"
@@ -136,13 +138,7 @@ def _seqrec_rows() -> list[str]:
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme}: markers {START} / {END} not found")
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    readme.write_text(before + START + "\n" + table() + "\n" + END + after, encoding="utf-8")
+    splice(START, END, table())
     return 0
 
 
