@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_helpers import KEY, LiveServer, PostgresServer, live, postgres_bindir
+from serve_helpers import KEY, LiveServer, PostgresServer, WebDriver, chromium_paths, live, postgres_bindir
 
 from interestlm.core.tables import Dataset
 from interestlm.testing.planted import planted_topics, planted_user_topics
@@ -64,3 +64,12 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    """A headless Chromium driven over WebDriver (the page tests; under CI it must exist)."""
+    chromium, driver = chromium_paths()
+    wd = WebDriver(chromium, driver, tmp_path / "chromium-profile")
+    yield wd
+    wd.close()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from serve_helpers import KEY, WebDriver, chromium_paths, live
+from serve_helpers import KEY, WebDriver, live
 
 from interestlm.config import RecommenderConfig
 from interestlm.data.images import attach_images
@@ -66,13 +65,6 @@ def test_pictures_are_served_listed_uploaded_and_replayed(picture_artifacts: Pat
     with live(create_app(picture_artifacts, settings=_settings(store))) as server, server.client() as api:
         assert api.get("/v1/items/new-red/image").content == picture
 
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    chromium, driver = chromium_paths()
-    wd = WebDriver(chromium, driver, tmp_path / "chromium-profile")
-    yield wd
-    wd.close()
 
 
 def test_the_page_shows_the_pictures_of_recommended_items(

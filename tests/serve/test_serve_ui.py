@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from serve_helpers import ARTIFACTS_OUT, KEY, WebDriver, chromium_paths, live
+from serve_helpers import ARTIFACTS_OUT, KEY, WebDriver, live
 
 from interestlm.serve import ServeSettings, create_app
 
 READY = "return document.body.dataset.ready === arguments[0]"
 ITEM_IDS = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.dataset.itemId)"
 
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    chromium, driver = chromium_paths()
-    wd = WebDriver(chromium, driver, tmp_path / "chromium-profile")
-    yield wd
-    wd.close()
 
 
 def test_profile_page_draws_interests_and_its_controls_change_the_profile(
