@@ -63,7 +63,8 @@ def main() -> int:
     def liked(user: str) -> list[int]:
         profile = rec.profile(user)
         seen = [int(i) for i in dict.fromkeys(profile.seen_items[::-1].tolist())]
-        return [i for i in seen if i not in set(profile.dislikes)][:30]
+        disliked = set(profile.dislikes)
+        return [i for i in seen if i not in disliked][:30]
 
     user = args.user or max(state.user_ids[:200], key=lambda u: sum(bool(has[i]) for i in liked(u)))
     top_liked = [i for i in liked(user) if has[i]][:10]

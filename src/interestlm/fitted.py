@@ -69,8 +69,12 @@ class ItemPictures:
 
     @property
     def has(self) -> npt.NDArray[np.bool_]:
-        """Which items have a picture."""
-        out: npt.NDArray[np.bool_] = np.linalg.norm(self.vectors, axis=1) > 0
+        """Which items have a picture (derived from ``vectors`` once: they are replaced, never mutated)."""
+        cached = self.__dict__.get("_has")
+        if cached is None or cached[0] is not self.vectors:
+            cached = (self.vectors, np.linalg.norm(self.vectors, axis=1) > 0)
+            self.__dict__["_has"] = cached
+        out: npt.NDArray[np.bool_] = cached[1]
         return out
 
     def encode(self, sources: Sequence[ImageSource]) -> ImageVectors:

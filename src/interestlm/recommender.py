@@ -274,8 +274,9 @@ class Recommender:
         pictures = self.state_.item_pictures
         if pictures is None or pictures.is_content:
             return None
-        liked = [int(i) for i in dict.fromkeys(profile.seen_items[::-1].tolist()) if i not in set(profile.dislikes)]
-        liked = [i for i in liked if 0 <= i < len(pictures.vectors) and pictures.has[i]][:200]
+        disliked, has = set(profile.dislikes), pictures.has
+        liked = [int(i) for i in dict.fromkeys(profile.seen_items[::-1].tolist()) if i not in disliked]
+        liked = [i for i in liked if 0 <= i < len(has) and has[i]][:200]
         if not liked:
             return [[] for _ in items]
         sims = pictures.vectors[list(items)] @ pictures.vectors[liked].T
