@@ -342,6 +342,20 @@ class SignalContext:
         return np.vstack([self.image_vectors, new])
 
     @property
+    def pictured(self) -> npt.NDArray[np.bool_]:
+        """Which items have a picture (non-zero ``image_vectors`` row), derived once per array:
+        every ranking reads it, and the array is replaced when items are added, never mutated."""
+        images = self.image_vectors
+        if images is None:
+            return np.zeros(self.n_items, dtype=bool)
+        cached = self.__dict__.get("_pictured")
+        if cached is None or cached[0] is not images:
+            cached = (images, np.linalg.norm(images, axis=1) > 0)
+            self.__dict__["_pictured"] = cached
+        out: npt.NDArray[np.bool_] = cached[1]
+        return out
+
+    @property
     def interest_vectors(self) -> FloatArray:
         """The vectors the interest signal scores: ``space_vectors``, else ``item_vectors``."""
         return self.item_vectors if self.space_vectors is None else self.space_vectors
@@ -520,7 +534,7 @@ class _Batch:
         if images is None:
             raise ValueError("the visual signal needs a SignalContext built with image_vectors")
         cand = images if self.items is None else images[self.items]
-        has = np.linalg.norm(cand, axis=1) > 0
+        has = self.ctx.pictured if self.items is None else self.ctx.pictured[self.items]
         queries, owners, log_shares = interest_queries(self.profiles, self.ctx, vectors=images)
         out = np.zeros((len(self.profiles), self.n), dtype=np.float32)
         if not len(queries) or not has.any():
