@@ -25,7 +25,7 @@ from interestlm.core.schema import Event, Explanation, History, InterestProfile,
 from interestlm.core.tables import Catalog, Dataset
 from interestlm.core.types import FloatArray, IntArray
 from interestlm.explain import explain_many, grounding_rate
-from interestlm.explain.explanation import with_reasons
+from interestlm.explain.explanation import citable_items, with_reasons
 from interestlm.fitted import FittedState, fit_state
 from interestlm.lm import Generator
 from interestlm.models.rating_fused import FusedRating
@@ -230,7 +230,12 @@ class Recommender:
             ]
             if explain and recs:
                 explained = self._explanations(profile, recs, lm_text=lm_text)
-                recs = [replace(r, explanation=e) for r, e in zip(recs, explained, strict=True)]
+                recs = [
+                    Recommendation(
+                        item=r.item, item_id=r.item_id, score=r.score, contributions=r.contributions, explanation=e
+                    )
+                    for r, e in zip(recs, explained, strict=True)
+                ]
             out.append(recs)
         return out
 
@@ -238,21 +243,26 @@ class Recommender:
         self, profile: InterestProfile, recs: Sequence[Recommendation], *, lm_text: bool
     ) -> list[Explanation]:
         state = self.state_
+        citable = citable_items(profile)
+        titles = state.catalog.display_titles
         explained = explain_many(
             profile,
             [r.item for r in recs],
             item_vectors=state.space.vectors_,  # the space the profile's interests live in
             item_concepts=state.item_concepts,
             graph=state.graph,
-            titles=state.catalog.display_titles,
+            titles=titles,
+            citable=citable,
+            render_text=False,  # with_reasons renders the sentence once its reason is known
         )
         explained = with_reasons(
             explained,
             [r.contributions for r in recs],
             profile,
-            titles=state.catalog.display_titles,
+            titles=titles,
             sources=self._next_item_sources(profile, [r.item for r in recs]),
             look_alikes=self._look_alikes(profile, [r.item for r in recs]),
+            citable=citable,
         )
         if self.text is not None and lm_text:
             explained = self.text.explain_all(explained, state.catalog.titles, state.item_concepts)
@@ -265,8 +275,17 @@ class Recommender:
         recent = [int(i) for i in profile.seen_items[-context.n_recent :][::-1]]
         if not recent:
             return [[] for _ in items]
-        block = context.transition[recent][:, list(items)].toarray()
-        return [[recent[r] for r in np.flatnonzero(block[:, j] > 0)] for j in range(len(items))]
+        # Read the few recent rows' CSR slices directly (sparse fancy indexing cost ~1 ms a list).
+        trans = context.transition
+        wanted = {int(i): j for j, i in enumerate(items)}
+        out: list[list[int]] = [[] for _ in items]
+        for r in recent:
+            lo, hi = int(trans.indptr[r]), int(trans.indptr[r + 1])
+            for col, value in zip(trans.indices[lo:hi].tolist(), trans.data[lo:hi].tolist(), strict=True):
+                j = wanted.get(col)
+                if j is not None and value > 0:
+                    out[j].append(r)
+        return out
 
     def _look_alikes(self, profile: InterestProfile, items: Sequence[int]) -> list[list[int]] | None:
         """Per item, the user's liked history items whose pictures look most like its picture

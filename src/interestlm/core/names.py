@@ -7,6 +7,7 @@ finds ``'SciFi'`` (the same letters without the spaces) and suggests close names
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -19,8 +20,12 @@ _APOSTROPHES = re.compile(r"['\u2019`\u00b4]")
 _NON_WORD = re.compile(r"[\W_]+")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalise_name(text: str) -> str:
-    """Lower case, punctuation to spaces, apostrophes dropped, single spaces; ``' & '`` reads ``' and '``."""
+    """Lower case, punctuation to spaces, apostrophes dropped, single spaces; ``' & '`` reads ``' and '``.
+
+    Cached: explanations and profile signals normalise the same concept names for every user.
+    """
     s = unicodedata.normalize("NFKC", text).lower()
     s = _AMPERSAND.sub(" and ", s)
     s = _APOSTROPHES.sub("", s)

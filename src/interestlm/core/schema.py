@@ -89,8 +89,10 @@ class ItemConcepts:
 
     def of_item(self, item: int) -> list[tuple[int, float]]:
         """``(concept index, weight)`` pairs of one item, heaviest first."""
-        row = self.matrix.getrow(item)
-        pairs = sorted(zip(row.indices.tolist(), row.data.tolist(), strict=True), key=lambda p: (-p[1], p[0]))
+        # The CSR arrays are read directly: getrow built a sparse matrix per call.
+        m = self.matrix if self.matrix.format == "csr" else self.matrix.tocsr()
+        lo, hi = int(m.indptr[item]), int(m.indptr[item + 1])
+        pairs = sorted(zip(m.indices[lo:hi].tolist(), m.data[lo:hi].tolist(), strict=True), key=lambda p: (-p[1], p[0]))
         return [(int(c), float(w)) for c, w in pairs]
 
 

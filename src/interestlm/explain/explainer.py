@@ -49,9 +49,10 @@ def _user_concepts(profile: InterestProfile) -> dict[str, float]:
     return weights
 
 
-def _citable_in_order(profile: InterestProfile) -> list[int]:
+def _citable_in_order(profile: InterestProfile, allowed: frozenset[int] | None = None) -> list[int]:
     """Citable history items, most recent first (recency breaks similarity ties)."""
-    allowed = citable_items(profile)
+    if allowed is None:
+        allowed = citable_items(profile)
     seen: set[int] = set()
     out: list[int] = []
     for item in reversed(profile.history.items.tolist()):
@@ -130,8 +131,14 @@ def explain_many(
     titles: Sequence[str] | None = None,
     max_evidence: int = 3,
     max_concepts: int = 3,
+    citable: frozenset[int] | None = None,
+    render_text: bool = True,
 ) -> list[Explanation]:
-    """Explanations of several items recommended to one user (see :func:`explain_item`)."""
+    """Explanations of several items recommended to one user (see :func:`explain_item`).
+
+    ``citable`` (optional) is :func:`citable_items` of ``profile`` when the caller has it already;
+    ``render_text=False`` leaves ``text`` empty for a caller that renders after adding reasons.
+    """
     if max_evidence < 1 or max_concepts < 1:
         raise ValueError("max_evidence and max_concepts must be at least 1")
     item_list = [int(i) for i in items]
@@ -142,21 +149,23 @@ def explain_many(
     active = [p for p in range(len(profile.interests)) if overrides.get(p, 1.0) != 0]
     interest_vecs = _unit_rows(np.stack([profile.interests[p].vector for p in active])) if active else None
 
-    citable = _citable_in_order(profile)
-    citable_vecs = _unit_rows(item_vectors[citable]) if citable else None
+    in_order = _citable_in_order(profile, citable)
+    citable_vecs = _unit_rows(item_vectors[in_order]) if in_order else None
     user_weights = _user_concepts(profile)
-    user_top = sorted(user_weights, key=lambda n: (-user_weights[n], n))
+    user_top: list[str] | None = None  # sorted on first use: only graph paths read it
+
+    # Every item's similarities at once: one product per kind instead of one per item.
+    vecs = _unit_rows(item_vectors[item_list]) if item_list else np.zeros((0, item_vectors.shape[1]), np.float32)
+    interest_sims = interest_vecs @ vecs.T if interest_vecs is not None else None
+    evidence_sims = citable_vecs @ vecs.T if citable_vecs is not None else None
 
     out: list[Explanation] = []
-    for item in item_list:
-        vec = _unit_rows(item_vectors[item])[0]
-
+    for j, item in enumerate(item_list):
         interest: int | None = None
         label = ""
-        if interest_vecs is not None:
-            sims = interest_vecs @ vec
-            best = int(np.argmax(sims))
-            if sims[best] > 0:
+        if interest_sims is not None:
+            best = int(np.argmax(interest_sims[:, j]))
+            if interest_sims[best, j] > 0:
                 interest = active[best]
                 label = profile.interests[interest].label
 
@@ -166,20 +175,27 @@ def explain_many(
         concepts = tuple(dict.fromkeys(n for n, _ in shared))[:max_concepts]
 
         evidence: tuple[int, ...] = ()
-        if citable_vecs is not None:
-            sims = citable_vecs @ vec
+        if evidence_sims is not None:
+            sims = evidence_sims[:, j]
             # Stable sort keeps recency order among equal similarities.
-            order = np.argsort(-sims, kind="stable")
-            evidence = tuple(citable[j] for j in order if sims[j] > 0 and citable[j] != item)[:max_evidence]
+            chosen: list[int] = []
+            for pos in np.argsort(-sims, kind="stable").tolist():
+                if sims[pos] <= 0 or len(chosen) == max_evidence:
+                    break
+                if in_order[pos] != item:
+                    chosen.append(in_order[pos])
+            evidence = tuple(chosen)
 
         path: tuple[str, ...] = ()
         if not concepts and graph is not None:
-            path = _graph_path(graph, user_top, [normalise_name(n) for n, _ in pairs])
+            if user_top is None:
+                user_top = sorted(user_weights, key=lambda n: (-user_weights[n], n))
+            path = _graph_path(graph, user_top, [n for n, _ in names])
 
         draft = Explanation(
             item=item, interest=interest, interest_label=label, concepts=concepts, evidence=evidence, path=path, text=""
         )
-        out.append(replace(draft, text=render(draft, titles)))
+        out.append(replace(draft, text=render(draft, titles)) if render_text else draft)
     return out
 
 

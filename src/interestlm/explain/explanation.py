@@ -20,12 +20,15 @@ def citable_items(profile: InterestProfile) -> frozenset[int]:
     profile built from a text description (the user never saw them).
     """
     hist = profile.history
-    latest: dict[int, float] = {}
-    # History rows are in time order, so the last write per item is its latest polarity.
-    for item, polarity in zip(hist.items.tolist(), hist.polarity.tolist(), strict=True):
-        latest[int(item)] = float(polarity)
+    items = np.asarray(hist.items, dtype=np.int64)
+    if not len(items):
+        return frozenset()
+    # History rows are in time order: an item's latest row is its first in the reversed history.
+    distinct, first = np.unique(items[::-1], return_index=True)
+    latest = np.asarray(hist.polarity, dtype=np.float64)[::-1][first]
+    keep = distinct[latest >= 0]  # NaN compares False, so an unknown polarity is never citable
     disliked = set(profile.dislikes) | profile.seed_items
-    return frozenset(i for i, p in latest.items() if p >= 0 and not np.isnan(p) and i not in disliked)
+    return frozenset(i for i in keep.tolist() if i not in disliked)
 
 
 def grounding_rate(explanations: Sequence[Explanation], profiles: Sequence[InterestProfile]) -> float:
@@ -74,6 +77,7 @@ def with_reasons(
     titles: Sequence[str] | None = None,
     sources: Sequence[Sequence[int]] | None = None,
     look_alikes: Sequence[Sequence[int]] | None = None,
+    citable: frozenset[int] | None = None,
 ) -> list[Explanation]:
     """Explanations that say what really carried each score (``contributions[j]``: signal -> share).
 
@@ -84,9 +88,11 @@ def with_reasons(
     items the transition / sequential signals started from; they become the evidence when one
     of those is the reason (only citable ones: never a disliked item). ``look_alikes[j]``
     (optional) are the history items whose pictures look most like item ``j``'s: the evidence
-    when the ``visual`` signal carried it ("It looks like X, which you liked").
+    when the ``visual`` signal carried it ("It looks like X, which you liked"). ``citable`` is
+    :func:`citable_items` of ``profile`` when the caller has it already.
     """
-    citable = citable_items(profile)
+    if citable is None:
+        citable = citable_items(profile)
     pins = profile.edits.pinned
     out = []
     for j, (e, shares) in enumerate(zip(explanations, contributions, strict=True)):
@@ -104,8 +110,8 @@ def with_reasons(
             evidence = tuple(i for i in (look_alikes[j] if look_alikes is not None else ()) if i in citable)[:2]
         elif reason in ("popularity", "new_item"):
             evidence = ()
-        draft = replace(
-            e,
+        draft = Explanation(
+            item=e.item,
             reason=reason,
             interest=e.interest if keep_interest else None,
             interest_label=e.interest_label if keep_interest else "",
@@ -114,6 +120,8 @@ def with_reasons(
             pinned=tuple(c for c in e.concepts if c in pins),
             path=e.path if share("graph") >= MIN_SHARE else (),
             evidence=evidence,
+            text="",
+            text_source=e.text_source,
         )
         out.append(replace(draft, text=render(draft, titles)))
     return out
