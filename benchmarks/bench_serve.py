@@ -48,7 +48,7 @@ def free_port() -> int:
 
 
 def start_server(
-    artifacts: Path, store: Path, keys: Path, threads: int, *, warm: bool
+    artifacts: Path, store: Path, keys: Path, threads: int, *, warm: bool, extra: list[str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str, float]:
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -56,6 +56,7 @@ def start_server(
            "--api-keys", str(keys), "--store", str(store), "--log-level", "warning"]  # fmt: skip
     if warm:
         cmd.append("--warm")
+    cmd += extra or []
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env)
     url = f"http://127.0.0.1:{port}"
