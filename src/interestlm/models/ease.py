@@ -61,11 +61,15 @@ class EASE:
         x = train.matrix()
         n_items = x.shape[1]
         # Items without training rows have zero weights in and out (their Gram block is l2 * I),
-        # so only the active items' Gram matrix is inverted: cold items cost nothing.
+        # so only the active items' Gram matrix is inverted: cold items cost nothing. When nearly
+        # every item is active the whole matrix is inverted instead: the result is the same
+        # (the inactive block's weights come out 0) and the full-size copy is avoided.
         active = np.flatnonzero(np.diff(x.tocsc().indptr) > 0)
+        if len(active) >= 0.95 * n_items:
+            active = np.arange(n_items)
         n_active = len(active)
         gram: npt.NDArray[np.floating] = np.empty((n_active, n_active), dtype=self.dtype)
-        for cols, block in cooccurrence_blocks(x[:, active]):
+        for cols, block in cooccurrence_blocks(x if n_active == n_items else x[:, active]):
             gram[:, cols] = block
         gram[np.diag_indices(n_active)] += self.l2
         inverse = spd_inverse(gram)
