@@ -89,11 +89,16 @@ class ItemConcepts:
 
     def of_item(self, item: int) -> list[tuple[int, float]]:
         """``(concept index, weight)`` pairs of one item, heaviest first."""
-        # The CSR arrays are read directly: getrow built a sparse matrix per call.
-        m = self.matrix if self.matrix.format == "csr" else self.matrix.tocsr()
-        lo, hi = int(m.indptr[item]), int(m.indptr[item + 1])
-        pairs = sorted(zip(m.indices[lo:hi].tolist(), m.data[lo:hi].tolist(), strict=True), key=lambda p: (-p[1], p[0]))
-        return [(int(c), float(w)) for c, w in pairs]
+        # Rows are sorted once and kept: explanations read the same items' rows for every user.
+        # The dataclass is frozen, and the cache is derived, so it lives in __dict__.
+        cache: dict[int, list[tuple[int, float]]] = self.__dict__.setdefault("_rows", {})
+        row = cache.get(item)
+        if row is None:
+            m = self.matrix if self.matrix.format == "csr" else self.matrix.tocsr()
+            lo, hi = int(m.indptr[item]), int(m.indptr[item + 1])
+            pairs = zip(m.indices[lo:hi].tolist(), m.data[lo:hi].tolist(), strict=True)
+            row = cache[item] = [(int(c), float(w)) for c, w in sorted(pairs, key=lambda p: (-p[1], p[0]))]
+        return list(row)
 
 
 #: Edge types of the concept graph.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from interestlm.core.schema import Explanation
@@ -12,7 +13,14 @@ _MAX_TITLE = 60
 def _title(item: int, titles: Sequence[str] | None) -> str:
     if titles is None or not 0 <= item < len(titles) or not titles[item].strip():
         return f"item {item}"
-    title = " ".join(titles[item].split()).replace('"', "'")
+    return _quoted(titles[item])
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _quoted(raw: str) -> str:
+    """A title on one line, double quotes made single, shortened, in double quotes (cached: the
+    same titles are cited in many explanations)."""
+    title = " ".join(raw.split()).replace('"', "'")
     if len(title) > _MAX_TITLE:
         title = title[: _MAX_TITLE - 1].rstrip() + "…"
     return f'"{title}"'
