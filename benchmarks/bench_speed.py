@@ -1,0 +1,129 @@
+"""Issue 23's single-machine goals on ml-latest-small, before and after, in one run.
+
+For each ``--code`` tree (e.g. the commit before a change and the working tree), a fresh
+subprocess with that tree's ``src`` first on the path measures:
+
+* ``fit_seconds``: ``Recommender.fit`` from a cold encoder cache (nothing cached), and
+  ``encode_seconds``: encoding the same item texts again with the loaded model (the encoder's
+  share of the fit);
+* batch recommendation of every user's top-10, with and without explanations (users/s, median
+  of ``--repeats``; wall clock and process CPU time, which a shared machine disturbs less);
+* an uncached list for one user (``recommendations_json``, in-process): median and p99 ms.
+
+The trees run in turn, so both see the same machine load (recorded). Results:
+``benchmarks/results/speed/bench_speed.json``.
+
+    python benchmarks/bench_speed.py --code before=/path/to/old/src after=src
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "speed" / "bench_speed.json"
+
+
+def child(dataset_name: str, repeats: int, misses: int) -> dict[str, Any]:
+    """Every measurement of one code tree (runs in the subprocess)."""
+    import random
+
+    import numpy as np
+
+    from interestlm.config import RecommenderConfig
+    from interestlm.data.registry import load_dataset
+    from interestlm.recommender import Recommender
+
+    dataset = load_dataset(dataset_name)
+    started = time.perf_counter()
+    rec = Recommender(RecommenderConfig(encoder="minilm", progress=False)).fit(dataset)
+    fit_seconds = time.perf_counter() - started
+    texts = rec.state_.item_texts
+    started = time.perf_counter()
+    rec.state_.encoder.encode(texts)
+    encode_seconds = time.perf_counter() - started
+
+    users = rec.state_.user_ids
+    profiles = [rec.profile(u) for u in users]
+    batch: dict[str, Any] = {}
+    for explain in (False, True):
+        wall, cpu = [], []
+        for _ in range(repeats):
+            w, c = time.perf_counter(), time.process_time()
+            rec.recommend_many(profiles, 10, explain=explain)
+            wall.append(time.perf_counter() - w)
+            cpu.append(time.process_time() - c)
+        batch["with_explanations" if explain else "without_explanations"] = {
+            "users_per_s": round(len(users) / statistics.median(wall), 1),
+            "users_per_cpu_s": round(len(users) / statistics.median(cpu), 1),
+        }
+    chosen = random.Random(0).sample(users, min(misses, len(users)))
+    times = []
+    for user in chosen:
+        t = time.perf_counter()
+        rec.recommendations_json(user, 10)
+        times.append((time.perf_counter() - t) * 1000)
+    return {
+        "n_items": len(texts),
+        "n_users": len(users),
+        "fit_seconds": round(fit_seconds, 2),
+        "encode_seconds": round(encode_seconds, 2),
+        "encode_items_per_s": round(len(texts) / encode_seconds, 1),
+        "fit_seconds_without_encoding": round(fit_seconds - encode_seconds, 2),
+        "batch_top10": batch,
+        "uncached_list_ms": {
+            "median": round(float(np.median(times)), 2),
+            "p99": round(float(np.percentile(times, 99)), 2),
+        },
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--code", nargs="+", required=True, help="NAME=SRC_DIR pairs, measured in turn")
+    p.add_argument("--dataset", default="ml-latest-small")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--misses", type=int, default=100)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(args.dataset, args.repeats, args.misses)))
+        return 0
+    from interestlm.evaluate.runner import hardware, versions
+
+    runs: dict[str, Any] = {}
+    for pair in args.code:
+        name, src = pair.split("=", 1)
+        env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+        cmd = [sys.executable, __file__, "--child", "--code", pair, "--dataset", args.dataset,
+               "--repeats", str(args.repeats), "--misses", str(args.misses)]  # fmt: skip
+        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+        runs[name] = json.loads(out.strip().splitlines()[-1])
+        print(name, json.dumps(runs[name]), flush=True)
+    result = {
+        "benchmark": "issue 23 single-machine goals",
+        "dataset": args.dataset,
+        "code": dict(pair.split("=", 1) for pair in args.code),
+        "runs": runs,
+        "hardware": hardware(),
+        "versions": versions(),
+        "note": "shared 2-core machine; code trees measured in turn in fresh processes",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
