@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from interestlm.models.transformer import SequentialModel
-    from interestlm.parallel import Engine as StageEngine
     from interestlm.recommender import Recommender
 
 T = TypeVar("T")
@@ -280,17 +279,6 @@ class RayEngine:
         return fitted
 
 
-def make_engine(name: str, *, address: str | None = None, workers: int = 2) -> StageEngine:
-    """The engine called ``name`` (``local`` or ``ray``)."""
-    from interestlm.parallel import LOCAL
-
-    if name == "local":
-        return LOCAL
-    if name == "ray":
-        return RayEngine(address=address, workers=workers)
-    raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
-
-
 def _train_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker: fit its replica on its share of every batch; rank 0 saves the result."""
     import ray.train
@@ -322,7 +310,8 @@ def train_sequential(
 
     Returns a new model read from the saved result (``model`` itself is left unfitted) with
     ``model``'s config. Not bit-identical to a local fit (the batches are split), but within the
-    seed-to-seed spread (``tests/test_engine.py``).
+    seed-to-seed spread (``tests/test_engine_fit.py``). Ray Train keeps the result in a temporary
+    folder of this machine: on a cluster of several machines that must be shared storage.
     """
     ray = _ray()
     from ray.train import RunConfig, ScalingConfig
