@@ -132,6 +132,26 @@ def _add_lm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lm-cache", type=Path, default=None, help="SQLite file caching generated text")
 
 
+def _add_engine_args(p: argparse.ArgumentParser, what: str) -> None:
+    """``--engine local|ray``, ``--ray-address``, ``--workers`` (as ``recommend --all-users`` has them)."""
+    g = p.add_argument_group(f"engine ({what})")
+    g.add_argument("--engine", choices=("local", "ray"), default="local", help="where the parallel stages run")
+    g.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray instance)")
+    g.add_argument("--workers", type=_int_at_least(1, "--workers"), default=2, help="Ray workers (one CPU each)")
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    """A context manager giving the engine ``--engine`` asks for (Ray is stopped on exit)."""
+    from contextlib import nullcontext
+
+    from interestlm.engine import RayEngine
+    from interestlm.parallel import LOCAL
+
+    if args.engine == "ray":
+        return RayEngine(address=args.ray_address, workers=args.workers)
+    return nullcontext(LOCAL)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand (each lists only the options it uses)."""
     parser = argparse.ArgumentParser(prog="interestlm", description=__doc__)
@@ -166,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--report", type=Path, default=None, help="write a Markdown report (with plots) here")
     e.add_argument("--no-slices", action="store_true", help="skip per-slice metrics (history length, cold start)")
     e.add_argument("--progress", action="store_true", help="progress bars (default on a terminal)")
+    _add_engine_args(e, "users ranked in shards; sequence models trained with Ray Train")
     _add_data_args(e)
 
     f = sub.add_parser(
@@ -181,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also train the text-aware sequence model (seqrec; settings in [recommender.seqrec]) as a fused signal",
     )
     _add_lm_args(f)
+    _add_engine_args(f, "texts and pictures encoded, profiles built; --sequential trained with Ray Train")
     _add_data_args(f)
 
     for name, text in (
@@ -334,6 +356,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``interestlm evaluate``: fit, rank the whole catalog, print, write JSON and report."""
     if args.task == "rating":
+        if args.engine != "local":
+            raise ValueError("--engine ray ranks users and trains sequence models; the rating task runs locally")
         return _evaluate_rating(args)
     if args.split in RATING_SPLIT_NAMES:
         raise ValueError(f"--split {args.split} is a rating split: add --task rating, or use loo / temporal")
@@ -351,7 +375,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         progress=True if args.progress else None,
     )
     dataset = _load(args.dataset, args)
-    results = run_evaluation(dataset, args.model, config)
+    with _engine(args) as engine:
+        results = run_evaluation(dataset, args.model, config, engine)
     print_table(results)
     if args.json:
         write_results(results, args.json)
@@ -394,18 +419,25 @@ def _evaluate_rating(args: argparse.Namespace) -> int:
 
 
 def _fit(
-    dataset: Any, config_path: Path | None, *, progress: bool = False, generator: Any = None, sequential: bool = False
+    dataset: Any,
+    config_path: Path | None,
+    *,
+    progress: bool = False,
+    generator: Any = None,
+    sequential: bool = False,
+    engine: Any = None,
 ) -> Any:
     """Fit a Recommender; a ``generator`` (``fit --lm local|http``) also writes thin items' concepts;
-    ``sequential`` also trains the sequence model."""
+    ``sequential`` also trains the sequence model; ``engine`` runs the parallel stages."""
     from interestlm.config import load_config, recommender_config
+    from interestlm.parallel import LOCAL
     from interestlm.recommender import Recommender
 
     config = recommender_config(load_config(config_path) if config_path else {})
     if generator is not None:
         config = replace(config, concepts=replace(config.concepts, lm_thin_items=True))
     return Recommender(config, progress=progress or config.progress, sequential=sequential or config.sequential).fit(
-        dataset, generator=generator
+        dataset, generator=generator, engine=engine or LOCAL
     )
 
 
@@ -413,9 +445,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     """``interestlm fit --dataset PATH --out DIR [--lm local|http]``: fit and save an inspectable artifacts
     directory; with a language model, items with few concepts get LM-chosen ones from the vocabulary."""
     dataset = _load(args.dataset, args)
-    recommender = _fit(
-        dataset, args.config, progress=args.progress, generator=_generator(args), sequential=args.sequential
-    )
+    with _engine(args) as engine:
+        recommender = _fit(
+            dataset, args.config, progress=args.progress, generator=_generator(args), sequential=args.sequential,
+            engine=engine,
+        )
     recommender.save(args.out)
     print(recommender.fusion_.table())
     record = recommender.state_.lm_concepts

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from interestlm import parallel  # engine hook (issue 23.2)
 from interestlm.concepts import build_concept_graph, extract_concepts
 from interestlm.concepts.lm import enrich_thin_items
 from interestlm.concepts.match import concept_rows_for
@@ -362,6 +363,7 @@ def content_state(
     generator: Generator | None = None,
     image_vectors: FloatArray | None = None,
     image_map: ImageTextMap | None = None,
+    engine: parallel.Engine = parallel.LOCAL,  # engine hook (issue 23.2)
 ) -> Content:
     """Every stage up to the signals, computing what was not given (loading gives all of it)."""
     # Built on first use: a loaded recommender encodes only when items are added or text is asked.
@@ -376,12 +378,15 @@ def content_state(
         # Item text uses training reviews only, so nothing from the held-out period leaks in.
         reviews = review_snippets(train, len(catalog)) if config.reviews_in_text else None
         texts = item_texts(catalog, reviews=reviews)
-    pictures = item_pictures(config, catalog, image_vectors)
+    pictures = item_pictures(config, catalog, image_vectors, engine=engine)  # engine hook (issue 23.2)
     if item_vectors is None and pictures is not None and pictures.is_content:
         item_vectors = pictures.vectors
     if item_vectors is None:
         with step(f"encode {len(texts):,} item texts ({config.encoder})"):
-            item_vectors = encoder.encode(texts, progress=config.progress)
+            # engine hook (issue 23.2): the pipeline's encoder here, its recipe on Ray workers
+            cache = parallel.cache_folder(config.cache_dir)
+            fn = parallel.EncodeTexts(config.encoder, cache, config.encoder_threads, config.progress, encoder)
+            item_vectors = parallel.encode_texts(engine, fn, texts)
     vectors = item_vectors
     if pictures is not None and not pictures.is_content:
         pictures.map = image_map if image_vectors is not None else ImageTextMap.fit(pictures.vectors, vectors)
@@ -436,7 +441,11 @@ def space_input(config: RecommenderConfig, vectors: FloatArray, pictures: ItemPi
 
 
 def item_pictures(
-    config: RecommenderConfig, catalog: Catalog, vectors: FloatArray | None = None
+    config: RecommenderConfig,
+    catalog: Catalog,
+    vectors: FloatArray | None = None,
+    *,
+    engine: parallel.Engine = parallel.LOCAL,  # engine hook (issue 23.2)
 ) -> ItemPictures | None:
     """The catalogue's pictures encoded (or ``vectors`` given, as loading does); None when
     ``config.image_content`` is "off" or no item names a picture. Files that fail to decode are
@@ -452,7 +461,10 @@ def item_pictures(
     if vectors is None:
         rows = [i for i, path in enumerate(catalog.images) if path]
         with step(f"encode {len(rows):,} item pictures ({config.image_encoder})"):
-            result = factory().encode_images([catalog.images[i] for i in rows], progress=config.progress)
+            # engine hook (issue 23.2): factory()'s recipe, run in this process or on Ray workers
+            cache = parallel.cache_folder(config.cache_dir)
+            fn = parallel.EncodeImages(config.image_encoder, cache, config.encoder_threads, config.progress)
+            result = parallel.encode_images(engine, fn, [catalog.images[i] for i in rows])
         vectors = np.zeros((len(catalog), result.vectors.shape[1]), dtype=np.float32)
         vectors[rows] = result.vectors
         failures = [(rows[j], why) for j, why in result.failures]
@@ -500,19 +512,21 @@ def fit_state(
     *,
     valid: EvalTask | None = None,
     generator: Generator | None = None,
+    engine: parallel.Engine = parallel.LOCAL,  # engine hook (issue 23.2)
 ) -> FittedState:
-    """Learn everything from training rows; fusion weights from ``valid`` (or a held-out last item)."""
+    """Learn everything from training rows; fusion weights from ``valid`` (or a held-out last item).
+    ``engine`` runs the parallel stages (encoding, profiles, sequence-model training)."""
     with step(f"fit on {len(data.interactions):,} interactions, {len(data.catalog):,} items"):
-        content = content_state(config, data.catalog, data.interactions, generator=generator)
+        content = content_state(config, data.catalog, data.interactions, generator=generator, engine=engine)
         sequential = None
         if config.sequential:
             with step("sequence model (seqrec)"):
-                sequential = _fit_sequential(config, content, valid)
+                sequential = _fit_sequential(config, content, valid, engine)
             from interestlm.models.seqrec import SeqRecScorer
 
             content.context = replace(content.context, sequential=SeqRecScorer(sequential))
         with step("profiles and fusion weights"):
-            ranker = learn_ranker(config, content, valid)
+            ranker = learn_ranker(config, content, valid, engine)
         state = finish_state(config, content, ranker, sequential=sequential)
         with step("rating model"):
             state.rating = fit_rating(config, content)
@@ -568,7 +582,9 @@ def finish_state(
     )
 
 
-def _fit_sequential(config: RecommenderConfig, content: Content, valid: EvalTask | None) -> SeqRec:
+def _fit_sequential(
+    config: RecommenderConfig, content: Content, valid: EvalTask | None, engine: parallel.Engine = parallel.LOCAL
+) -> SeqRec:
     """Train the sequence model on the recommender's content; it becomes the ``sequential`` signal.
 
     Early stopping reads ``valid``; without one, the model trains on each user's history without
@@ -589,8 +605,7 @@ def _fit_sequential(config: RecommenderConfig, content: Content, valid: EvalTask
     train, task = content.train, valid
     if task is None or not len(task):
         train, task = held_out_task(content)
-    model.fit(TrainData(interactions=train, catalog=content.catalog), valid=task)
-    return model
+    return engine.fit(model, TrainData(interactions=train, catalog=content.catalog), task)  # engine hook (issue 23.2)
 
 
 def held_out_last(histories: Sequence[History]) -> tuple[IntArray, list[History], list[IntArray]]:
@@ -625,7 +640,9 @@ def held_out_task(content: Content) -> tuple[Interactions, EvalTask]:
     return train.select(keep), task
 
 
-def learn_ranker(config: RecommenderConfig, content: Content, valid: EvalTask | None) -> Ranker:
+def learn_ranker(
+    config: RecommenderConfig, content: Content, valid: EvalTask | None, engine: parallel.Engine = parallel.LOCAL
+) -> Ranker:
     """The ranker over ``content.context``, its weights maximising the likelihood of held-out items."""
     rng = np.random.default_rng(config.seed)
     context, builder = content.context, content.builder
@@ -655,7 +672,8 @@ def learn_ranker(config: RecommenderConfig, content: Content, valid: EvalTask | 
     if exclude is None:
         exclude = history_matrix([h.items for h in histories], len(content.catalog))
     user_ids = content.user_ids
-    profiles = builder.build_many([user_ids[int(u)] for u in users], histories)
+    # engine hook (issue 23.2)
+    profiles = parallel.build_profiles(engine, builder, [user_ids[int(u)] for u in users], histories)
     learned = fit_ranker(
         context,
         profiles,

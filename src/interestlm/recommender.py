@@ -29,6 +29,7 @@ from interestlm.explain.explanation import citable_items, with_reasons
 from interestlm.fitted import FittedState, fit_state
 from interestlm.lm import Generator
 from interestlm.models.rating_fused import FusedRating
+from interestlm.parallel import LOCAL, Engine
 from interestlm.profiles import history_from_items
 from interestlm.profiles.from_text import ConceptVocabulary, parse_taste_rules, taste_profile
 from interestlm.rank import Fusion
@@ -93,14 +94,20 @@ class Recommender:
 
     # ------------------------------------------------------------------ fitting
     def fit(
-        self, data: Dataset | TrainData, *, valid: EvalTask | None = None, generator: Generator | None = None
+        self,
+        data: Dataset | TrainData,
+        *,
+        valid: EvalTask | None = None,
+        generator: Generator | None = None,
+        engine: Engine = LOCAL,
     ) -> Self:
         """Learn everything from training rows; fusion weights from ``valid`` (or a held-out last item).
 
         ``generator`` writes the concepts of thin items when ``config.concepts.lm_thin_items`` is on
-        (default then: the local model when installed, else none is added).
+        (default then: the local model when installed, else none is added). ``engine`` runs the
+        parallel stages (this process, or ``interestlm.engine.RayEngine``): the result is the same.
         """
-        self._state = fit_state(self.config, data, valid=valid, generator=generator)
+        self._state = fit_state(self.config, data, valid=valid, generator=generator, engine=engine)
         self._vocabulary = None
         return self
 

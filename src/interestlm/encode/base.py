@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,11 @@ class LazyEncoder:
     def __init__(self, factory: Callable[[], Encoder]) -> None:
         self._factory = factory
         self._encoder: Encoder | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy sent to another process (a Ray worker) builds its own encoder there on first use:
+        # a model session cannot be pickled (issue 23.2).
+        return {"_factory": self._factory, "_encoder": None}
 
     def get(self) -> Encoder:
         """The wrapped encoder (built now if it was not yet)."""

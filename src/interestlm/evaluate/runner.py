@@ -27,7 +27,7 @@ from interestlm.core.progress import step
 from interestlm.core.protocol import EvalTask, Model
 from interestlm.core.tables import Dataset
 from interestlm.evaluate.split import Split, leave_one_out, temporal_split
-from interestlm.models.ranking import rank_task
+from interestlm.parallel import LOCAL, Engine, rank_rows
 
 #: Packages whose versions are recorded with every result.
 _VERSIONED = ("interestlm", "numpy", "scipy", "scikit-learn", "torch", "implicit", "pandas", "pyarrow")
@@ -143,8 +143,11 @@ def make_split(dataset: Dataset, split: str) -> Split:
     raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
 
 
-def _task_metrics(model: Model, task: EvalTask, split: Split, config: EvaluationConfig) -> dict[str, float]:
-    topk = rank_task(model, task, max(config.ks), batch_size=config.batch_size, progress=config.progress)
+def _task_metrics(
+    model: Model, task: EvalTask, split: Split, config: EvaluationConfig, engine: Engine = LOCAL
+) -> dict[str, float]:
+    # Users are ranked in shards on the engine; the metrics are computed here from all the lists.
+    topk = rank_rows(engine, model, task, max(config.ks), batch_size=config.batch_size, progress=config.progress)
     out = ranking_metrics(topk, task.targets, config.ks)
     train = split.train
     popularity = item_user_counts(train.interactions.user, train.interactions.item, train.n_items)
@@ -160,18 +163,19 @@ def _task_metrics(model: Model, task: EvalTask, split: Split, config: Evaluation
 
 
 def evaluate_model(
-    dataset: Dataset, split: Split, model_name: str, config: EvaluationConfig
+    dataset: Dataset, split: Split, model_name: str, config: EvaluationConfig, engine: Engine = LOCAL
 ) -> dict[str, Any]:
-    """Fit one model on ``split.train`` and evaluate it by full ranking on the test stage."""
-    model, model_config, fit_seconds = fit_model(dataset, split, model_name, config)
-    return evaluate_fitted(dataset, split, model_name, model, model_config, fit_seconds, config)
+    """Fit one model on ``split.train`` and evaluate it by full ranking on the test stage
+    (``engine``: where the parallel stages run; the metrics are the same)."""
+    model, model_config, fit_seconds = fit_model(dataset, split, model_name, config, engine)
+    return evaluate_fitted(dataset, split, model_name, model, model_config, fit_seconds, config, engine)
 
 
 def fit_model(
-    dataset: Dataset, split: Split, model_name: str, config: EvaluationConfig
+    dataset: Dataset, split: Split, model_name: str, config: EvaluationConfig, engine: Engine = LOCAL
 ) -> tuple[Model, dict[str, Any], float]:
     """The model built from its defaults and ``config``, fitted on ``split.train`` (early stopping
-    on ``split.valid``); with the settings it was built with and the seconds fitting took."""
+    on ``split.valid``) by ``engine``; with the settings it was built with and the seconds fitting took."""
     model_config = default_model_config(dataset.name, model_name)
     model_config.update(config.models.get(model_name, {}))
     if model_name in _SEEDED_MODELS:
@@ -179,7 +183,7 @@ def fit_model(
     model = make_model(model_name, **model_config)
     t0 = time.perf_counter()
     with step(f"{model_name}: fit on {split.name} train ({len(split.train.interactions):,} interactions)"):
-        model.fit(split.train, valid=split.valid)
+        model = engine.fit(model, split.train, split.valid)
     return model, model_config, time.perf_counter() - t0
 
 
@@ -191,11 +195,12 @@ def evaluate_fitted(
     model_config: dict[str, Any],
     fit_seconds: float,
     config: EvaluationConfig,
+    engine: Engine = LOCAL,
 ) -> dict[str, Any]:
     """The result object of a model fitted by :func:`fit_model`: test metrics, slices, timing, report."""
     t1 = time.perf_counter()
     with step(f"{model_name}: rank the whole catalogue for {len(split.test):,} test users"):
-        metrics = _task_metrics(model, split.test, split, config)
+        metrics = _task_metrics(model, split.test, split, config, engine)
     eval_seconds = time.perf_counter() - t1
     result: dict[str, Any] = {
         "dataset": dataset.name,
@@ -233,16 +238,17 @@ def evaluate_fitted(
         for name, task in split.slices().items():
             if len(task) == 0:
                 continue
-            topk = rank_task(model, task, max(config.ks), batch_size=config.batch_size)
+            topk = rank_rows(engine, model, task, max(config.ks), batch_size=config.batch_size)
             slices[name] = {"n_users": len(task), "metrics": ranking_metrics(topk, task.targets, config.ks)}
         result["slices"] = slices
     return result
 
 
 def run_evaluation(
-    dataset: Dataset, model_names: Sequence[str], config: EvaluationConfig
+    dataset: Dataset, model_names: Sequence[str], config: EvaluationConfig, engine: Engine = LOCAL
 ) -> list[dict[str, Any]]:
-    """Evaluate several models on one split of ``dataset`` (the split is built once)."""
+    """Evaluate several models on one split of ``dataset`` (the split is built once); ``engine``
+    ranks the users in shards and trains the sequence models (``interestlm.engine.RayEngine``)."""
     with step(f"{config.split} split of {dataset.name}"):
         split = make_split(dataset, config.split)
-    return [evaluate_model(dataset, split, name, config) for name in model_names]
+    return [evaluate_model(dataset, split, name, config, engine) for name in model_names]

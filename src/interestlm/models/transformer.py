@@ -40,6 +40,7 @@ from torch import nn
 from interestlm.core.progress import bar, note
 from interestlm.core.protocol import EvalTask, TrainData
 from interestlm.core.types import FloatArray, IntArray
+from interestlm.models.parallel import DataParallel
 from interestlm.models.ranking import evaluate_task
 from interestlm.models.seqrec_config import TransformerConfig as TransformerConfig  # re-exported
 
@@ -260,6 +261,8 @@ class SequentialModel(ABC, Generic[C]):
     config_type: ClassVar[type[TransformerConfig]] = TransformerConfig
     config: C
     net_: SequenceNet
+    #: Set by a data-parallel trainer (Ray Train): this process's share of every batch (issue 23.2).
+    parallel: DataParallel | None = None
 
     def __init__(self, config: C | None = None, **overrides: Any) -> None:
         base = config if config is not None else self.config_type()
@@ -323,6 +326,9 @@ class SequentialModel(ABC, Generic[C]):
         negatives = self._negative_items(train)
         self._negatives = negatives.to(device) if negatives is not None else None
         optimizer = torch.optim.AdamW(self.net_.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # -- data parallel (issue 23.2): DDP averages the gradients of every process's share
+        parallel = self.parallel
+        batch_loss = self._loss if parallel is None else parallel.wrap(self._loss, self.net_)
         gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         amp = device.type == "cuda"
         amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
@@ -344,12 +350,17 @@ class SequentialModel(ABC, Generic[C]):
             total = torch.zeros((), device=device)
             for b in range(n_batches):
                 rows = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                if parallel is not None:
+                    share = parallel.rows(rows)
+                    if share is None:
+                        continue
+                    rows = share
                 batch = windows[rows]
                 # Left padding: columns that are padding in every row carry nothing; drop them.
                 first = int((batch[:, :-1] > 0).any(dim=0).int().argmax())
                 inputs, labels = batch[:, first:-1], batch[:, first + 1 :]
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                    loss = self._loss(inputs, labels, gen, {name: v[rows][:, first:] for name, v in aux.items()})
+                    loss = batch_loss(inputs, labels, gen, {name: v[rows][:, first:] for name, v in aux.items()})
                 optimizer.zero_grad(set_to_none=True)
                 torch.autograd.backward(scaler.scale(loss))
                 scaler.step(optimizer)
