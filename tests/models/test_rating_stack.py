@@ -136,3 +136,12 @@ def test_fit_interest_stack_is_the_stack_on_featurized_content() -> None:
     np.testing.assert_array_equal(
         served.predict(ratings.user, ratings.item), evaluated.predict(ratings.user, ratings.item)
     )
+
+
+def test_a_rating_directory_saved_before_the_stack_still_loads(tmp_path: Path) -> None:
+    ratings, features, _ = planted(seed=17)
+    fused = FusedRating(n_factors=3, n_epochs=5).fit(ratings, features=features)
+    fused.save(tmp_path / "rating")  # the format artifacts had when predict served FusedRating alone
+    loaded = load_rating_model(tmp_path / "rating")
+    assert isinstance(loaded, FusedRating)
+    np.testing.assert_array_equal(loaded.predict(ratings.user, ratings.item), fused.predict(ratings.user, ratings.item))
