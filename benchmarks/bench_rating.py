@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -71,6 +72,10 @@ PUBLISHED = {
 #: The data root (``--data-root``; default ``../shared/data`` from the working directory).
 DATA_ROOT: list[Path] = []
 
+#: The 1/5/15-minute load average when the current table started (the machine is shared: fit
+#: times depend on it; the RMSEs do not).
+LOAD_AT_START: list[list[float]] = []
+
 
 def load(name: str) -> Dataset:
     """A named dataset from the data root."""
@@ -80,7 +85,9 @@ def load(name: str) -> Dataset:
 def write(name: str, payload: dict[str, Any]) -> None:
     """Write one table's JSON (with hardware and versions) and say where."""
     OUT.mkdir(parents=True, exist_ok=True)
-    payload = {**payload, "hardware": hardware(), "versions": versions(), "before": BEFORE}
+    load = {"at_start": LOAD_AT_START[-1] if LOAD_AT_START else None,
+            "at_end": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+    payload = {**payload, "hardware": hardware(), "versions": versions(), "load_average": load, "before": BEFORE}
     path = OUT / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {path}", file=sys.stderr, flush=True)
@@ -300,6 +307,7 @@ def main() -> int:
     args = parser.parse_args()
     DATA_ROOT.append(args.data_root or default_data_root())
     for name in args.tables:
+        LOAD_AT_START.append([round(x, 2) for x in os.getloadavg()])
         start = time.perf_counter()
         if name.startswith("random"):
             table_random(args.cache_dir, args.seeds, RANDOM_DATASETS[name])

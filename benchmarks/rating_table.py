@@ -11,6 +11,8 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rating"
 MODELS = ("global-mean", "baseline", "svd", "svdpp", "knn-baseline", "autorec", "fused", "interest")
+#: The in-run baselines the stack must beat on each seed.
+BASELINES = ("global-mean", "baseline", "svd", "svdpp", "knn-baseline", "autorec")
 
 
 def _read(name: str) -> dict[str, Any] | None:
@@ -23,6 +25,21 @@ def _cell(entry: dict[str, float] | None, spread: bool) -> str:
         return "—"
     text = f"{entry['rmse']:.4f}"
     return text + (f" ±{entry['rmse_spread'] / 2:.4f}" if spread and entry.get("n", 1) > 1 else "")
+
+
+def per_seed(table: dict[str, Any], label: str) -> None:
+    """One random-split table by seed: every model's RMSE, and the stack's margin to the best
+    in-run baseline of that seed (negative: below every baseline)."""
+    seeds = table["seeds"]
+    rmse = {(r["model"], r["seed"]): r["metrics"]["rmse"] for r in table["runs"]}
+    print(f"\n{label}, RMSE by seed (80/20):\n")
+    print("| model | " + " | ".join(f"seed {s}" for s in seeds) + " |")
+    print("|---|" + "---:|" * len(seeds))
+    for model in MODELS:
+        cells = [f"{rmse[(model, s)]:.4f}" if (model, s) in rmse else "—" for s in seeds]
+        print(f"| {model} | " + " | ".join(cells) + " |")
+    margins = [rmse[("interest", s)] - min(rmse[(b, s)] for b in BASELINES if (b, s) in rmse) for s in seeds]
+    print("| interest − best baseline | " + " | ".join(f"{m:+.4f}" for m in margins) + " |")
 
 
 def main() -> int:
@@ -39,6 +56,10 @@ def main() -> int:
     print("|---|" + "---:|" * len(columns))
     for model in MODELS:
         print(f"| {model} | " + " | ".join(_cell(c[1].get(model), c[2]) for c in columns) + " |")
+    for name, label in pairs:
+        table = _read(name)
+        if table:
+            per_seed(table, label)
     cold = _read("cold_items")
     if cold:
         print("\nCold items (a tenth of the rated items held out whole; RMSE):\n")

@@ -1,7 +1,8 @@
 """Recommender.predict on the planted topics: users rate their own topics high (3.5-5) and the
 one or two items they tried of another topic low (1-1.5), so predictions must rank an unseen item
-of a user's own topic above one of a topic they do not follow; the shares must add up, and a
-saved recommender must predict the same numbers without refitting."""
+of a user's own topic above one of a topic they do not follow; predict must serve the very model
+the rating evaluation reports (the stack), its shares must add up to each prediction, and a saved
+recommender must predict the same numbers without refitting."""
 
 from __future__ import annotations
 
@@ -48,15 +49,34 @@ def test_predictions_are_on_the_scale_and_their_shares_add_up(rec: Recommender, 
     assert body["user_id"] == user and [p["item_id"] for p in body["predictions"]] == items
     for p in body["predictions"]:
         assert 1.0 <= p["rating"] <= 5.0
-        total = sum(p["contributions"].values())
-        assert p["rating"] == pytest.approx(min(max(total, 1.0), 5.0), abs=1e-3)
-        assert {"mean", "user_bias", "item_bias", "factors", "taste"} <= set(p["contributions"])
+        assert p["rating"] == pytest.approx(sum(p["contributions"].values()), abs=1e-3)
+        assert {"mean", "user_bias", "item_bias", "factors", "taste", "neighbours", "clip"} <= set(p["contributions"])
+    shares = rec.explain_prediction(user, items)
+    np.testing.assert_allclose(sum(shares.values()), rec.predict(user, items), atol=1e-5)
+
+
+def test_predict_serves_the_model_the_rating_evaluation_reports(rec: Recommender, planted: Dataset) -> None:
+    from interestlm.evaluate.rating import rating_models
+    from interestlm.models.rating import ratings_from_interactions
+    from interestlm.models.rating_fused import RatingBlend, item_features
+
+    state = rec.state_
+    assert isinstance(state.rating, RatingBlend)
+    ratings, _ = ratings_from_interactions(state.train, len(state.catalog))
+    features = item_features(state.item_vectors, state.catalog.categories)
+    evaluated = rating_models(rec.config.seed)["interest"]().fit(ratings, features=features)
+    ids = [str(i) for i in state.catalog.item_ids.tolist()]
+    for u in (0, 5, 11):
+        served = rec.predict(state.user_ids[u], ids)
+        np.testing.assert_array_equal(served, evaluated.predict(np.full(len(ids), u), np.arange(len(ids))))
 
 
 def test_saved_recommender_predicts_the_same_without_refitting(
     rec: Recommender, planted: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from interestlm.models.rating_fused import FusedRating
+    from interestlm.models.rating import BaselineOnly, KNNBaseline, SVDpp
+    from interestlm.models.rating_autorec import AutoRec
+    from interestlm.models.rating_fused import FusedRating, RatingBlend
 
     user = str(planted.interactions.user_ids[3])
     items = [str(i) for i in planted.catalog.item_ids[10:20].tolist()]
@@ -65,9 +85,12 @@ def test_saved_recommender_predicts_the_same_without_refitting(
     def no_fit(*args: object, **kwargs: object) -> None:
         raise AssertionError("load must not refit the rating model")
 
-    monkeypatch.setattr(FusedRating, "fit", no_fit)
+    for cls in (RatingBlend, FusedRating, SVDpp, KNNBaseline, BaselineOnly, AutoRec):
+        monkeypatch.setattr(cls, "fit", no_fit)
     loaded = Recommender.load(tmp_path / "artifacts")
+    assert isinstance(loaded.state_.rating, RatingBlend)
     np.testing.assert_array_equal(loaded.predict(user, items), rec.predict(user, items))
+    assert loaded.predictions_json(user, items) == rec.predictions_json(user, items)
 
 
 def test_errors_name_the_problem(rec: Recommender, planted: Dataset) -> None:

@@ -38,7 +38,8 @@ from interestlm.encode.align import ImageTextMap, blend
 from interestlm.encode.image import ImageEncoder, ImageSource, ImageVectors, make_image_encoder
 from interestlm.lm import Generator, make_lm
 from interestlm.models.rating import ratings_from_interactions
-from interestlm.models.rating_fused import FusedRating, ItemFeaturizer
+from interestlm.models.rating_fused import FusedRating, RatingBlend
+from interestlm.models.rating_stack import fit_interest_stack
 from interestlm.profiles import ProfileBuilder, ProfileConfig, ReviewSentiment, histories_from_interactions
 from interestlm.profiles.space import ItemSpace
 from interestlm.rank import Ranker, SignalContext, fit_ranker
@@ -112,7 +113,7 @@ class FittedState:
     sequential: SeqRec | None = None
     #: The rating model behind ``Recommender.predict`` (None when the data have no ratings or
     #: ``config.rating_model`` is off).
-    rating: FusedRating | None = None
+    rating: RatingBlend | FusedRating | None = None
     lm_concepts: dict[str, Any] | None = None
     #: The items' pictures (None when the catalogue has none or ``config.image_content`` is
     #: "off"). ``picture_dir`` holds saved thumbnails by item row; ``pictures`` the bytes of
@@ -534,17 +535,17 @@ def fit_state(
 
 
 # ---------------------------------------------------------------------- rating model (issue 26)
-def fit_rating(config: RecommenderConfig, content: Content) -> FusedRating | None:
+def fit_rating(config: RecommenderConfig, content: Content) -> RatingBlend | None:
     """The rating model fitted on the training ratings, with the items' text vectors and
-    categories as content; None when ``config.rating_model`` is off or no row has a rating."""
+    categories as content: the stack ``interestlm evaluate --task rating`` reports as
+    ``interest`` (``models/rating_stack.py``); None when ``config.rating_model`` is off or no row
+    has a rating."""
     if not config.rating_model or not np.isfinite(content.train.rating).any():
         return None
     ratings, _ = ratings_from_interactions(content.train, len(content.catalog))
     if len(np.unique(ratings.rating)) < 2:
         return None  # a single rating value (e.g. implicit "1"s) teaches no scale
-    featurizer = ItemFeaturizer().fit(content.item_vectors, content.catalog.categories)
-    features = featurizer.transform(content.item_vectors, content.catalog.categories)
-    return FusedRating(seed=config.seed).fit(ratings, features=features, featurizer=featurizer)
+    return fit_interest_stack(ratings, content.item_vectors, content.catalog.categories, seed=config.seed)
 # ---------------------------------------------------------------------- end rating model
 
 

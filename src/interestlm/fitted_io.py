@@ -31,7 +31,7 @@ from interestlm.encode.align import ImageTextMap
 from interestlm.fitted import FittedState, content_state, finish_state
 from interestlm.models.ease import EASE
 from interestlm.models.itemknn import ItemKNN
-from interestlm.models.rating_fused import FusedRating
+from interestlm.models.rating_io import load_rating_model, save_rating_model
 from interestlm.profiles.space import ItemSpace
 from interestlm.rank import Fusion, Imputer, Ranker, SignalContext
 from interestlm.rank.signals import PaddedModel
@@ -74,7 +74,7 @@ def save_state(directory: Path | str, config: RecommenderConfig, state: FittedSt
         state.sequential.save(out / SEQREC_DIR)
     # -- rating model (issue 26): arrays as .npy under rating/, loaded without refitting
     if state.rating is not None:
-        state.rating.save(out / RATING_DIR)
+        save_rating_model(state.rating, out / RATING_DIR)
     # -- end rating model
     if state.item_pictures is not None:
         _save_pictures(out / IMAGES_DIR, state)
@@ -132,7 +132,7 @@ def load_state(directory: Path | str) -> tuple[RecommenderConfig, FittedState]:
         state._faiss = FaissIndex.load(src / "index.faiss")
     # -- rating model (issue 26)
     if (src / RATING_DIR).is_dir():
-        state.rating = FusedRating.load(src / RATING_DIR)
+        state.rating = load_rating_model(src / RATING_DIR)
     # -- end rating model
     if image_vectors is not None:
         state.picture_dir = images_dir

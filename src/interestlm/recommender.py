@@ -28,7 +28,7 @@ from interestlm.explain import explain_many, grounding_rate
 from interestlm.explain.explanation import citable_items, with_reasons
 from interestlm.fitted import FittedState, fit_state
 from interestlm.lm import Generator
-from interestlm.models.rating_fused import FusedRating
+from interestlm.models.rating_fused import FusedRating, RatingBlend
 from interestlm.parallel import LOCAL, Engine
 from interestlm.profiles import history_from_items
 from interestlm.profiles.from_text import ConceptVocabulary, parse_taste_rules, taste_profile
@@ -362,7 +362,9 @@ class Recommender:
         return explanation_json(user_id, self.item_index(item_id), self.explain(user_id, item_id), self.catalog)
 
     # ------------------------------------------------------------------ rating prediction (issue 26)
-    def _rating_rows(self, user_id: str, item_ids: Sequence[str]) -> tuple[FusedRating, IntArray, IntArray]:
+    def _rating_rows(
+        self, user_id: str, item_ids: Sequence[str]
+    ) -> tuple[RatingBlend | FusedRating, IntArray, IntArray]:
         state = self.state_
         if state.rating is None:
             raise ConflictError(
@@ -375,7 +377,9 @@ class Recommender:
         return state.rating, np.full(len(items), state.user(user_id), dtype=np.int32), items
 
     def predict(self, user_id: str, item_ids: Sequence[str]) -> FloatArray:
-        """Predicted ratings of ``item_ids`` by ``user_id`` on the training ratings' scale (clipped).
+        """Predicted ratings of ``item_ids`` by ``user_id`` on the training ratings' scale (clipped),
+        by the model ``interestlm evaluate --task rating`` reports as ``interest`` (the stack of
+        ``models/rating_stack.py``).
 
         Items nobody rated (or added since fitting) are predicted from their content and the
         user's taste; a user added since fitting from the biases and the items' content.
@@ -384,10 +388,11 @@ class Recommender:
         return model.predict(users, items)
 
     def explain_prediction(self, user_id: str, item_ids: Sequence[str]) -> dict[str, FloatArray]:
-        """Each prediction as named shares (mean, biases, factors, content, taste) that sum to the
-        unclipped estimate, the way a recommendation's score splits into signal shares."""
+        """Each prediction as named shares (mean, biases, factors, content, taste, neighbours,
+        autoencoder, and ``clip``: what clipping to the scale took off) that sum to the prediction,
+        the way a recommendation's score splits into signal shares."""
         model, users, items = self._rating_rows(user_id, item_ids)
-        return {name: values.astype(np.float32) for name, values in model.decompose(users, items).items()}
+        return {name: values.astype(np.float32) for name, values in model.explain(users, items).items()}
 
     def predictions_json(self, user_id: str, item_ids: Sequence[str]) -> dict[str, Any]:
         """``{"user_id", "predictions": [{"item_id", "rating", "contributions"}]}`` (see render)."""

@@ -134,7 +134,8 @@ def predictions_json(
     user_id: str, item_ids: Sequence[str], ratings: FloatArray, contributions: Mapping[str, FloatArray]
 ) -> dict[str, Any]:
     """Predicted ratings: ``{"user_id", "predictions": [{"item_id", "rating", "contributions"}]}``;
-    ``contributions`` are the shares of the unclipped estimate (they sum to it before clipping)."""
+    ``contributions`` are the shares of the rating (they sum to it; ``clip`` holds what clipping
+    to the scale took off)."""
     return {
         "user_id": user_id,
         "predictions": [

@@ -6,8 +6,9 @@ rated rows (``random``, by ``seed``) elsewhere, and ``cold-items``: a random ten
 items is held out whole, so every test rating is of an item with no training rating.
 
 Models: the classic baselines of :mod:`interestlm.models.rating`, ``fused``
-(:class:`~interestlm.models.rating_fused.FusedRating`, what ``Recommender.predict`` serves),
-``autorec`` and ``interest`` (the ridge stack of :func:`interest_blend`). Content features come from
+(:class:`~interestlm.models.rating_fused.FusedRating`), ``autorec`` and ``interest`` (the ridge
+stack of :func:`~interestlm.models.rating_stack.interest_stack`: what ``Recommender.predict``
+serves, fitted the same way). Content features come from
 the item text (with training reviews where the dataset has them) encoded by the configured
 encoder, plus the items' categories. One result per model, in the runner's JSON shape with
 ``metrics: {"rmse", "mae"}``.
@@ -40,6 +41,7 @@ from interestlm.models.rating import (
 )
 from interestlm.models.rating_autorec import AutoRec
 from interestlm.models.rating_fused import FusedRating, RatingBlend, item_features
+from interestlm.models.rating_stack import interest_stack
 from interestlm.text.templates import item_texts, review_snippets
 
 #: Split names :func:`rating_split` accepts.
@@ -48,24 +50,7 @@ RATING_SPLITS: tuple[str, ...] = (*ML100K_SPLITS, "random", "cold-items")
 Factory = Callable[[], Any]
 
 
-def interest_blend(seed: int = 0) -> RatingBlend:
-    """The strongest rating model of the tables: FusedRating stacked with SVD++, the two
-    neighbourhood models, the biases and I-AutoRec by a ridge on a validation carve of the
-    training ratings (the recommender itself serves FusedRating alone: one fit, savable)."""
-    return RatingBlend(
-        {
-            "fused": lambda: FusedRating(seed=seed),
-            "svdpp": lambda: SVDpp(seed=seed),
-            "knn_item": lambda: KNNBaseline(sim="pearson_baseline", user_based=None),
-            "knn_user": lambda: KNNBaseline(sim="pearson_baseline", user_based=True),
-            "baseline": BaselineOnly,
-            "autorec": lambda: AutoRec(seed=seed),
-        },
-        seed=seed,
-    )
-
-
-#: Standalone model name -> its name inside :func:`interest_blend` (same settings and seed).
+#: Standalone model name -> its name inside :func:`interest_stack` (same settings and seed).
 STACK_MEMBERS = {"svdpp": "svdpp", "knn-baseline": "knn_item", "baseline": "baseline", "autorec": "autorec",
                  "fused": "fused"}  # fmt: skip
 
@@ -80,7 +65,7 @@ def rating_models(seed: int = 0) -> dict[str, Factory]:
         "knn-baseline": lambda: KNNBaseline(sim="pearson_baseline", user_based=None),
         "autorec": lambda: AutoRec(seed=seed),
         "fused": lambda: FusedRating(seed=seed),
-        "interest": lambda: interest_blend(seed),
+        "interest": lambda: interest_stack(seed),
     }
 
 
@@ -92,7 +77,7 @@ def ablation_models(seed: int = 0) -> dict[str, Factory]:
         "+implicit": lambda: FusedRating(seed=seed, use_content=False),
         "+text/categories": lambda: FusedRating(seed=seed, use_taste=False),
         "+profile taste": lambda: FusedRating(seed=seed),
-        "+blend": lambda: interest_blend(seed),
+        "+blend": lambda: interest_stack(seed),
     }
 
 
@@ -183,7 +168,7 @@ def evaluate_rating(
         if name == "interest" and isinstance(model, RatingBlend) and (models is None or reuse_stack):
             elapsed = time.perf_counter() - start
             for member, alias in STACK_MEMBERS.items():
-                if member in chosen:
+                if member in chosen and alias in model.models_:  # a member may be left out
                     fitted_models[member] = (model.models_[alias], elapsed)
         fitted = time.perf_counter()
         fit_time = fit_seconds if reused else fitted - start

@@ -151,6 +151,13 @@ def clip(values: npt.ArrayLike, scale: tuple[float, float]) -> FloatArray:
     return np.clip(np.asarray(values, dtype=np.float64), scale[0], scale[1]).astype(np.float32)
 
 
+def shares_to_prediction(shares: dict[str, F64], prediction: FloatArray) -> dict[str, F64]:
+    """``shares`` (of an unclipped estimate) plus a ``clip`` share, what clipping to the scale took
+    off (0 inside the scale), so that the shares sum to ``prediction`` itself."""
+    raw = sum(shares.values(), np.zeros(len(prediction)))
+    return {**shares, "clip": np.asarray(prediction, dtype=np.float64) - raw}
+
+
 def _known(index: IntArray, size: int) -> npt.NDArray[np.bool_]:
     index = np.asarray(index)
     return (index >= 0) & (index < size)
@@ -179,6 +186,10 @@ class GlobalMean:
         self.mean_ = train.mean()
         self.scale_ = train.scale
         return self
+
+    def decompose(self, users: IntArray, items: IntArray) -> dict[str, F64]:
+        """The estimate as named shares (here only ``mean``)."""
+        return {"mean": np.full(len(users), self.mean_)}
 
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """The mean, for every pair."""
@@ -218,6 +229,14 @@ class BaselineOnly:
     def baseline(self, users: IntArray, items: IntArray) -> F64:
         """μ + b_u + b_i, unclipped (the neighbourhood model works on residuals from it)."""
         return self.mean_ + _lookup(self.user_bias_, users) + _lookup(self.item_bias_, items)
+
+    def decompose(self, users: IntArray, items: IntArray) -> dict[str, F64]:
+        """The unclipped baseline as named shares: ``mean``, ``user_bias``, ``item_bias``."""
+        return {
+            "mean": np.full(len(users), self.mean_),
+            "user_bias": _lookup(self.user_bias_, users),
+            "item_bias": _lookup(self.item_bias_, items),
+        }
 
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """The clipped baseline."""
@@ -293,6 +312,15 @@ class SVD:
         )
         self.scale_ = train.scale
         return self
+
+    def decompose(self, users: IntArray, items: IntArray) -> dict[str, F64]:
+        """The unclipped estimate as ``mean``, ``user_bias``, ``item_bias`` and ``factors`` shares."""
+        return {
+            "mean": np.full(len(users), self.mean_),
+            "user_bias": _lookup(self.user_bias_, users),
+            "item_bias": _lookup(self.item_bias_, items),
+            "factors": np.einsum("kf,kf->k", _rows(self.user_factors_, users), _rows(self.item_factors_, items)),
+        }
 
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """μ + b_u + b_i + p_u·q_i, clipped; unknown users/items contribute zeros."""
@@ -388,6 +416,17 @@ class SVDpp:
         self.user_implicit_ = implicit_sum(rated, self.implicit_factors_)
         self.scale_ = train.scale
         return self
+
+    def decompose(self, users: IntArray, items: IntArray) -> dict[str, F64]:
+        """The unclipped estimate as ``mean``, ``user_bias``, ``item_bias`` and ``factors`` shares
+        (``factors`` holds the implicit-feedback part too)."""
+        user_vec = _rows(self.user_factors_ + self.user_implicit_, users)
+        return {
+            "mean": np.full(len(users), self.mean_),
+            "user_bias": _lookup(self.user_bias_, users),
+            "item_bias": _lookup(self.item_bias_, items),
+            "factors": np.einsum("kf,kf->k", user_vec, _rows(self.item_factors_, items)),
+        }
 
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """The SVD++ estimate, clipped."""
@@ -537,6 +576,16 @@ class KNNBaseline:
             self.similarity_, self.k, self.min_k,
         )
         return out
+
+    def decompose(self, users: IntArray, items: IntArray) -> dict[str, F64]:
+        """The unclipped estimate: the baseline's shares and ``neighbours`` (the neighbourhood term)."""
+        return {**self.baseline_.decompose(users, items), "neighbours": self.neighbourhood(users, items)}
+
+    def affordable(self, train: Ratings) -> bool:
+        """Whether the dense similarity matrix of the entities compared here fits: at most
+        :data:`MAX_DENSE_ITEMS` of them (a stack leaves a member out that does not)."""
+        user_based = self.user_based if self.user_based is not None else train.n_items > MAX_DENSE_ITEMS
+        return (train.n_users if user_based else train.n_items) <= MAX_DENSE_ITEMS
 
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """Baseline plus the neighbourhood term, clipped."""

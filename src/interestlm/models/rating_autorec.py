@@ -11,9 +11,14 @@ from __future__ import annotations
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 
 from interestlm.core.types import FloatArray, IntArray
 from interestlm.models.rating import Ratings, clip
+
+#: The most item × user cells AutoRec fits (its dense rating, mask and output matrices are each
+#: this many float32s: 30M cells are 120 MB apiece); a stack leaves AutoRec out above it.
+MAX_CELLS = 30_000_000
 
 
 class AutoRec:
@@ -76,12 +81,31 @@ class AutoRec:
         self.scale_ = train.scale
         return self
 
+    def affordable(self, train: Ratings) -> bool:
+        """Whether the dense item × user matrices fit: at most :data:`MAX_CELLS` cells (a stack
+        leaves a member out that does not)."""
+        return train.n_items * train.n_users <= MAX_CELLS
+
+    def decompose(self, users: IntArray, items: IntArray) -> dict[str, npt.NDArray[np.float64]]:
+        """The unclipped estimate as ``mean`` and ``autoencoder`` (the reconstruction's offset from
+        the mean; 0 where the user or item had no ratings)."""
+        users = np.asarray(users)
+        items = np.asarray(items)
+        offset = np.zeros(len(users))
+        ok = self._known(users, items)
+        offset[ok] = self.reconstruction_[items[ok], users[ok]] - self.mean_
+        return {"mean": np.full(len(users), self.mean_), "autoencoder": offset}
+
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """Reconstructed ratings, the training mean where the user or item had no ratings."""
         users = np.asarray(users)
         items = np.asarray(items)
         out = np.full(len(users), self.mean_)
-        ok = (items >= 0) & (items < len(self.item_rated_)) & (users >= 0) & (users < len(self.user_rated_))
-        ok[ok] &= self.item_rated_[items[ok]] & self.user_rated_[users[ok]]
+        ok = self._known(users, items)
         out[ok] = self.reconstruction_[items[ok], users[ok]]
         return clip(out, self.scale_)
+
+    def _known(self, users: npt.NDArray[np.integer], items: npt.NDArray[np.integer]) -> npt.NDArray[np.bool_]:
+        ok = (items >= 0) & (items < len(self.item_rated_)) & (users >= 0) & (users < len(self.user_rated_))
+        ok[ok] &= self.item_rated_[items[ok]] & self.user_rated_[users[ok]]
+        return ok

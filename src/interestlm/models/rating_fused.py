@@ -32,7 +32,16 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from interestlm.core.types import FloatArray, IntArray
-from interestlm.models.rating import F64, RatingModel, Ratings, _lookup, _rows, als_baselines, clip, implicit_sum
+from interestlm.models.rating import (
+    F64,
+    Ratings,
+    _lookup,
+    _rows,
+    als_baselines,
+    clip,
+    implicit_sum,
+    shares_to_prediction,
+)
 
 
 class ItemFeaturizer:
@@ -296,6 +305,10 @@ class FusedRating:
         """The sum of the shares, clipped to the scale."""
         return clip(sum(self.decompose(users, items).values()), self.scale_)
 
+    def explain(self, users: IntArray, items: IntArray) -> dict[str, F64]:
+        """:meth:`decompose`'s shares and a ``clip`` share: they sum to :meth:`predict`."""
+        return shares_to_prediction(self.decompose(users, items), self.predict(users, items))
+
     def with_items(
         self, text_vectors: npt.NDArray[np.floating], categories: Sequence[Sequence[str]]
     ) -> FusedRating:
@@ -365,13 +378,17 @@ ModelFactory = Callable[[], Any]
 
 
 class RatingBlend:
-    """A ridge stack of rating models, weights learned on a validation split of the training ratings.
+    """A ridge stack of rating models, weights learned on held-out predictions of the training ratings.
 
     ``members`` maps a name to a factory of an unfitted model; a member whose ``fit`` takes
-    ``features`` is given the item features. ``valid_fraction`` of the training ratings (random,
-    ``seed``) fit the blend after the members are fitted on the rest; the members are then refit
-    on all the training ratings. With fewer than 10 held ratings per member the members are
-    averaged instead.
+    ``features`` is given the item features. The members are fitted without a held carve of the
+    training ratings and predict it; the ridge is fitted on those held predictions; the members
+    are then refit on all the training ratings. The carve is a random ``valid_fraction`` (by
+    ``seed``) when that holds at least ``min_valid`` ratings; on smaller sets the ratings are
+    dealt into ``n_folds`` folds, each held out in turn, so every training rating gets an
+    out-of-fold prediction: that is what makes the weights trustworthy on small, sparse sets,
+    where a tenth of the ratings is a few hundred noisy residuals. With fewer than 10 held
+    ratings per member the members are averaged instead.
     """
 
     def __init__(
@@ -379,6 +396,8 @@ class RatingBlend:
         members: dict[str, ModelFactory],
         *,
         valid_fraction: float = 0.1,
+        min_valid: int = 5000,
+        n_folds: int = 5,
         ridge: float = 1.0,
         seed: int = 0,
     ) -> None:
@@ -388,45 +407,78 @@ class RatingBlend:
             raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
         self.members = members
         self.valid_fraction = valid_fraction
+        if n_folds < 2:
+            raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+        self.min_valid = min_valid
+        self.n_folds = n_folds
         self.ridge = ridge
         self.seed = seed
 
     @staticmethod
-    def _fit_member(model: Any, train: Ratings, features: F64 | None) -> Any:
-        if isinstance(model, FusedRating | RatingBlend):
-            return model.fit(train, features=features)
+    def _fit_member(
+        model: Any, train: Ratings, features: F64 | None, featurizer: ItemFeaturizer | None = None
+    ) -> Any:
+        if isinstance(model, FusedRating):
+            return model.fit(train, features=features, featurizer=featurizer)
+        if isinstance(model, RatingBlend):
+            return model.fit(train, features=features, featurizer=featurizer)
         return model.fit(train)
 
-    def fit(self, train: Ratings, *, features: F64 | None = None) -> Self:
-        """Fit the members on a carve, the ridge on the held part, then refit the members on all."""
-        rng = np.random.default_rng(self.seed)
-        held = rng.random(len(train)) < self.valid_fraction
-        if held.sum() < 10 * len(self.members) or (~held).sum() < 1:
+    def carves(self, n_ratings: int) -> tuple[npt.NDArray[np.int64], int]:
+        """Each training rating's carve and how many carves are held out in turn, ``0 … used − 1``
+        (see the class docstring): one carve (0, the rest 1) or ``n_folds`` folds."""
+        draw = np.random.default_rng(self.seed).random(n_ratings)
+        if self.valid_fraction * n_ratings >= self.min_valid:
+            return (draw >= self.valid_fraction).astype(np.int64), 1
+        return np.minimum((draw * self.n_folds).astype(np.int64), self.n_folds - 1), self.n_folds
+
+    def fit(
+        self, train: Ratings, *, features: F64 | None = None, featurizer: ItemFeaturizer | None = None
+    ) -> Self:
+        """Fit the members without each held carve, the ridge on their held predictions, then
+        refit the members on all the ratings (``featurizer`` goes to :class:`FusedRating` members)."""
+        # A member too large for these data (a dense n × n similarity, a dense rating matrix)
+        # says so through ``affordable`` and is left out.
+        members = {
+            name: make for name, make in self.members.items()
+            if getattr(make(), "affordable", lambda _train: True)(train)
+        }  # fmt: skip
+        if not members:
+            raise ValueError("no member of this RatingBlend is affordable on these ratings")
+        self.left_out_ = [name for name in self.members if name not in members]
+        carve, used = self.carves(len(train))
+        held = carve < used
+        self.n_carves_ = used
+        self.scale_ = train.scale
+        if held.sum() < 10 * len(members) or (carve != 0).sum() < 1:
             # Too few ratings to learn weights from: average the members.
-            self.weights_ = np.full(len(self.members), 1.0 / len(self.members))
+            self.weights_ = np.full(len(members), 1.0 / len(members))
             self.intercept_ = 0.0
             self.valid_rmse_: dict[str, float] = {}
-            self.models_: dict[str, RatingModel] = {
-                name: self._fit_member(make(), train, features) for name, make in self.members.items()
+            self.models_: dict[str, Any] = {
+                name: self._fit_member(make(), train, features, featurizer) for name, make in members.items()
             }
-            self.scale_ = train.scale
             return self
-        fit_part, valid = train.take(~held), train.take(held)
-        preds = np.column_stack([
-            self._fit_member(make(), fit_part, features).predict(valid.user, valid.item).astype(np.float64)
-            for make in self.members.values()
-        ])
+        preds = np.zeros((len(train), len(members)))
+        for c in range(used):
+            out = carve == c
+            fit_part, valid = train.take(~out), train.take(out)
+            for m, make in enumerate(members.values()):
+                model = self._fit_member(make(), fit_part, features)
+                preds[out, m] = model.predict(valid.user, valid.item).astype(np.float64)
+        preds = preds[held]
+        target = train.rating[held].astype(np.float64)
         centre = preds.mean(axis=0)
-        target = valid.rating.astype(np.float64)
         a = preds - centre
         gram = a.T @ a + self.ridge * np.eye(a.shape[1])
         self.weights_ = np.linalg.solve(gram, a.T @ (target - target.mean()))
         self.intercept_ = float(target.mean() - centre @ self.weights_)
         self.valid_rmse_ = {
-            name: float(np.sqrt(np.mean((preds[:, m] - target) ** 2))) for m, name in enumerate(self.members)
+            name: float(np.sqrt(np.mean((preds[:, m] - target) ** 2))) for m, name in enumerate(members)
         }
-        self.models_ = {name: self._fit_member(make(), train, features) for name, make in self.members.items()}
-        self.scale_ = train.scale
+        self.models_ = {
+            name: self._fit_member(make(), train, features, featurizer) for name, make in members.items()
+        }
         return self
 
     def decompose(self, users: IntArray, items: IntArray) -> dict[str, F64]:
@@ -444,3 +496,29 @@ class RatingBlend:
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """The blended prediction, clipped."""
         return clip(sum(self.decompose(users, items).values()), self.scale_)
+
+    def explain(self, users: IntArray, items: IntArray) -> dict[str, F64]:
+        """The prediction as shares by kind of evidence, summed over the members: ``mean`` (the
+        intercept and each member's weighted global mean), ``user_bias``, ``item_bias``,
+        ``factors``, the content terms, ``neighbours``, ``autoencoder``, and ``clip`` (what
+        clipping to the scale took off, the members' and the blend's). They sum to :meth:`predict`."""
+        out: dict[str, F64] = {"mean": np.full(len(users), self.intercept_)}
+        for weight, model in zip(self.weights_.tolist(), self.models_.values(), strict=True):
+            shares = shares_to_prediction(model.decompose(users, items), model.predict(users, items))
+            for term, values in shares.items():
+                out[term] = out.get(term, np.zeros(len(users))) + weight * values
+        out.pop("clip", None)
+        out["clip"] = self.predict(users, items).astype(np.float64) - sum(out.values(), np.zeros(len(users)))
+        return out
+
+    def with_items(
+        self, text_vectors: npt.NDArray[np.floating], categories: Sequence[Sequence[str]]
+    ) -> RatingBlend:
+        """A copy whose content-reading members know items appended after fitting (see
+        :meth:`FusedRating.with_items`); the others treat them as unrated."""
+        other = copy.copy(self)
+        other.models_ = {
+            name: model.with_items(text_vectors, categories) if hasattr(model, "with_items") else model
+            for name, model in self.models_.items()
+        }
+        return other

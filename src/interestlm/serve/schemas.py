@@ -289,12 +289,14 @@ MAX_PREDICT_ITEMS = 1000
 
 
 class PredictionOut(BaseModel):
-    """One predicted rating and its shares (they sum to the estimate before clipping)."""
+    """One predicted rating and its shares (they sum to the rating)."""
 
     item_id: str
     rating: float
     contributions: dict[str, float] = Field(
-        default_factory=dict, description="mean, biases, factors, content and taste shares of the estimate"
+        default_factory=dict,
+        description="the rating's shares, summed over the rating stack's members: mean, biases, factors, content, "
+        "taste, neighbours, autoencoder, and clip (what clipping to the scale took off); they sum to the rating",
     )
 
 
