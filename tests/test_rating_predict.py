@@ -128,3 +128,19 @@ def test_items_added_after_fitting_are_predicted_from_their_content(planted: Dat
     rec.save(tmp_path / "grown")
     again = Recommender.load(tmp_path / "grown")
     np.testing.assert_allclose(again.predict(user, ["new-twin"]), rec.predict(user, ["new-twin"]), atol=1e-6)
+
+
+def test_the_fused_member_alone_is_a_cheaper_choice_that_saves_and_loads(planted: Dataset, tmp_path: Path) -> None:
+    from interestlm.models.rating_fused import FusedRating
+
+    rec = Recommender(RecommenderConfig(encoder="hashing", rating_model="fused")).fit(planted)
+    assert isinstance(rec.state_.rating, FusedRating)
+    user = str(planted.interactions.user_ids[0])
+    items = [str(i) for i in planted.catalog.item_ids[:5].tolist()]
+    expected = rec.predict(user, items)
+    np.testing.assert_allclose(sum(rec.explain_prediction(user, items).values()), expected, atol=1e-5)
+    loaded = Recommender.load(rec.save(tmp_path / "fused"))
+    assert loaded.config.rating_model == "fused"
+    np.testing.assert_allclose(loaded.predict(user, items), expected, atol=1e-6)
+    with pytest.raises(ConfigError, match="rating_model"):
+        RecommenderConfig(rating_model="svd")  # type: ignore[arg-type]

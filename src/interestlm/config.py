@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from interestlm.concepts import ConceptConfig, GraphConfig
 from interestlm.core.errors import ConfigError
@@ -121,9 +121,11 @@ class RecommenderConfig:
     candidates_above: int = 200_000
     n_candidates: int = 1000
     diversity: float = 0.0
-    #: Fit the rating model (``models/rating_fused.FusedRating``) behind ``Recommender.predict``
-    #: when the training data hold explicit ratings (seconds on a MovieLens-sized log).
-    rating_model: bool = True
+    #: The rating model behind ``Recommender.predict``, fitted when the training data hold
+    #: explicit ratings: ``true`` / ``"stack"`` the stack ``evaluate --task rating`` reports as
+    #: ``interest`` (``models/rating_stack.py``; on ml-latest-small ~250 CPU s, most of ``fit``),
+    #: ``"fused"`` its content-aware member alone (~18 CPU s; less accurate), ``false`` none.
+    rating_model: bool | Literal["stack", "fused"] = True
     batch_size: int = 256
     seed: int = 0
     progress: bool = False
@@ -158,8 +160,10 @@ class RecommenderConfig:
             raise ConfigError(f"recommender diversity must be in [0, 1], got {self.diversity}")
         if not (self.interest_half_life > 0 and self.interest_temperature > 0):
             raise ConfigError("recommender interest_half_life and interest_temperature must be > 0")
-        if not isinstance(self.rating_model, bool):
-            raise ConfigError(f"recommender rating_model must be true or false, got {self.rating_model!r}")
+        if not (isinstance(self.rating_model, bool) or self.rating_model in ("stack", "fused")):
+            raise ConfigError(
+                f"recommender rating_model must be true, false, \"stack\" or \"fused\", got {self.rating_model!r}"
+            )
         if not self.fusion_l2 >= 0.0:
             raise ConfigError(f"recommender fusion_l2 must be >= 0, got {self.fusion_l2}")
         for name in ("fusion_users", "fusion_candidates", "batch_size", "n_candidates"):

@@ -38,7 +38,7 @@ from interestlm.encode.align import ImageTextMap, blend
 from interestlm.encode.image import ImageEncoder, ImageSource, ImageVectors, make_image_encoder
 from interestlm.lm import Generator, make_lm
 from interestlm.models.rating import ratings_from_interactions
-from interestlm.models.rating_fused import FusedRating, RatingBlend
+from interestlm.models.rating_fused import FusedRating, ItemFeaturizer, RatingBlend
 from interestlm.models.rating_stack import fit_interest_stack
 from interestlm.profiles import ProfileBuilder, ProfileConfig, ReviewSentiment, histories_from_interactions
 from interestlm.profiles.space import ItemSpace
@@ -535,16 +535,20 @@ def fit_state(
 
 
 # ---------------------------------------------------------------------- rating model (issue 26)
-def fit_rating(config: RecommenderConfig, content: Content) -> RatingBlend | None:
+def fit_rating(config: RecommenderConfig, content: Content) -> RatingBlend | FusedRating | None:
     """The rating model fitted on the training ratings, with the items' text vectors and
     categories as content: the stack ``interestlm evaluate --task rating`` reports as
-    ``interest`` (``models/rating_stack.py``); None when ``config.rating_model`` is off or no row
-    has a rating."""
+    ``interest`` (``models/rating_stack.py``), or its member :class:`FusedRating` alone with
+    ``rating_model = "fused"``; None when ``config.rating_model`` is off or no row has a rating."""
     if not config.rating_model or not np.isfinite(content.train.rating).any():
         return None
     ratings, _ = ratings_from_interactions(content.train, len(content.catalog))
     if len(np.unique(ratings.rating)) < 2:
         return None  # a single rating value (e.g. implicit "1"s) teaches no scale
+    if config.rating_model == "fused":
+        featurizer = ItemFeaturizer().fit(content.item_vectors, content.catalog.categories)
+        features = featurizer.transform(content.item_vectors, content.catalog.categories)
+        return FusedRating(seed=config.seed).fit(ratings, features=features, featurizer=featurizer)
     return fit_interest_stack(ratings, content.item_vectors, content.catalog.categories, seed=config.seed)
 # ---------------------------------------------------------------------- end rating model
 
