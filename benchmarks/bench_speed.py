@@ -14,6 +14,7 @@ The trees run in turn, so both see the same machine load (recorded). Results:
 ``benchmarks/results/speed/bench_speed.json``.
 
     python benchmarks/bench_speed.py --code before=/path/to/old/src after=src
+    python benchmarks/bench_speed.py --code ... --artifacts DIR --rounds 3   # ranking only
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "speed" / "bench_speed.json"
 
 
-def child(dataset_name: str, repeats: int, misses: int) -> dict[str, Any]:
-    """Every measurement of one code tree (runs in the subprocess)."""
+def child(dataset_name: str, repeats: int, misses: int, artifacts: str | None) -> dict[str, Any]:
+    """Every measurement of one code tree (runs in the subprocess); with ``artifacts``, the
+    saved recommender is loaded instead of fitted (ranking measurements only)."""
     import random
 
     import numpy as np
@@ -42,16 +44,21 @@ def child(dataset_name: str, repeats: int, misses: int) -> dict[str, Any]:
     from interestlm.data.registry import load_dataset
     from interestlm.recommender import Recommender
 
-    dataset = load_dataset(dataset_name)
-    started = time.perf_counter()
-    # The rating model is left out of both trees' fits (it is timed on its own: the stack takes
-    # most of a fit, and trees before it fitted a different model).
-    rec = Recommender(RecommenderConfig(encoder="minilm", progress=False, rating_model=False)).fit(dataset)
-    fit_seconds = time.perf_counter() - started
-    texts = rec.state_.item_texts
-    started = time.perf_counter()
-    rec.state_.encoder.encode(texts)
-    encode_seconds = time.perf_counter() - started
+    fit_seconds = encode_seconds = float("nan")
+    if artifacts:
+        rec = Recommender.load(artifacts)
+        texts = rec.state_.item_texts
+    else:
+        dataset = load_dataset(dataset_name)
+        started = time.perf_counter()
+        # The rating model is left out of both trees' fits (it is timed on its own: the stack
+        # takes most of a fit, and trees before it fitted a different model).
+        rec = Recommender(RecommenderConfig(encoder="minilm", progress=False, rating_model=False)).fit(dataset)
+        fit_seconds = time.perf_counter() - started
+        texts = rec.state_.item_texts
+        started = time.perf_counter()
+        rec.state_.encoder.encode(texts)
+        encode_seconds = time.perf_counter() - started
 
     users = rec.state_.user_ids
     profiles = [rec.profile(u) for u in users]
@@ -95,27 +102,32 @@ def main() -> int:
     p.add_argument("--dataset", default="ml-latest-small")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--misses", type=int, default=100)
+    p.add_argument("--artifacts", default="", help="load this saved recommender instead of fitting")
+    p.add_argument("--rounds", type=int, default=1, help="trees alternated this many times")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     if args.child:
-        print(json.dumps(child(args.dataset, args.repeats, args.misses)))
+        print(json.dumps(child(args.dataset, args.repeats, args.misses, args.artifacts or None)))
         return 0
     from interestlm.evaluate.runner import hardware, versions
 
-    runs: dict[str, Any] = {}
-    for pair in args.code:
-        name, src = pair.split("=", 1)
-        env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
-        cmd = [sys.executable, __file__, "--child", "--code", pair, "--dataset", args.dataset,
-               "--repeats", str(args.repeats), "--misses", str(args.misses)]  # fmt: skip
-        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-        runs[name] = json.loads(out.strip().splitlines()[-1])
-        print(name, json.dumps(runs[name]), flush=True)
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(args.rounds):
+        for pair in args.code:
+            name, src = pair.split("=", 1)
+            env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+            cmd = [sys.executable, __file__, "--child", "--code", pair, "--dataset", args.dataset,
+                   "--repeats", str(args.repeats), "--misses", str(args.misses),
+                   "--artifacts", args.artifacts]  # fmt: skip
+            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+            runs.setdefault(name, []).append(json.loads(out.strip().splitlines()[-1]))
+            print(name, json.dumps(runs[name][-1]), flush=True)
     result = {
         "benchmark": "issue 23 single-machine goals",
         "dataset": args.dataset,
         "code": dict(pair.split("=", 1) for pair in args.code),
+        "artifacts": args.artifacts or None,
         "runs": runs,
         "hardware": hardware(),
         "versions": versions(),
