@@ -26,9 +26,9 @@ def use_sparse(matrix: sp.spmatrix) -> bool:
     Dense blocks cost ``n_items^2`` whatever the data (quadratic in the catalogue: 1M items are
     10^12 cells); sparse products cost the co-occurring pairs, which grow with the users.
     """
-    n_items = matrix.shape[1]
+    n_items = int(matrix.shape[1])
     lengths = np.diff(sp.csr_matrix(matrix).indptr).astype(np.float64)
-    return float(np.square(lengths).sum()) < n_items * float(n_items) / 4
+    return bool(float(np.square(lengths).sum()) < n_items * float(n_items) / 4)
 
 
 def cooccurrence_blocks(
