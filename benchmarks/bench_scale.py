@@ -42,7 +42,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -113,8 +113,9 @@ class Meter:
     turns the pipeline's own ``interestlm.core.progress.step`` lines into stages too.
     """
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05, on_end: Callable[[], None] | None = None) -> None:
         self.interval = interval
+        self.on_end = on_end
         self.records: list[dict[str, Any]] = []
         self._open: dict[int, dict[str, Any]] = {}
         self._by_name: dict[str, list[int]] = {}
@@ -158,6 +159,8 @@ class Meter:
             rec["cpu_seconds"] = round(time.process_time() - rec.pop("_cpu"), 3)
             rec["peak_rss_mb"] = round(max(rec.pop("_peak"), rss) / 2**20, 1)
             rec["peak_tree_rss_mb"] = round(max(rec.pop("_tree"), rss) / 2**20, 1)
+        if self.on_end is not None:
+            self.on_end()
         return rec
 
     @contextmanager
@@ -264,10 +267,12 @@ def measure(
     workers: int = 2,
     config: dict[str, Any] | None = None,
     max_users: int | None = None,
+    partial: Path | None = None,
 ) -> dict[str, Any]:
     """Every stage at one size (in this process): seconds, peak RSS, planted recall. With
     ``max_users``, profiles and lists are made for that many sampled users only (and their
-    seconds extrapolated to every user in the summary)."""
+    seconds extrapolated to every user in the summary). ``partial`` is rewritten after every
+    stage with the stages finished so far (``"partial": true``)."""
     from interestlm.config import RecommenderConfig
     from interestlm.core.metrics import recall
     from interestlm.core.progress import step
@@ -275,9 +280,16 @@ def measure(
     from interestlm.recommender import Recommender
     from interestlm.testing.synthetic import synthetic
 
-    meter = Meter()
-    handler = meter.attach()
     out: dict[str, Any] = {"scale": scale, "encoder": encoder, "engines": list(engines), "seed": seed}
+
+    def save_partial() -> None:
+        # Every finished stage is on disk at once: a size stopped by its time cap keeps them.
+        if partial is not None:
+            done = [r for r in meter.records if "seconds" in r]
+            partial.write_text(json.dumps({**out, "partial": True, "stages": done}, indent=2) + "\n")
+
+    meter = Meter(on_end=save_partial)
+    handler = meter.attach()
     load_before = os.getloadavg()
     started = time.perf_counter()
     try:
@@ -403,7 +415,8 @@ def run(
             failed += done.returncode != 0
         except subprocess.TimeoutExpired:
             print(f"== {size_label(scale)}: stopped after {timeout:.0f} s", file=sys.stderr)
-            path.write_text(json.dumps({"scale": scale, "timed_out_after_s": timeout}, indent=2) + "\n")
+            kept = json.loads(path.read_text()) if path.is_file() else {"scale": scale, "stages": []}
+            path.write_text(json.dumps({**kept, "timed_out_after_s": timeout}, indent=2) + "\n")
             failed += 1
     summarise()
     return 1 if failed else 0
@@ -512,18 +525,17 @@ def table(summary: dict[str, Any]) -> str:
     cols += ["popularity", "total s", "peak MiB", "load avg"]
     lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in summary["sizes"]:
-        if "stages" not in r:
-            lines.append(
-                f"| {size_label(r['scale'])} | stopped after {r.get('timed_out_after_s', '?')} s |" + " |" * 10
-            )
-            continue
-        load = r["load_average"]["before"][0]
-        lines.append(
-            f"| {size_label(r['scale'])} | {r['n_users']:,} | {r['n_items']:,} | {r['n_interactions']:,} | "
-            f"{r['n_topics']} | {r['collaborative_model']} | {r['planted_recall@10']:.3f} | "
-            f"{r['oracle_recall@10']:.3f} | {r['popularity_recall@10']:.3f} | {r['total_seconds']:.0f} | "
-            f"{r['peak_rss_mb']:,.0f} | {load:.1f} |"
-        )
+
+        def get(name: str, fmt: str, r: dict[str, Any] = r) -> str:
+            return format(r[name], fmt) if name in r else "–"
+
+        stopped = f" (stopped after {r['timed_out_after_s']:.0f} s)" if "timed_out_after_s" in r else ""
+        load = f"{r['load_average']['before'][0]:.1f}" if "load_average" in r else "–"
+        cells = [size_label(r["scale"]) + stopped, get("n_users", ","), get("n_items", ","), get("n_interactions", ",")]
+        cells += [get("n_topics", "d"), get("collaborative_model", "s"), get("planted_recall@10", ".3f")]
+        cells += [get("oracle_recall@10", ".3f"), get("popularity_recall@10", ".3f"), get("total_seconds", ".0f")]
+        cells += [get("peak_rss_mb", ",.0f"), load]
+        lines.append("| " + " | ".join(cells) + " |")
     if any(t[k]["extrapolated"] for t in totals for k in t):
         lines += ["", "\\* measured on a sample of users (`users_ranked`), scaled linearly to every user."]
     extra = summary.get("minilm_encoding_seconds_extrapolated") or {}
@@ -546,12 +558,12 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
     totals = [_totals(r) for r in done]
     fig, ax = plt.subplots(figsize=(8, 5))
     for key in MAIN_STAGES:
-        pts = [(r["n_interactions"], t[key]["seconds"]) for r, t in zip(done, totals, strict=True) if key in t]
+        pts = [(r["scale"], t[key]["seconds"]) for r, t in zip(done, totals, strict=True) if key in t]
         if pts and max(s for _, s in pts) >= 0.05:
             ax.plot(*zip(*pts, strict=True), marker="o", label=key, lw=2.5 if key == "fit" else 1.2)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("interactions (1x = ml-latest-small: 100k)")
+    ax.set_xlabel("size (x ml-latest-small: 610 users, 9,742 items, 100,836 interactions)")
     ax.set_ylabel("seconds")
     ax.set_title("interestlm stages against size (planted synthetic data)")
     ax.grid(True, which="both", alpha=0.3)
@@ -592,6 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             minilm_sample=args.minilm_sample,
             config={"rating_model": args.rating_model},
             max_users=args.max_users,
+            partial=args.out,
         )
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")

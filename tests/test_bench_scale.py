@@ -42,9 +42,18 @@ def test_two_tiny_sizes_give_stages_exponents_recall_and_a_plot(tmp_path: Path) 
     for scale, users in ((1.0, 40), (2.0, 80)):
         sizes = {"n_users": users, "n_items": 400 * int(scale), "n_interactions": 20 * users, "n_topics": 8}
         # The larger size makes profiles and lists for a sample of 50 users (extrapolated to 80).
+        partial = tmp_path / f"partial-{users}.json"
         result = bench_scale.measure(
-            scale=scale, sizes=sizes, engines=("local",), config=config, max_users=50 if users > 50 else None
+            scale=scale,
+            sizes=sizes,
+            engines=("local",),
+            config=config,
+            max_users=50 if users > 50 else None,
+            partial=partial,
         )
+        # Rewritten after every stage: a size stopped by its time cap keeps what it finished.
+        kept = json.loads(partial.read_text())
+        assert kept["partial"] and {r["stage"] for r in kept["stages"]} >= {"generate", "fit", "evaluate"}
         (tmp_path / f"bench_scale_{bench_scale.size_label(scale)}.json").write_text(json.dumps(result))
     assert result["n_users"] == 80 and result["n_interactions"] == 1600 and result["users_ranked"] == 50
     stages = {r["stage"] for r in result["stages"]}
@@ -65,6 +74,10 @@ def test_two_tiny_sizes_give_stages_exponents_recall_and_a_plot(tmp_path: Path) 
     total = bench_scale._totals(result)["recommend (local)"]
     assert total["extrapolated"] and total["seconds"] == pytest.approx(sampled["seconds"] * 80 / 50)
     assert "measured on a sample of users" in text
+    stopped = {**kept, "scale": 4.0, "timed_out_after_s": 60.0}
+    stopped["stages"] = [r for r in kept["stages"] if r["stage"] == "generate"]
+    stopped.pop("planted_recall@10", None)
+    assert "| 4x (stopped after 60 s) | 80 |" in bench_scale.table({**summary, "sizes": [*summary["sizes"], stopped]})
 
 
 @pytest.mark.parametrize("times", [(1.0, 10.0, 100.0), (2.0, 200.0, 20_000.0)])
