@@ -592,6 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_one.add_argument("--out", type=Path, required=True)
     p_one.add_argument("--rating-model", action="store_true")
     p_one.add_argument("--max-users", type=int, default=None, help="profiles and lists for a sample of users")
+    p_one.add_argument("--fusion-users", type=int, default=None, help="override fusion_users (memory)")
     sub.add_parser("summarise", help="merge the per-size files, plot, README table")
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -602,7 +603,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             engines=args.engines,
             encoder=args.encoder,
             minilm_sample=args.minilm_sample,
-            config={"rating_model": args.rating_model},
+            config={
+                "rating_model": args.rating_model,
+                **({"fusion_users": args.fusion_users} if args.fusion_users else {}),
+            },
             max_users=args.max_users,
             partial=args.out,
         )
