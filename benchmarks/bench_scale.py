@@ -37,6 +37,7 @@ import math
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -113,9 +114,18 @@ class Meter:
     turns the pipeline's own ``interestlm.core.progress.step`` lines into stages too.
     """
 
-    def __init__(self, interval: float = 0.05, on_end: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        interval: float = 0.05,
+        on_end: Callable[[], None] | None = None,
+        *,
+        max_rss: float | None = None,
+        on_over: Callable[[str, float], None] | None = None,
+    ) -> None:
         self.interval = interval
         self.on_end = on_end
+        self.max_rss = max_rss
+        self.on_over = on_over
         self.records: list[dict[str, Any]] = []
         self._open: dict[int, dict[str, Any]] = {}
         self._by_name: dict[str, list[int]] = {}
@@ -134,6 +144,11 @@ class Meter:
                 for rec in self._open.values():
                     rec["_peak"] = max(rec["_peak"], rss)
                     rec["_tree"] = max(rec["_tree"], tree, rss)
+                innermost = max(self._open.values(), key=lambda r: r["depth"])["stage"] if self._open else ""
+            if self.max_rss is not None and max(rss, tree) > self.max_rss and self.on_over is not None:
+                # On a shared machine a size must not push others into the kernel's OOM killer.
+                self.on_over(innermost, max(rss, tree))
+                return
 
     def begin(self, name: str, key: str | None = None) -> int:
         """Open stage ``name`` (compared across sizes as ``key``, default ``name``); returns its id."""
@@ -246,13 +261,14 @@ def _popular_top_k(item: np.ndarray, seen: list[np.ndarray], n_items: int, k: in
 
 
 #: Cells of one full-catalogue signal matrix that learning the fusion weights may hold: it scores
-#: ``fusion_users`` profiles against every item, per signal (3,000 x 100k items = 1.2 GB each).
-FUSION_CELLS = 300_000_000
+#: ``fusion_users`` profiles against every item, per signal, and holds about three copies of all
+#: of them (3,000 users x 97k items passed 21 GB at 10x and were stopped): ~6 GB at 80M cells.
+FUSION_CELLS = 80_000_000
 
 
 def fusion_users(n_items: int) -> int:
     """``RecommenderConfig.fusion_users`` at a catalogue size: the default 3,000 while its signal
-    matrices stay under :data:`FUSION_CELLS` cells, fewer above (the 1x and 10x runs keep 3,000)."""
+    matrices stay under :data:`FUSION_CELLS` cells, fewer above (1x keeps 3,000, 10x gets 821)."""
     return int(min(3000, max(100, FUSION_CELLS // max(n_items, 1))))
 
 
@@ -268,11 +284,13 @@ def measure(
     config: dict[str, Any] | None = None,
     max_users: int | None = None,
     partial: Path | None = None,
+    max_rss_gb: float | None = None,
 ) -> dict[str, Any]:
     """Every stage at one size (in this process): seconds, peak RSS, planted recall. With
     ``max_users``, profiles and lists are made for that many sampled users only (and their
     seconds extrapolated to every user in the summary). ``partial`` is rewritten after every
-    stage with the stages finished so far (``"partial": true``)."""
+    stage with the stages finished so far (``"partial": true``); past ``max_rss_gb`` GiB (this
+    process or its tree) the run writes them with ``stopped_by_memory_cap`` and kills itself."""
     from interestlm.config import RecommenderConfig
     from interestlm.core.metrics import recall
     from interestlm.core.progress import step
@@ -289,7 +307,17 @@ def measure(
             done = [r for r in meter.records if "seconds" in r]
             partial.write_text(json.dumps({**out, "partial": True, "stages": done}, indent=2) + "\n")
 
-    meter = Meter(on_end=save_partial)
+    def over(stage: str, rss: float) -> None:
+        out["stopped_by_memory_cap"] = {
+            "stage": stage,
+            "rss_mb": round(rss / 2**20),
+            "cap_mb": round(max_rss_gb * 1024),
+        }
+        save_partial()
+        print(f"stopped: {stage} passed the {max_rss_gb} GiB memory cap", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    meter = Meter(on_end=save_partial, max_rss=max_rss_gb * 2**30 if max_rss_gb else None, on_over=over)
     handler = meter.attach()
     load_before = os.getloadavg()
     started = time.perf_counter()
@@ -615,6 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_one.add_argument("--rating-model", action="store_true")
     p_one.add_argument("--max-users", type=int, default=None, help="profiles and lists for a sample of users")
     p_one.add_argument("--fusion-users", type=int, default=None, help="override fusion_users (memory)")
+    p_one.add_argument("--max-rss-gb", type=float, default=14.0, help="stop the size past this resident memory")
     p_enc = sub.add_parser("minilm", help="MiniLM's throughput on one size's item texts, into its result file")
     p_enc.add_argument("--scale", type=float, default=1.0)
     p_enc.add_argument("--sample", type=int, default=1000)
@@ -634,6 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             max_users=args.max_users,
             partial=args.out,
+            max_rss_gb=args.max_rss_gb,
         )
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -88,3 +89,13 @@ def test_growth_exponents_are_log_log_slopes(times: tuple[float, float, float]) 
     ]
     slope = np.log10(times[2] / times[0]) / 2
     assert bench_scale.growth_exponents(results)["x"]["overall"] == pytest.approx(slope, abs=0.01)
+
+
+def test_a_size_past_its_memory_cap_stops_and_keeps_what_it_measured(tmp_path: Path) -> None:
+    out = tmp_path / "capped.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "one", "--scale", "1", "--max-rss-gb", "0.05"]
+    done = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    kept = json.loads(out.read_text())
+    assert kept["partial"] and kept["stopped_by_memory_cap"]["stage"] == "generate"
+    assert kept["stopped_by_memory_cap"]["rss_mb"] > 50
