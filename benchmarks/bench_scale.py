@@ -496,7 +496,8 @@ def growth_exponents(results: Sequence[dict[str, Any]], measure: str = "seconds"
     are left out (timer noise)."""
     done = sorted((r for r in results if "stages" in r), key=lambda r: r["scale"])
     totals = [_totals(r) for r in done]
-    keys = list(dict.fromkeys(k for t in totals for k in t))
+    # The engines' own step lines ("recommend top-k for users") sit inside the recommend stages.
+    keys = [k for k in dict.fromkeys(k for t in totals for k in t) if not k.startswith("recommend top-k")]
     out: dict[str, dict[str, float | None]] = {}
     for key in keys:
         points = [(r["scale"], t[key][measure]) for r, t in zip(done, totals, strict=True) if key in t]
