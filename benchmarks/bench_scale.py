@@ -295,6 +295,7 @@ def measure(
     from interestlm.core.metrics import recall
     from interestlm.core.progress import step
     from interestlm.engine import recommend_all_local, recommend_all_ray, recommend_shard, shards
+    from interestlm.profiles.space import SpaceConfig
     from interestlm.recommender import Recommender
     from interestlm.testing.synthetic import synthetic
 
@@ -332,8 +333,13 @@ def measure(
             n_topics=len(planted.topics),
         )
         settings = {"fusion_users": fusion_users(ds.n_items), **(config or {})}
-        cfg = RecommenderConfig(encoder=encoder, encoder_threads=1, **settings)
-        out["config"] = {"encoder": cfg.encoder, "collaborative": cfg.collaborative, **settings}
+        # "space_kind" (a plain value in the results) stands for RecommenderConfig.space.kind.
+        space = {"space": SpaceConfig(kind=settings["space_kind"])} if "space_kind" in settings else {}
+        cfg = RecommenderConfig(
+            encoder=encoder, encoder_threads=1, **{k: v for k, v in settings.items() if k != "space_kind"}, **space
+        )
+        out["config"] = {"encoder": cfg.encoder, "collaborative": cfg.collaborative, "space_kind": cfg.space.kind}
+        out["config"].update(settings)
         rec = Recommender(cfg).fit(ds)
         out["collaborative_model"] = type(rec.state_.ranker.context.collaborative).__name__
         out["candidate_stage"] = rec.state_.ranker.candidates is not None
@@ -573,7 +579,7 @@ def table(summary: dict[str, Any]) -> str:
         cells.append(f"{cpu[key]['overall']:.2f}" if key in cpu else "–")
         lines.append("| " + " | ".join(cells) + " |")
     cols = ["size", "users", "items", "interactions", "topics", "collaborative", "planted Recall@10", "oracle"]
-    cols += ["popularity", "total s", "peak MiB", "load avg"]
+    cols += ["popularity", "total s", "peak MiB", "load avg", "interest space"]
     lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in summary["sizes"]:
 
@@ -585,7 +591,7 @@ def table(summary: dict[str, Any]) -> str:
         cells = [size_label(r["scale"]) + stopped, get("n_users", ","), get("n_items", ","), get("n_interactions", ",")]
         cells += [get("n_topics", "d"), get("collaborative_model", "s"), get("planted_recall@10", ".3f")]
         cells += [get("oracle_recall@10", ".3f"), get("popularity_recall@10", ".3f"), get("total_seconds", ".0f")]
-        cells += [get("peak_rss_mb", ",.0f"), load]
+        cells += [get("peak_rss_mb", ",.0f"), load, r.get("config", {}).get("space_kind", "adapted")]
         lines.append("| " + " | ".join(cells) + " |")
     if any(t[k]["extrapolated"] for t in totals for k in t):
         lines += ["", "\\* measured on a sample of users (`users_ranked`), scaled linearly to every user."]
@@ -644,6 +650,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_one.add_argument("--rating-model", action="store_true")
     p_one.add_argument("--max-users", type=int, default=None, help="profiles and lists for a sample of users")
     p_one.add_argument("--fusion-users", type=int, default=None, help="override fusion_users (memory)")
+    p_one.add_argument("--space-kind", choices=("adapted", "text"), default=None, help="override space.kind")
     p_one.add_argument("--max-rss-gb", type=float, default=14.0, help="stop the size past this resident memory")
     p_enc = sub.add_parser("minilm", help="MiniLM's throughput on one size's item texts, into its result file")
     p_enc.add_argument("--scale", type=float, default=1.0)
@@ -661,6 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config={
                 "rating_model": args.rating_model,
                 **({"fusion_users": args.fusion_users} if args.fusion_users else {}),
+                **({"space_kind": args.space_kind} if args.space_kind else {}),
             },
             max_users=args.max_users,
             partial=args.out,
