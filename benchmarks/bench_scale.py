@@ -603,7 +603,10 @@ def table(summary: dict[str, Any]) -> str:
 
 
 def plot(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
-    """Seconds against size (log-log), one line per main stage."""
+    """CPU seconds against size (log-log), one line per main stage, with slope-1 and slope-2 guides.
+
+    CPU seconds, because wall seconds on a shared machine carry other people's load; the Ray stage
+    is left out (its work is in the workers, not in this process's CPU time)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -613,18 +616,30 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
     if not done:
         return None
     totals = [_totals(r) for r in done]
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for key in MAIN_STAGES:
-        pts = [(r["scale"], t[key]["seconds"]) for r, t in zip(done, totals, strict=True) if key in t]
-        if pts and max(s for _, s in pts) >= 0.05:
-            ax.plot(*zip(*pts, strict=True), marker="o", label=key, lw=2.5 if key == "fit" else 1.2)
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    colours = plt.get_cmap("tab20").colors
+    markers = "osD^v<>ph*"
+    for n, key in enumerate(k for k in MAIN_STAGES if k != "recommend (ray)"):
+        pts = [(r["scale"], t[key]["cpu_seconds"]) for r, t in zip(done, totals, strict=True) if key in t]
+        pts = [(x, y) for x, y in pts if y > 0]
+        if pts and max(y for _, y in pts) >= 0.05:
+            ax.plot(
+                *zip(*pts, strict=True),
+                marker=markers[n % len(markers)],
+                color=colours[n % len(colours)],
+                label=key,
+                lw=2.8 if key == "fit" else 1.4,
+            )
+    xs = np.asarray([min(r["scale"] for r in done), max(r["scale"] for r in done)])
+    for slope, style in ((1, ":"), (2, "--")):
+        ax.plot(xs, 1.0 * (xs / xs[0]) ** slope, style, color="grey", lw=1, label=f"slope {slope}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("size (x ml-latest-small: 610 users, 9,742 items, 100,836 interactions)")
-    ax.set_ylabel("seconds")
+    ax.set_ylabel("CPU seconds (per-user stages: all users)")
     ax.set_title("interestlm stages against size (planted synthetic data)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
