@@ -587,6 +587,9 @@ def table(summary: dict[str, Any]) -> str:
             return format(r[name], fmt) if name in r else "–"
 
         stopped = f" (stopped after {r['timed_out_after_s']:.0f} s)" if "timed_out_after_s" in r else ""
+        if "stopped_by_memory_cap" in r:
+            cap = r["stopped_by_memory_cap"]
+            stopped = f" (stopped: {cap['stage']} over {cap['cap_mb'] / 1024:.0f} GiB)"
         load = f"{r['load_average']['before'][0]:.1f}" if "load_average" in r else "–"
         cells = [size_label(r["scale"]) + stopped, get("n_users", ","), get("n_items", ","), get("n_interactions", ",")]
         cells += [get("n_topics", "d"), get("collaborative_model", "s"), get("planted_recall@10", ".3f")]
