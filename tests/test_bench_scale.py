@@ -26,9 +26,10 @@ def test_stage_keys_drop_counts_and_details() -> None:
 def test_the_meter_sees_a_stage_s_peak_memory_and_nesting() -> None:
     meter = bench_scale.Meter(interval=0.01)
     try:
-        with meter.stage("outer") as outer, meter.stage("inner") as inner:
-            block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
-            assert block.sum() > 0
+        with meter.stage("outer") as outer:
+            with meter.stage("inner") as inner:
+                block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched, alive when the stage closes
+                assert block.sum() > 0
             del block
     finally:
         meter.close()
