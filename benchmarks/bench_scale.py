@@ -168,6 +168,9 @@ class Meter:
         rss = _rss()
         with self._lock:
             rec = self._open.pop(rid)
+            for outer in self._open.values():  # what the inner stage saw at its close, the outer ones held too
+                outer["_peak"] = max(outer["_peak"], rss)
+                outer["_tree"] = max(outer["_tree"], rss)
             rec["seconds"] = round(time.perf_counter() - rec.pop("_t"), 3)
             # CPU seconds of every thread of this process: far less sensitive than wall time to
             # other people's work on a shared machine (Ray's worker processes are not in it).
