@@ -61,7 +61,11 @@ def main() -> int:
     sizes = {}
     for size in args.sizes:
         stage = CandidateStage.build(
-            state.item_vectors, state.item_concepts, state.train.sequences(), n_candidates=size
+            state.item_vectors,
+            state.item_concepts,
+            state.train.sequences(),
+            n_candidates=size,
+            space_vectors=state.space.vectors_,
         )
         staged = replace(state.ranker, candidates=stage, candidates_above=0)
         contained, overlap, t_cand = [], [], []

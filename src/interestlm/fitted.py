@@ -563,6 +563,7 @@ def finish_state(
             content.item_concepts,
             content.train.sequences(),
             n_candidates=config.n_candidates,
+            space_vectors=content.space.vectors_,  # h-scale: interests are searched in their own space
         )
         ranker = replace(ranker, candidates=stage, candidates_above=config.candidates_above)
     user_ids = content.user_ids

@@ -302,3 +302,40 @@ def test_ml_latest_small_leave_one_out_quality_bands() -> None:
     assert 0.01 <= ndcg["pop"] <= 0.03, ndcg
     for name in ("itemknn", "als", "bpr"):
         assert ndcg[name] >= 0.022 and ndcg[name] >= 1.3 * ndcg["pop"], ndcg
+
+
+@pytest.mark.parametrize("k", [1, 3, 100])
+def test_itemknn_sparse_blocks_equal_the_dense_ones(k: int) -> None:
+    """Large catalogues build the similarity from sparse Gram blocks (work ~ co-occurring pairs, not
+    items^2): the same top-k per item, ties broken by the lower item index."""
+    rng = np.random.default_rng(4)
+    x = sp.random(60, 50, density=0.15, random_state=rng, format="csr", dtype=np.float32)
+    x.data[:] = 1.0
+    model = ItemKNN(k=k, shrink=1.0)
+    norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel()).astype(np.float32)
+    dense, sparse = (
+        sp.csr_matrix(
+            (
+                np.concatenate([b[2] for b in blocks]),
+                (np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])),
+            ),
+            shape=(50, 50),
+        ).toarray()
+        for blocks in (
+            list(model._dense_blocks(x, norms, min(k, 50))),
+            list(model._sparse_blocks(x, norms, min(k, 50))),
+        )
+    )
+    for j in range(50):
+        # The same kept values per column (which of tied items is kept may differ).
+        np.testing.assert_allclose(np.sort(dense[:, j])[::-1], np.sort(sparse[:, j])[::-1], rtol=1e-6)
+    if k >= 50:
+        np.testing.assert_allclose(dense, sparse, rtol=1e-6)
+
+
+def test_itemknn_goes_sparse_only_when_pairs_are_fewer_than_dense_cells() -> None:
+    from interestlm.models.itemknn import use_sparse
+
+    assert not use_sparse(sp.csr_matrix(np.ones((10, 10))))  # 10 users x 10^2 pairs >= 100 / 4 cells
+    long_catalogue = sp.random(100, 10_000, density=0.001, random_state=0, format="csr")
+    assert use_sparse(long_catalogue)

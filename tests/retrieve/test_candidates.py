@@ -172,3 +172,18 @@ def test_interleave_properties(lists: list[list[int]], n: int) -> None:
     if n >= len(lists):
         # Every non-empty list's best item makes it in.
         assert {x[0] for x in lists if x} <= set(merged)
+
+
+def test_interests_are_searched_in_their_own_space_and_the_short_term_vector_in_the_text_space() -> None:
+    # The text vectors (16 dims) and the interest space (4 dims, where topic B is where A is in
+    # text) differ: each query must go to its own index, whatever the dimensions.
+    vectors, _ = world()
+    rng = np.random.default_rng(1)
+    centres = l2_normalise(rng.standard_normal((2, 4)))
+    space = l2_normalise(centres[np.repeat([1, 0], 40)] + 0.1 * rng.standard_normal((N_ITEMS, 4)))
+    p = profile(vectors, interests=[(centres[0], 1.0)])
+    both = retrieve_candidates(p, index=ExactIndex(vectors), interest_index=ExactIndex(space), n_candidates=10)
+    assert set(both.tolist()) <= set(TOPIC_B.tolist())
+    text_only = profile(vectors, short_term=vectors[TOPIC_A].mean(0), interests=[(centres[0], 1.0)])
+    mixed = retrieve_candidates(text_only, index=ExactIndex(vectors), interest_index=ExactIndex(space), n_candidates=20)
+    assert set(mixed.tolist()) & set(TOPIC_A.tolist()) and set(mixed.tolist()) & set(TOPIC_B.tolist())

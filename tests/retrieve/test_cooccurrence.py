@@ -105,3 +105,36 @@ def test_popularity_counts_and_decay() -> None:
         Popularity(half_life=5).fit(sequences, 4)
     with pytest.raises(ValueError, match="one entry per sequence item"):
         Popularity(half_life=5).fit(sequences, 4, timestamps=[np.array([0]), np.array([1, 2])])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.lists(st.lists(st.integers(0, 14), min_size=1, max_size=8), min_size=1, max_size=12),
+    recent=st.lists(st.integers(0, 14), min_size=1, max_size=4),
+    exclude=st.sets(st.integers(-2, 16), max_size=6),
+    k=st.integers(1, 20),
+)
+def test_neighbours_next_items_and_popularity_equal_a_dense_ranking(
+    data: list[list[int]], recent: list[int], exclude: set[int], k: int
+) -> None:
+    """The sparse aggregation and the once-sorted popularity give what a dense sort of every item
+    would: the largest positive scores, ties to the lower index, excluded items left out."""
+    sequences = [np.asarray(s, dtype=np.int32) for s in data]
+    cooc = Cooccurrence(window=2).fit(sequences, 15)
+    weights = np.linspace(1.0, 0.5, len(recent)).astype(np.float32)
+
+    def dense(scores: np.ndarray) -> list[int]:
+        scores = scores.astype(np.float32).copy()
+        scores[[e for e in exclude if 0 <= e < 15]] = 0.0
+        hits = np.flatnonzero(scores > 0)
+        return hits[np.lexsort((hits, -scores[hits]))][:k].tolist()
+
+    for matrix, method in ((cooc.similarity_, cooc.neighbours), (cooc.transition_, cooc.next_items)):
+        expected = dense(np.asarray(matrix.toarray()[recent].T @ weights).ravel())
+        got = method(recent, k, weights=weights, exclude=exclude)[1].tolist()
+        assert got == expected
+    popularity = Popularity().fit(sequences, 15)
+    assert popularity.top(k, exclude=exclude)[1].tolist() == dense(popularity.counts_)
+    counts = popularity.counts_
+    no_exclusion = np.flatnonzero(counts > 0)
+    assert popularity.top(k)[1].tolist() == no_exclusion[np.lexsort((no_exclusion, -counts[no_exclusion]))][:k].tolist()

@@ -51,6 +51,7 @@ def retrieve_candidates(
     popularity: Popularity | None = None,
     exclude: Iterable[int] | None = None,
     n_recent: int = 5,
+    interest_index: VectorIndex | None = None,
 ) -> IntArray:
     """Up to ``n_candidates`` items for ``profile``, none of them seen, disliked or in ``exclude``.
 
@@ -59,6 +60,10 @@ def retrieve_candidates(
     index queried with the profile's positive and pinned concepts (muted ones left out); items
     co-occurring with and following the ``n_recent`` latest history items; popularity (the only
     source for a user without history). Popularity also fills up when the others run short.
+
+    ``interest_index`` holds the items in the space the profile's interests live in (the
+    behaviour-adapted item space of ``profiles.space``); the short-term vector is searched in
+    ``index`` (text vectors). Without it, both are searched in ``index``.
     """
     if n_candidates < 1:
         raise ValueError(f"n_candidates must be >= 1, got {n_candidates}")
@@ -67,13 +72,14 @@ def retrieve_candidates(
         seen |= {int(i) for i in exclude}
     sources: list[npt.NDArray[np.integer]] = []
 
-    queries = [profile.interests[pos].vector for pos, _ in active_interests(profile)]
-    if profile.short_term.size and np.any(profile.short_term):
-        queries.append(profile.short_term)
-    if queries:
-        q = np.asarray(np.stack(queries), dtype=np.float32)
-        _, found = index.search(q, n_candidates, exclude=[seen] * len(q))
-        sources.extend(found)
+    # Interests and the short-term vector live in different spaces (and dimensions): one search each.
+    interests = [profile.interests[pos].vector for pos, _ in active_interests(profile)]
+    short_term = [profile.short_term] if profile.short_term.size and np.any(profile.short_term) else []
+    for queries, searched in ((interests, interest_index or index), (short_term, index)):
+        if queries:
+            q = np.asarray(np.stack(queries), dtype=np.float32)
+            _, found = searched.search(q, n_candidates, exclude=[seen] * len(q))
+            sources.extend(found)
 
     if concept_index is not None:
         muted = set(profile.edits.muted)
@@ -123,6 +129,7 @@ class CandidateStage:
         cooccurrence: Cooccurrence,
         popularity: Popularity,
         n_candidates: int = 1000,
+        interest_index: VectorIndex | None = None,
     ) -> None:
         if n_candidates < 1:
             raise ValueError(f"n_candidates must be >= 1, got {n_candidates}")
@@ -131,6 +138,7 @@ class CandidateStage:
         self.cooccurrence = cooccurrence
         self.popularity = popularity
         self.n_candidates = n_candidates
+        self.interest_index = interest_index
 
     @classmethod
     def build(
@@ -140,10 +148,13 @@ class CandidateStage:
         sequences: Sequence[npt.NDArray[np.integer]],
         *,
         n_candidates: int = 1000,
+        space_vectors: FloatArray | None = None,
     ) -> CandidateStage:
-        """Every source fitted on the catalogue and the training sequences."""
+        """Every source fitted on the catalogue and the training sequences; ``space_vectors`` (the
+        items in the interests' space, when it is not the text vectors) get their own index."""
         n_items = int(item_vectors.shape[0])
         return cls(
+            interest_index=FaissIndex(space_vectors) if space_vectors is not None else None,
             index=FaissIndex(item_vectors),
             concept_index=ConceptIndex(item_concepts),
             cooccurrence=Cooccurrence().fit(sequences, n_items),
@@ -160,4 +171,5 @@ class CandidateStage:
             concept_index=self.concept_index,
             cooccurrence=self.cooccurrence,
             popularity=self.popularity,
+            interest_index=self.interest_index,
         )
