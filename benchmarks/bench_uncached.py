@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -27,14 +28,28 @@ RESULTS = Path(__file__).resolve().parent / "results" / "speed" / "bench_uncache
 
 
 def serve_once(
-    src: Path, artifacts: Path, users: list[str], rate: float, seconds: float, blas: int, seed: int
+    src: Path,
+    artifacts: Path,
+    users: list[str],
+    rate: float,
+    seconds: float,
+    blas: int,
+    seed: int,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """One server from ``src`` with no list cache, loaded with recommendation requests only."""
+    """One server from ``src`` with no list cache and ``workers`` compute threads, loaded with
+    recommendation requests only."""
     work = Path(tempfile.mkdtemp(prefix="bench-uncached-"))
     keys = work / "keys"
     keys.write_text(KEY + "\n", encoding="utf-8")
     saved = dict(os.environ)
-    os.environ.update({"PYTHONPATH": str(src.resolve()), "OPENBLAS_NUM_THREADS": str(blas)})
+    os.environ.update(
+        {
+            "PYTHONPATH": str(src.resolve()),
+            "OPENBLAS_NUM_THREADS": str(blas),
+            "INTERESTLM_COMPUTE_WORKERS": str(workers),
+        }
+    )
     try:
         proc, url, _ = start_server(
             artifacts, work / "store.sqlite3", keys, blas, warm=True, extra=["--cache-size", "0"]
@@ -56,6 +71,7 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--blas-threads", type=int, nargs="+", default=[1])
+    p.add_argument("--workers", type=int, nargs="+", default=[1], help="compute threads per server")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     import pyarrow.parquet as pq
@@ -64,13 +80,12 @@ def main() -> int:
     codes = dict(pair.split("=", 1) for pair in args.code)
     runs: dict[str, list[dict[str, Any]]] = {}
     for r in range(args.rounds):
-        for blas in args.blas_threads:
-            for name, src in codes.items():
-                label = f"{name}, blas {blas}"
-                run = serve_once(Path(src), args.artifacts, users, args.rate, args.seconds, blas, seed=r)
-                run["load_average"] = [round(x, 2) for x in os.getloadavg()]
-                runs.setdefault(label, []).append(run)
-                print(label, json.dumps(run["recommend"]), run["load_average"], flush=True)
+        for blas, workers, (name, src) in itertools.product(args.blas_threads, args.workers, codes.items()):
+            label = f"{name}, blas {blas}" + (f", {workers} workers" if workers != 1 else "")
+            run = serve_once(Path(src), args.artifacts, users, args.rate, args.seconds, blas, seed=r, workers=workers)
+            run["load_average"] = [round(x, 2) for x in os.getloadavg()]
+            runs.setdefault(label, []).append(run)
+            print(label, json.dumps(run["recommend"]), run["load_average"], flush=True)
     summary = {
         label: {
             "p50_ms_median": statistics.median(x["recommend"]["p50_ms"] for x in rs),

@@ -288,6 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="cached recommendation lists (0: no cache)",
     )
     v.add_argument(
+        "--compute-workers", type=_int_at_least(1, "--compute-workers"), default=None,
+        help="recommendation lists computed at once (default 1)",
+    )
+    v.add_argument(
+        "--blas-threads", type=_int_at_least(0, "--blas-threads"), default=None,
+        help="BLAS threads while serving (default 1: one core per list; 0: the library's default)",
+    )
+    v.add_argument(
         "--refresh-lists", type=_int_at_least(0, "--refresh-lists"), default=None,
         help="cached lists recomputed before an item upload is swapped in (default 256, most recently used)",
     )
@@ -628,6 +636,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         warm=args.warm,
         cache_size=args.cache_size,
         refresh_lists=args.refresh_lists,
+        compute_workers=args.compute_workers,
+        blas_threads=args.blas_threads,
         follow_interval=args.follow_interval,
         follow_notify=args.follow_notify,
         new_store=args.new_store,  # issue 22

@@ -1,5 +1,6 @@
 """Settings precedence, API key files, constant-time key checks, the readers-writer lock."""
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -81,3 +82,28 @@ def test_rwlock_readers_share_and_a_writer_is_alone() -> None:
         t.join()
     assert all(o == ("w",) for o in overlaps if "w" in o), overlaps
     assert any(len(o) > 1 for o in overlaps), "readers never overlapped"
+
+
+
+def test_a_served_process_runs_blas_on_one_thread_unless_told(artifacts: Path, tmp_path: Path) -> None:
+    # One list's products are thin: two BLAS threads per list on a busy machine were up to 10x slower.
+    import httpx
+    from serve_helpers import KEY, ServerProcess
+
+    keys = tmp_path / "keys"
+    keys.write_text(KEY + "\n", encoding="utf-8")
+    headers = {"Authorization": f"Bearer {KEY}"}
+    for extra, expected in (((), 1), (("--blas-threads", "0"), 2), (("--blas-threads", "2"), 2)):
+        store = tmp_path / f"store{len(extra)}{expected}.sqlite3"
+        os.environ["OPENBLAS_NUM_THREADS"], saved = "2", os.environ.get("OPENBLAS_NUM_THREADS")
+        try:
+            server = ServerProcess(artifacts, store, keys, tmp_path / "log", extra=extra)
+        finally:
+            os.environ.pop("OPENBLAS_NUM_THREADS")
+            if saved is not None:
+                os.environ["OPENBLAS_NUM_THREADS"] = saved
+        try:
+            text = httpx.get(server.url + "/metrics", headers=headers, timeout=30).text
+            assert f"\ninterestlm_blas_threads {expected}\n" in text, (extra, text[-500:])
+        finally:
+            server.stop()

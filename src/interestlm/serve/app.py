@@ -17,7 +17,7 @@ import traceback
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,37 @@ def default_store_path(artifacts_dir: Path) -> Path:
     """``ARTIFACTS_DIR.store.sqlite3`` beside the artifacts (the artifacts directory itself stays as fitted)."""
     resolved = Path(artifacts_dir).resolve()
     return resolved.with_name(resolved.name + ".store.sqlite3")
+
+
+def blas_limit(threads: int) -> AbstractContextManager[object]:
+    """BLAS held to ``threads`` threads in this process while the context is open (0: unchanged).
+
+    The limit is process-wide (OpenBLAS has one thread pool), which is what a server wants: every
+    compute worker's products run on one core, so two lists run side by side on two cores instead
+    of four BLAS threads fighting over them.
+    """
+    if threads <= 0:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    limiter: AbstractContextManager[object] = threadpool_limits(limits=threads, user_api="blas")
+    return limiter
+
+
+def blas_threads() -> float:
+    """The most threads a process-wide BLAS of this process uses now (0 if none is loaded).
+
+    numpy's and scipy's OpenBLAS (what ranking multiplies with) keep one count per process; an
+    OpenMP build (faiss's) keeps one per thread, so reading it here would say only this thread's.
+    """
+    from threadpoolctl import threadpool_info
+
+    counts = [
+        int(i["num_threads"])
+        for i in threadpool_info()
+        if i["user_api"] == "blas" and i.get("threading_layer") != "openmp"
+    ]
+    return float(max(counts, default=0))
 
 
 def create_app(
@@ -123,6 +154,7 @@ def create_app(
         marker_path = marker_path or marker_path_for(store_path)
         snapshot_dir = snapshot_dir or snapshot_dir_for(store_path)
     metrics = Metrics()
+    metrics.gauge("interestlm_blas_threads", "BLAS threads of this process now", blas_threads)
     try:
         marker = check_store(store, marker_path, new_store=settings.new_store)
         if lm is not None:
@@ -149,7 +181,8 @@ def create_app(
         service.replay()
         if settings.warm:
             started = time.perf_counter()
-            n = service.warm()
+            with blas_limit(settings.blas_threads):
+                n = service.warm()
             log.info("warmed the recommendation cache for %d users in %.1f s", n, time.perf_counter() - started)
     except BaseException:
         store.close()
@@ -176,7 +209,8 @@ def create_app(
                 service, follow_url, interval=settings.follow_interval, listen=settings.follow_notify
             ).start()
         try:
-            yield
+            with blas_limit(settings.blas_threads):
+                yield
         finally:
             if follower is not None:
                 follower.stop()

@@ -29,6 +29,7 @@ ENV_VARS: dict[str, str] = {
     "INTERESTLM_WARM": "warm",
     "INTERESTLM_CACHE_BYTES": "cache_bytes",
     "INTERESTLM_COMPUTE_WORKERS": "compute_workers",
+    "INTERESTLM_BLAS_THREADS": "blas_threads",
     "INTERESTLM_COMPUTE_QUEUE": "compute_queue",
     "INTERESTLM_QUEUE_WAIT": "queue_wait",
     "INTERESTLM_NEW_STORE": "new_store",
@@ -115,6 +116,14 @@ class ServeSettings(BaseModel):
         le=64,
         description="recommendation lists computed at once (ranking holds the GIL in parts: more threads "
         "than one add latency, not throughput; run more processes to use more cores)",
+    )
+    blas_threads: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="BLAS threads while serving (0: the library's default). One list's matrix products are "
+        "thin: split over two threads they were no faster on an idle machine and up to 10x slower on a busy "
+        "one, so each compute worker runs its products on one core",
     )
     compute_queue: int = Field(
         default=4, ge=0, le=10_000, description="lists waiting for a worker; beyond it: 503 with Retry-After"
