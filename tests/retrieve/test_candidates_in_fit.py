@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from interestlm.config import RecommenderConfig
+from interestlm.rank.ranker import REFERENCE_ITEMS
 from interestlm.recommender import Recommender
 from interestlm.testing.synthetic import synthetic
 
@@ -27,3 +30,46 @@ def test_a_large_catalogue_recommends_through_candidates_of_the_users_topics() -
         assert len(recs) == 5 and {r.item for r in recs} <= set(cands.tolist())
     # The candidates' head comes from the user's own topics (8 topics: chance is ~1/4 or less).
     assert float(np.mean(in_topics)) > 0.6
+
+
+def _fitted(n_candidates: int, n_items: int = 600) -> Recommender:
+    data = synthetic(n_users=40, n_items=n_items, n_interactions=2_000, n_topics=6, seed=2)
+    config = RecommenderConfig(
+        encoder="hashing-512", candidates_above=100, n_candidates=n_candidates, rating_model=False
+    )
+    return Recommender(config).fit(data.dataset)
+
+
+def test_with_every_item_a_candidate_and_in_the_reference_sample_candidates_rank_as_full_ranking() -> None:
+    # 600 items: the reference sample is the whole catalogue, so its scale is full ranking's.
+    rec = _fitted(n_candidates=600)
+    state = rec.state_
+    staged = state.ranker
+    assert staged.candidates is not None and staged._uses_candidates()
+    full = replace(staged, candidates=None)
+    profiles = [rec.profile(u) for u in state.user_ids]
+    for got, want in zip(staged.rank(profiles, 10), full.rank(profiles, 10), strict=True):
+        assert [r.item for r in got] == [r.item for r in want]
+        np.testing.assert_allclose([r.score for r in got], [r.score for r in want], rtol=1e-5, atol=1e-5)
+        for g, w in zip(got, want, strict=True):
+            for name, share in w.contributions.items():
+                assert abs(g.contributions[name] - share) < 1e-4
+
+
+def test_candidate_lists_do_not_depend_on_the_batch_and_their_shares_are_the_scores() -> None:
+    # More items than the reference sample: other profiles' candidates join a batch's columns.
+    rec = _fitted(n_candidates=60, n_items=REFERENCE_ITEMS + 500)
+    staged = rec.state_.ranker
+    profiles = [rec.profile(u) for u in rec.state_.user_ids]
+    together = staged.rank(profiles, 8)
+    alone = replace(staged, candidate_batch=1).rank(profiles, 8)
+    for a, b in zip(together, alone, strict=True):
+        assert [r.item for r in a] == [r.item for r in b]
+        np.testing.assert_allclose([r.score for r in a], [r.score for r in b], rtol=1e-5, atol=1e-6)
+    # Each ranked item's shares sum to its score; Ranker.contributions gives the same shares.
+    for profile, ranked in zip(profiles[:10], together[:10], strict=True):
+        shares = staged.contributions(profile, [r.item for r in ranked])
+        for j, r in enumerate(ranked):
+            assert abs(sum(r.contributions.values()) - r.score) < 1e-4
+            for name, values in shares.items():
+                assert abs(float(values[j]) - r.contributions[name]) < 1e-4

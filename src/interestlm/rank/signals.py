@@ -439,13 +439,23 @@ def similarities(rows: FloatArray, items: FloatArray, items_t: FloatArray | None
     return np.asarray(rows @ items.T, dtype=np.float32)
 
 
-def standardise(matrix: FloatArray, *, tol: float = 1e-6) -> FloatArray:
-    """Z-score every row in place (mean 0, std 1); rows with std <= ``tol`` become 0."""
+def standardise(matrix: FloatArray, *, tol: float = 1e-6, reference: IntArray | None = None) -> FloatArray:
+    """Z-score every row in place (mean 0, std 1); rows with std <= ``tol`` become 0.
+
+    With ``reference`` (column positions), each row's mean and spread are those of its reference
+    columns, applied to all of its columns: a candidate list scored beside a random sample of the
+    catalogue is put on the catalogue's scale, whichever other columns are scored with it.
+    """
     if matrix.shape[1] == 0:
         return matrix
-    mean = matrix.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+    basis = matrix if reference is None else matrix[:, reference]
+    mean = basis.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+    if reference is not None:
+        basis = basis - mean
     matrix -= mean
-    std = np.sqrt(np.mean(np.square(matrix, dtype=np.float32), axis=1, keepdims=True, dtype=np.float64))
+    if reference is None:
+        basis = matrix
+    std = np.sqrt(np.mean(np.square(basis, dtype=np.float32), axis=1, keepdims=True, dtype=np.float64))
     flat = std.ravel() <= tol
     scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > tol).astype(np.float32)
     matrix *= scale
@@ -775,11 +785,13 @@ def compute_signals(
     names: Sequence[str] | None = None,
     standardised: bool = True,
     batch_size: int = 256,
+    reference: IntArray | None = None,
 ) -> dict[str, FloatArray]:
     """Each named signal as a ``(len(profiles), n)`` float32 matrix (``n`` = ``len(items)`` or all items).
 
     ``names`` defaults to every signal ``ctx`` can compute (:attr:`SignalContext.names`);
-    profiles are processed ``batch_size`` at a time.
+    profiles are processed ``batch_size`` at a time. Signals are standardised per profile over
+    the scored items, or over the ``reference`` positions among them (see :func:`standardise`).
     """
     wanted = tuple(ctx.names if names is None else names)
     unknown = [n for n in wanted if n not in SIGNALS]
@@ -796,6 +808,10 @@ def compute_signals(
         if len(cols) and (cols.min() < 0 or cols.max() >= ctx.n_items):
             raise ValueError(f"items must lie in [0, {ctx.n_items})")
     n = ctx.n_items if cols is None else len(cols)
+    if reference is not None:
+        reference = np.asarray(reference, dtype=np.int32).ravel()
+        if not len(reference) or reference.min() < 0 or reference.max() >= n:
+            raise ValueError(f"reference must be non-empty positions in [0, {n})")
     for p in profiles:
         h = p.history.items
         if len(h) and (int(h.min()) < 0 or int(h.max()) >= ctx.n_items):
@@ -813,5 +829,6 @@ def compute_signals(
         batch = _Batch(profiles[start:stop], ctx, cols, vectors, concept_rows, space, wanted)
         for name in wanted:
             block = _COMPUTE[name](batch)
-            out[name][start:stop] = standardise(block) if standardised and name not in RAW_SIGNALS else block
+            standardise_it = standardised and name not in RAW_SIGNALS
+            out[name][start:stop] = standardise(block, reference=reference) if standardise_it else block
     return out

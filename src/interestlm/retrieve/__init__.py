@@ -1,6 +1,6 @@
 """⑤ Candidate retrieval: exact and FAISS vector search, concept index, co-occurrence, popularity."""
 
-from interestlm.retrieve.candidates import active_interests, interleave, retrieve_candidates
+from interestlm.retrieve.candidates import active_interests, interleave, retrieve_candidates, retrieve_many
 from interestlm.retrieve.collaborative import Cooccurrence, Popularity
 from interestlm.retrieve.concepts import ConceptIndex
 from interestlm.retrieve.vector import ExactIndex, FaissIndex, VectorIndex
@@ -15,4 +15,5 @@ __all__ = [
     "active_interests",
     "interleave",
     "retrieve_candidates",
+    "retrieve_many",
 ]

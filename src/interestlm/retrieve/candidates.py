@@ -65,44 +65,85 @@ def retrieve_candidates(
     behaviour-adapted item space of ``profiles.space``); the short-term vector is searched in
     ``index`` (text vectors). Without it, both are searched in ``index``.
     """
+    return retrieve_many(
+        [profile],
+        index=index,
+        n_candidates=n_candidates,
+        concept_index=concept_index,
+        cooccurrence=cooccurrence,
+        popularity=popularity,
+        exclude=None if exclude is None else [exclude],
+        n_recent=n_recent,
+        interest_index=interest_index,
+    )[0]
+
+
+def retrieve_many(
+    profiles: Sequence[InterestProfile],
+    *,
+    index: VectorIndex,
+    n_candidates: int,
+    concept_index: ConceptIndex | None = None,
+    cooccurrence: Cooccurrence | None = None,
+    popularity: Popularity | None = None,
+    exclude: Sequence[Iterable[int]] | None = None,
+    n_recent: int = 5,
+    interest_index: VectorIndex | None = None,
+) -> list[IntArray]:
+    """:func:`retrieve_candidates` for many profiles at once (``exclude``: one set per profile).
+
+    Every profile's interest queries go to the interest index in one search, and every short-term
+    vector to the text index in another, so a batch costs two index passes, not two per profile;
+    each profile's lists are merged exactly as for one profile alone.
+    """
     if n_candidates < 1:
         raise ValueError(f"n_candidates must be >= 1, got {n_candidates}")
-    seen = {int(i) for i in profile.history.items.tolist()} | {int(i) for i in profile.dislikes}
-    if exclude is not None:
-        seen |= {int(i) for i in exclude}
-    sources: list[npt.NDArray[np.integer]] = []
+    if exclude is not None and len(exclude) != len(profiles):
+        raise ValueError(f"exclude has {len(exclude)} sets, expected one per profile ({len(profiles)})")
+    seen: list[set[int]] = []
+    for b, profile in enumerate(profiles):
+        s = {int(i) for i in profile.history.items.tolist()} | {int(i) for i in profile.dislikes}
+        if exclude is not None:
+            s |= {int(i) for i in exclude[b]}
+        seen.append(s)
+    sources: list[list[npt.NDArray[np.integer]]] = [[] for _ in profiles]
 
     # Interests and the short-term vector live in different spaces (and dimensions): one search each.
-    interests = [profile.interests[pos].vector for pos, _ in active_interests(profile)]
-    short_term = [profile.short_term] if profile.short_term.size and np.any(profile.short_term) else []
+    interests = [[p.interests[pos].vector for pos, _ in active_interests(p)] for p in profiles]
+    short_term = [[p.short_term] if p.short_term.size and np.any(p.short_term) else [] for p in profiles]
     for queries, searched in ((interests, interest_index or index), (short_term, index)):
-        if queries:
-            q = np.asarray(np.stack(queries), dtype=np.float32)
-            _, found = searched.search(q, n_candidates, exclude=[seen] * len(q))
-            sources.extend(found)
+        owners = [b for b, q in enumerate(queries) for _ in q]
+        if owners:
+            q = np.asarray(np.stack([v for qs in queries for v in qs]), dtype=np.float32)
+            _, found = searched.search(q, n_candidates, exclude=[seen[b] for b in owners])
+            for b, row in zip(owners, found, strict=True):
+                sources[b].append(row)
 
-    if concept_index is not None:
-        muted = set(profile.edits.muted)
-        weights = {name: w for name, w in profile.concepts if w > 0 and name not in muted}
-        for name in profile.edits.pinned:
-            weights[name] = max(weights.get(name, 0.0), 1.0)
-        if weights:
-            sources.append(concept_index.search_names(weights, n_candidates, exclude=seen)[1])
+    out: list[IntArray] = []
+    for b, profile in enumerate(profiles):
+        if concept_index is not None:
+            muted = set(profile.edits.muted)
+            weights = {name: w for name, w in profile.concepts if w > 0 and name not in muted}
+            for name in profile.edits.pinned:
+                weights[name] = max(weights.get(name, 0.0), 1.0)
+            if weights:
+                sources[b].append(concept_index.search_names(weights, n_candidates, exclude=seen[b])[1])
 
-    recent = profile.history.items[-n_recent:] if n_recent > 0 else profile.history.items[:0]
-    if cooccurrence is not None and len(recent):
-        # Later items weigh more: the next item follows the latest ones most closely.
-        recency = np.power(0.8, np.arange(len(recent))[::-1]).astype(np.float32)
-        sources.append(cooccurrence.next_items(recent, n_candidates, weights=recency, exclude=seen)[1])
-        sources.append(cooccurrence.neighbours(recent, n_candidates, weights=recency, exclude=seen)[1])
+        recent = profile.history.items[-n_recent:] if n_recent > 0 else profile.history.items[:0]
+        if cooccurrence is not None and len(recent):
+            # Later items weigh more: the next item follows the latest ones most closely.
+            recency = np.power(0.8, np.arange(len(recent))[::-1]).astype(np.float32)
+            sources[b].append(cooccurrence.next_items(recent, n_candidates, weights=recency, exclude=seen[b])[1])
+            sources[b].append(cooccurrence.neighbours(recent, n_candidates, weights=recency, exclude=seen[b])[1])
 
-    popular = popularity.top(n_candidates, exclude=seen)[1] if popularity is not None else None
-    if popular is not None:
-        sources.append(popular)
-    merged = interleave(sources, n_candidates)
-    if popular is not None and len(merged) < n_candidates:
-        merged = _fill(merged, popular, n_candidates)
-    return merged
+        popular = popularity.top(n_candidates, exclude=seen[b])[1] if popularity is not None else None
+        if popular is not None:
+            sources[b].append(popular)
+        merged = interleave(sources[b], n_candidates)
+        if popular is not None and len(merged) < n_candidates:
+            merged = _fill(merged, popular, n_candidates)
+        out.append(merged)
+    return out
 
 
 def _fill(merged: IntArray, extra: npt.NDArray[np.integer], n: int) -> IntArray:
@@ -164,8 +205,12 @@ class CandidateStage:
 
     def retrieve(self, profile: InterestProfile) -> IntArray:
         """Up to ``n_candidates`` unseen items for ``profile`` (see :func:`retrieve_candidates`)."""
-        return retrieve_candidates(
-            profile,
+        return self.retrieve_many([profile])[0]
+
+    def retrieve_many(self, profiles: Sequence[InterestProfile]) -> list[IntArray]:
+        """:meth:`retrieve` for each profile, the vector searches batched (see :func:`retrieve_many`)."""
+        return retrieve_many(
+            profiles,
             index=self.index,
             n_candidates=self.n_candidates,
             concept_index=self.concept_index,
