@@ -44,6 +44,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", default="ml-latest-small")
     parser.add_argument("--artifacts", type=Path, default=None, help="load this saved recommender instead of fitting")
+    parser.add_argument(
+        "--synthetic",
+        type=float,
+        default=None,
+        metavar="SCALE",
+        help="fit on synthetic data of SCALE x ml-latest-small (hashing-256 encoder, as bench_scale.py)",
+    )
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 500, 1000])
     parser.add_argument("--cache-dir", default="/work/wt/cache")
@@ -53,6 +60,13 @@ def main() -> int:
 
     if args.artifacts is not None:
         rec = Recommender.load(args.artifacts)
+    elif args.synthetic is not None:
+        from interestlm.config import RecommenderConfig
+        from interestlm.testing.synthetic import synthetic
+
+        args.dataset = f"synthetic-{args.synthetic:g}x"
+        data = synthetic(args.synthetic, seed=args.seed).dataset
+        rec = Recommender(RecommenderConfig(encoder="hashing-256", rating_model=False, progress=False)).fit(data)
     else:
         raw = tomllib.loads((HERE / "config.toml").read_text())
         settings = dict(raw.get("models", {}).get("interest", {}))
