@@ -106,44 +106,92 @@ def retrieve_many(
         if exclude is not None:
             s |= {int(i) for i in exclude[b]}
         seen.append(s)
-    sources: list[list[npt.NDArray[np.integer]]] = [[] for _ in profiles]
+    sources = _Sources(
+        profiles, seen, index=index, interest_index=interest_index, concept_index=concept_index,
+        cooccurrence=cooccurrence, n_recent=n_recent,
+    )
+    out: list[IntArray | None] = [None] * len(profiles)
+    pending = list(range(len(profiles)))
+    # The merge takes round by round from every source, so n candidates rarely need more than a few
+    # rounds past n / (number of sources): each source is read to that depth first (a FAISS
+    # search of k=1,000 per query cost most of a batch), and deeper only for the profiles whose
+    # merge ran out of a source cut at that depth. The lists are the same as from full depth.
+    depth = min(n_candidates, max(16, 2 * -(-n_candidates // 8)))
+    popular: dict[int, IntArray] = {}
+    while pending:
+        lists = sources.lists(pending, depth)
+        deeper = []
+        for b, ranked in zip(pending, lists, strict=True):
+            if popularity is not None:
+                # Popularity is a source too (the only one without history) and fills up what is short.
+                if b not in popular:
+                    popular[b] = popularity.top(n_candidates, exclude=seen[b])[1]
+                ranked = [*ranked, popular[b][:depth]]
+            merged = interleave(ranked, n_candidates)
+            cut = any(np.count_nonzero(np.asarray(x) >= 0) >= depth for x in ranked)
+            if len(merged) < n_candidates and depth < n_candidates and cut:
+                deeper.append(b)  # a source cut at this depth may hold more
+                continue
+            if b in popular and len(merged) < n_candidates:
+                merged = _fill(merged, popular[b], n_candidates)
+            out[b] = merged
+        pending, depth = deeper, min(n_candidates, 2 * depth)
+    return [x if x is not None else np.zeros(0, np.int32) for x in out]
 
-    # Interests and the short-term vector live in different spaces (and dimensions): one search each.
-    interests = [[p.interests[pos].vector for pos, _ in active_interests(p)] for p in profiles]
-    short_term = [[p.short_term] if p.short_term.size and np.any(p.short_term) else [] for p in profiles]
-    for queries, searched in ((interests, interest_index or index), (short_term, index)):
-        owners = [b for b, q in enumerate(queries) for _ in q]
-        if owners:
-            q = np.asarray(np.stack([v for qs in queries for v in qs]), dtype=np.float32)
-            _, found = searched.search(q, n_candidates, exclude=[seen[b] for b in owners])
-            for b, row in zip(owners, found, strict=True):
-                sources[b].append(row)
 
-    out: list[IntArray] = []
-    for b, profile in enumerate(profiles):
-        if concept_index is not None:
-            muted = set(profile.edits.muted)
-            weights = {name: w for name, w in profile.concepts if w > 0 and name not in muted}
-            for name in profile.edits.pinned:
-                weights[name] = max(weights.get(name, 0.0), 1.0)
-            if weights:
-                sources[b].append(concept_index.search_names(weights, n_candidates, exclude=seen[b])[1])
+class _Sources:
+    """Each profile's ranked source lists, read to a given depth (see :func:`retrieve_many`)."""
 
-        recent = profile.history.items[-n_recent:] if n_recent > 0 else profile.history.items[:0]
-        if cooccurrence is not None and len(recent):
+    def __init__(
+        self,
+        profiles: Sequence[InterestProfile],
+        seen: list[set[int]],
+        *,
+        index: VectorIndex,
+        interest_index: VectorIndex | None,
+        concept_index: ConceptIndex | None,
+        cooccurrence: Cooccurrence | None,
+        n_recent: int,
+    ) -> None:
+        self.profiles, self.seen = profiles, seen
+        self.index, self.interest_index = index, interest_index
+        self.concept_index, self.cooccurrence, self.n_recent = concept_index, cooccurrence, n_recent
+
+    def lists(self, rows: Sequence[int], depth: int) -> list[list[npt.NDArray[np.integer]]]:
+        """The source lists (at most ``depth`` items each) of the profiles at ``rows``, in merge order:
+        interests, short-term vector, concepts, next items, co-occurring items."""
+        profiles = [self.profiles[b] for b in rows]
+        seen = [self.seen[b] for b in rows]
+        out: list[list[npt.NDArray[np.integer]]] = [[] for _ in rows]
+        # Interests and the short-term vector live in different spaces (and dimensions): one search each.
+        interests = [[p.interests[pos].vector for pos, _ in active_interests(p)] for p in profiles]
+        short_term = [[p.short_term] if p.short_term.size and np.any(p.short_term) else [] for p in profiles]
+        for queries, searched in ((interests, self.interest_index or self.index), (short_term, self.index)):
+            owners = [j for j, q in enumerate(queries) for _ in q]
+            if owners:
+                q = np.asarray(np.stack([v for qs in queries for v in qs]), dtype=np.float32)
+                _, found = searched.search(q, depth, exclude=[seen[j] for j in owners])
+                for j, row in zip(owners, found, strict=True):
+                    out[j].append(row)
+        for j, profile in enumerate(profiles):
+            if self.concept_index is not None:
+                muted = set(profile.edits.muted)
+                weights = {name: w for name, w in profile.concepts if w > 0 and name not in muted}
+                for name in profile.edits.pinned:
+                    weights[name] = max(weights.get(name, 0.0), 1.0)
+                if weights:
+                    out[j].append(self.concept_index.search_names(weights, depth, exclude=seen[j])[1])
+        if self.cooccurrence is not None and self.n_recent > 0:
+            recent = [p.history.items[-self.n_recent :] for p in profiles]
+            have = [j for j, r in enumerate(recent) if len(r)]
             # Later items weigh more: the next item follows the latest ones most closely.
-            recency = np.power(0.8, np.arange(len(recent))[::-1]).astype(np.float32)
-            sources[b].append(cooccurrence.next_items(recent, n_candidates, weights=recency, exclude=seen[b])[1])
-            sources[b].append(cooccurrence.neighbours(recent, n_candidates, weights=recency, exclude=seen[b])[1])
-
-        popular = popularity.top(n_candidates, exclude=seen[b])[1] if popularity is not None else None
-        if popular is not None:
-            sources[b].append(popular)
-        merged = interleave(sources[b], n_candidates)
-        if popular is not None and len(merged) < n_candidates:
-            merged = _fill(merged, popular, n_candidates)
-        out.append(merged)
-    return out
+            recency = [np.power(0.8, np.arange(len(recent[j]))[::-1]).astype(np.float32) for j in have]
+            following, near = self.cooccurrence.related_many(
+                [recent[j] for j in have], depth, weights=recency, exclude=[seen[j] for j in have]
+            )
+            for j, after, close in zip(have, following, near, strict=True):
+                out[j] += [after, close]
+        return out
 
 
 def _fill(merged: IntArray, extra: npt.NDArray[np.integer], n: int) -> IntArray:

@@ -55,30 +55,57 @@ def _aggregate(
     exclude: Iterable[int] | None,
 ) -> tuple[FloatArray, IntArray]:
     """Up to ``k`` items with the largest positive ``sum_j weights_j * matrix[items_j]``."""
+    return _aggregate_many(matrix, [items], k, [weights], [exclude])[0]
+
+
+def _aggregate_many(
+    matrix: sp.csr_matrix,
+    items: Sequence[npt.ArrayLike],
+    k: int,
+    weights: Sequence[npt.ArrayLike | None],
+    exclude: Sequence[Iterable[int] | None],
+) -> list[tuple[FloatArray, IntArray]]:
+    """:func:`_aggregate` for several item lists at once: one sparse product for all of them."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    src = np.asarray(items, dtype=np.int64).ravel()
     n = matrix.shape[0]
-    if len(src) and (src.min() < 0 or src.max() >= n):
-        raise ValueError(f"items must lie in [0, {n})")
-    w = np.ones(len(src), np.float32) if weights is None else np.asarray(weights, dtype=np.float32).ravel()
-    if len(w) != len(src):
-        raise ValueError(f"weights has {len(w)} entries, items has {len(src)}")
-    if not len(src):
-        return np.zeros(0, np.float32), np.zeros(0, np.int32)
-    # A sparse row (the items related to ``items`` only): a dense one cost O(n_items) per call,
-    # once per user in the candidate stage of a large catalogue.
-    summed = sp.csr_matrix(w[None, :]) @ matrix[src]
+    sources: list[npt.NDArray[np.int64]] = []
+    factors: list[FloatArray] = []
+    for src_like, w_like in zip(items, weights, strict=True):
+        src = np.asarray(src_like, dtype=np.int64).ravel()
+        if len(src) and (src.min() < 0 or src.max() >= n):
+            raise ValueError(f"items must lie in [0, {n})")
+        w = np.ones(len(src), np.float32) if w_like is None else np.asarray(w_like, dtype=np.float32).ravel()
+        if len(w) != len(src):
+            raise ValueError(f"weights has {len(w)} entries, items has {len(src)}")
+        sources.append(src)
+        factors.append(w)
+    sizes = [len(x) for x in sources]
+    # Sparse rows (the items related to each list only): a dense one cost O(n_items) per list.
+    # Each list's rows are summed one by one, weights unmerged, as for a single list.
+    picks = sp.csr_matrix(
+        (
+            np.concatenate(factors) if factors else np.zeros(0, np.float32),
+            np.arange(sum(sizes), dtype=np.int64),
+            np.r_[0, np.cumsum(sizes)].astype(np.int64),
+        ),
+        shape=(len(sources), sum(sizes)),
+    )
+    summed = sp.csr_matrix(picks @ matrix[np.concatenate(sources) if sources else np.zeros(0, np.int64)])
     summed.sum_duplicates()
-    hits = summed.indices.astype(np.int64)
-    scores = summed.data.astype(np.float32)
-    if exclude is not None:
-        excl = np.fromiter(exclude, dtype=np.int64)
-        scores = np.where(np.isin(hits, excl), np.float32(0.0), scores)
-    positive = scores > 0
-    hits, scores = hits[positive], scores[positive]
-    order = np.lexsort((hits, -scores))[:k]
-    return scores[order], hits[order].astype(np.int32)
+    out: list[tuple[FloatArray, IntArray]] = []
+    for row, excl_like in enumerate(exclude):
+        lo, hi = summed.indptr[row], summed.indptr[row + 1]
+        hits = summed.indices[lo:hi].astype(np.int64)
+        scores = summed.data[lo:hi].astype(np.float32)
+        if excl_like is not None:
+            excl = np.fromiter(excl_like, dtype=np.int64)
+            scores = np.where(np.isin(hits, excl), np.float32(0.0), scores)
+        positive = scores > 0
+        hits, scores = hits[positive], scores[positive]
+        order = np.lexsort((hits, -scores))[:k]
+        out.append((scores[order], hits[order].astype(np.int32)))
+    return out
 
 
 class Cooccurrence:
@@ -161,6 +188,20 @@ class Cooccurrence:
         """Up to ``k`` ``(scores, items)`` most often following ``items`` (weighted sum of transition rows)."""
         self._fitted()
         return _aggregate(self.transition_, items, k, weights, exclude)
+
+    def related_many(
+        self,
+        items: Sequence[npt.ArrayLike],
+        k: int,
+        *,
+        weights: Sequence[npt.ArrayLike | None],
+        exclude: Sequence[Iterable[int] | None],
+    ) -> tuple[list[IntArray], list[IntArray]]:
+        """:meth:`next_items` and :meth:`neighbours` (their items) for several lists at once."""
+        self._fitted()
+        following = _aggregate_many(self.transition_, items, k, weights, exclude)
+        near = _aggregate_many(self.similarity_, items, k, weights, exclude)
+        return [x[1] for x in following], [x[1] for x in near]
 
 
 class Popularity:
