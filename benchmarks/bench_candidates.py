@@ -55,6 +55,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 500, 1000])
     parser.add_argument("--cache-dir", default="/work/wt/cache")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--index", choices=("exact", "flat", "hnsw"), default="exact", help="the stage's vector index")
     args = parser.parse_args()
     import tomllib
 
@@ -96,6 +97,7 @@ def main() -> int:
             state.train.sequences(),
             n_candidates=size,
             space_vectors=state.space.vectors_,
+            index_kind=args.index,
         )
         staged = replace(state.ranker, candidates=stage, candidates_above=0)
         contained, overlap, t_cand = [], [], []
@@ -124,6 +126,7 @@ def main() -> int:
         "full_ranking_batch_users_per_cpu_s": len(profiles) / full_batch[1],
         "candidates": sizes,
         "reference_items": REFERENCE_ITEMS,
+        "index": args.index,
         "candidate_batch": state.ranker.candidate_batch,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
@@ -132,7 +135,7 @@ def main() -> int:
         "note": "one process; per-user times rank one profile per call (a request), batch rates rank all "
         "sampled profiles in one call; shared 2-core machine",
     }
-    out = HERE / "results" / "candidates" / f"{args.dataset}.json"
+    out = HERE / "results" / "candidates" / f"{args.dataset}{'' if args.index == 'exact' else '__' + args.index}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("hardware", "versions")}, indent=2))

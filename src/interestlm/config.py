@@ -120,6 +120,9 @@ class RecommenderConfig:
     #: scored; at or below it, every item is (``benchmarks/bench_candidates.py`` measures recall).
     candidates_above: int = 200_000
     n_candidates: int = 1000
+    #: The candidate stage's vector index: ``"exact"`` (BLAS; twice as fast as FAISS's flat index
+    #: for its queries), ``"flat"`` (FAISS, exact) or ``"hnsw"`` (FAISS, approximate, sublinear).
+    candidate_index: str = "exact"
     diversity: float = 0.0
     #: The rating model behind ``Recommender.predict``, fitted when the training data hold
     #: explicit ratings: ``true`` / ``"stack"`` the stack ``evaluate --task rating`` reports as
@@ -156,6 +159,10 @@ class RecommenderConfig:
             raise ConfigError(f"recommender encoder_threads must be >= 1, got {self.encoder_threads}")
         if self.candidates_above < 0:
             raise ConfigError(f"recommender candidates_above must be >= 0, got {self.candidates_above}")
+        if self.candidate_index not in ("exact", "flat", "hnsw"):
+            raise ConfigError(
+                f"recommender candidate_index must be 'exact', 'flat' or 'hnsw', got {self.candidate_index!r}"
+            )
         if not 0.0 <= self.diversity <= 1.0:
             raise ConfigError(f"recommender diversity must be in [0, 1], got {self.diversity}")
         if not (self.interest_half_life > 0 and self.interest_temperature > 0):

@@ -246,7 +246,17 @@ class FittedState:
         )
         if context.image_vectors is not None and self.item_pictures is not None:
             context = replace(context, image_vectors=self.item_pictures.vectors)
-        self.ranker = replace(self.ranker, context=context, candidates=None)
+        # The candidate stage (large catalogues) retrieves the new items too: dropping it made
+        # every later list rank the whole catalogue.
+        stage = self.ranker.candidates
+        if stage is not None and changed:
+            stage = stage.updated(
+                self.item_vectors,
+                self.item_concepts,
+                self.space.vectors_ if stage.interest_index is not None else None,
+                edited=bool(old),
+            )
+        self.ranker = replace(self.ranker, context=context, candidates=stage)
         config = self.builder.config
         self.builder = profile_builder(self.space, self.item_vectors, self.item_concepts, self.graph, config)
         self._faiss = None
@@ -564,6 +574,7 @@ def finish_state(
             content.train.sequences(),
             n_candidates=config.n_candidates,
             space_vectors=content.space.vectors_,  # h-scale: interests are searched in their own space
+            index_kind=config.candidate_index,  # type: ignore[arg-type]  # validated by RecommenderConfig
         )
         ranker = replace(ranker, candidates=stage, candidates_above=config.candidates_above)
     user_ids = content.user_ids

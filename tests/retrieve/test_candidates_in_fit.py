@@ -73,3 +73,51 @@ def test_candidate_lists_do_not_depend_on_the_batch_and_their_shares_are_the_sco
             assert abs(sum(r.contributions.values()) - r.score) < 1e-4
             for name, values in shares.items():
                 assert abs(float(values[j]) - r.contributions[name]) < 1e-4
+
+
+def test_added_and_edited_items_stay_in_the_candidate_stage() -> None:
+    data = synthetic(n_users=40, n_items=600, n_interactions=2_000, n_topics=6, seed=3)
+    config = RecommenderConfig(encoder="hashing-512", candidates_above=100, n_candidates=80, rating_model=False)
+    rec = Recommender(config).fit(data.dataset)
+    state = rec.state_
+    before = state.ranker.candidates
+    assert before is not None
+    catalog = data.dataset.catalog
+    # A new item with the text of item 7: the same vectors, so the indexes must find it there.
+    twin = {"item_id": "twin-of-7", "title": catalog.titles[7], "text": catalog.descriptions[7]}
+    (new,) = rec.add_items([twin])
+    stage = state.ranker.candidates
+    assert stage is not None and stage is not before and len(before.index) == 600  # the served one untouched
+    assert len(stage.index) == 601 and stage.interest_index is not None and len(stage.interest_index) == 601
+    _, found = stage.index.search(state.item_vectors[[new]], 2)
+    assert new in found[0].tolist()
+    _, found = stage.interest_index.search(state.space.vectors_[[new]], 2)
+    assert new in found[0].tolist()
+    assert stage.popularity.counts_[new] == 0 and stage.cooccurrence.transition_.shape == (601, 601)
+    assert len(rec.recommend("u0", 5, explain=False)) == 5
+    # Editing item 3's text moves it in the rebuilt index: it is its new vector's nearest item.
+    old_vector = state.item_vectors[3].copy()
+    rec.add_items([{"item_id": str(catalog.item_ids[3]), "title": catalog.titles[500], "text": catalog.descriptions[500]}])
+    edited = state.ranker.candidates
+    assert edited is not None and edited is not stage and len(edited.index) == 601
+    assert not np.allclose(old_vector, state.item_vectors[3])
+    _, found = edited.index.search(state.item_vectors[[3]], 1)
+    assert found[0].tolist() == [3]
+
+
+def test_the_candidate_index_kinds_agree_and_a_bad_kind_is_refused() -> None:
+    import pytest
+
+    from interestlm.core.errors import ConfigError
+
+    data = synthetic(n_users=30, n_items=500, n_interactions=1_500, n_topics=5, seed=4)
+    lists = {}
+    for kind in ("exact", "flat"):
+        config = RecommenderConfig(
+            encoder="hashing-512", candidates_above=100, n_candidates=60, rating_model=False, candidate_index=kind
+        )
+        rec = Recommender(config).fit(data.dataset)
+        lists[kind] = [[r.item for r in rec.recommend(f"u{u}", 5, explain=False)] for u in range(30)]
+    assert lists["exact"] == lists["flat"]
+    with pytest.raises(ConfigError, match="candidate_index"):
+        RecommenderConfig(candidate_index="annoy")
