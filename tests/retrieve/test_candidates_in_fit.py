@@ -97,7 +97,8 @@ def test_added_and_edited_items_stay_in_the_candidate_stage() -> None:
     assert len(rec.recommend("u0", 5, explain=False)) == 5
     # Editing item 3's text moves it in the rebuilt index: it is its new vector's nearest item.
     old_vector = state.item_vectors[3].copy()
-    rec.add_items([{"item_id": str(catalog.item_ids[3]), "title": catalog.titles[500], "text": catalog.descriptions[500]}])
+    edit = {"item_id": str(catalog.item_ids[3]), "title": catalog.titles[500], "text": catalog.descriptions[500]}
+    rec.add_items([edit])
     edited = state.ranker.candidates
     assert edited is not None and edited is not stage and len(edited.index) == 601
     assert not np.allclose(old_vector, state.item_vectors[3])
