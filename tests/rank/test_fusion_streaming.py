@@ -198,6 +198,8 @@ def test_solve_needs_every_planned_user_once() -> None:
     first = learner.design(plan, {n: s[:5] for n, s in signals.items()}, names, start=0)
     rest = learner.design(plan, {n: s[5:] for n, s in signals.items()}, names, start=5)
     assert learner.design(plan, {n: s[:0] for n, s in signals.items()}, names, start=10) is None
+    with pytest.raises(ValueError, match=r"signal 'concept' has shape \(5, 119\), expected \(5, 120\)"):
+        learner.design(plan, {n: s[:5, : 119 if n == "concept" else 120] for n, s in signals.items()}, names, start=0)
     with pytest.raises(ValueError, match="every planned user exactly once"):
         learner.solve(plan, names, [first])
     with pytest.raises(ValueError, match="every planned user exactly once"):

@@ -212,9 +212,12 @@ class FusionLearner:
 
         ``None`` when no planned user falls in the batch.
         """
-        n_rows, n_items = np.shape(signals[names[0]])
-        if n_items != plan.n_items:
-            raise ValueError(f"signals have {n_items} items, the plan {plan.n_items}")
+        n_rows = np.shape(signals[names[0]])[0]
+        for name in names:
+            expected = (n_rows, plan.n_items)
+            if np.shape(signals[name]) != expected:
+                raise ValueError(f"signal {name!r} has shape {np.shape(signals[name])}, expected {expected}")
+        n_items = plan.n_items
         users = plan.users[(plan.users >= start) & (plan.users < start + n_rows)]
         if not len(users):
             return None
