@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from interestlm.core.errors import BadInputError
 from interestlm.core.schema import InterestProfile
 from interestlm.core.types import FloatArray, IntArray
-from interestlm.rank.fusion import Fusion, FusionLearner, Imputer
+from interestlm.rank.fusion import FUSION_BYTES, Fusion, FusionLearner, Imputer, fit_imputer_and_fusion
 from interestlm.rank.rerank import edit_mask, mmr
 from interestlm.rank.signals import SignalContext, compute_signals
 from interestlm.retrieve.candidates import CandidateStage
@@ -343,19 +343,32 @@ def fit_ranker(
     n_candidates: int,
     seed: int,
     batch_size: int = 256,
+    fusion_bytes: int = FUSION_BYTES,
 ) -> Ranker:
     """A :class:`Ranker` whose fusion weights maximise the likelihood of held-out ``targets``.
 
     ``profiles[j]`` is built from what user ``j`` had before ``targets[j]``; ``exclude[j]`` marks
     the items removed from their ranking (seen). ``context`` must not have seen the targets.
+    At most about ``fusion_bytes`` of signal matrices are held at once (see
+    :func:`~interestlm.rank.fusion.fit_imputer_and_fusion`); the weights do not depend on it.
     """
     draft = Ranker(
         context=context, fusion=Fusion({}), imputer=Imputer(coefficients={}), signals=tuple(signals),
         batch_size=batch_size,
     )
-    raw = compute_signals(profiles, context, names=draft.signal_names(), batch_size=batch_size)
-    cold = cold_items(context)
-    imputer = Imputer.fit(raw, ~cold, seed=seed)
-    learner = FusionLearner(l2=l2, n_candidates=n_candidates, seed=seed)
-    fusion = learner.fit(imputer.apply(raw, cold), list(targets), exclude)
+    names = draft.signal_names()
+    # Streams row batches of the signal matrices when all of them would pass fusion_bytes (issue 23).
+    imputer, fusion = fit_imputer_and_fusion(
+        lambda a, b: compute_signals(profiles[a:b], context, names=names, batch_size=batch_size),
+        n_users=len(profiles),
+        n_items=context.n_items,
+        names=names,
+        cold=cold_items(context),
+        targets=list(targets),
+        exclude=exclude,
+        learner=FusionLearner(l2=l2, n_candidates=n_candidates, seed=seed),
+        seed=seed,
+        budget_bytes=fusion_bytes,
+        align=batch_size,
+    )
     return Ranker(context=context, fusion=fusion, imputer=imputer, signals=tuple(signals), batch_size=batch_size)
