@@ -1,0 +1,93 @@
+"""``EASE.without``: the model of a training matrix with entries removed, derived from the full
+model by a low-rank (Woodbury) update, must score as a fresh fit on the reduced matrix does."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from interestlm.core.protocol import TrainData, history_matrix
+from interestlm.core.tables import Catalog, Interactions
+from interestlm.models.ease import EASE
+
+
+def _train(dense: np.ndarray) -> TrainData:
+    rows, cols = np.nonzero(dense)
+    n_users, n_items = dense.shape
+    inter = Interactions.build(user=rows, item=cols, user_ids=[f"u{u}" for u in range(n_users)])
+    return TrainData(interactions=inter, catalog=Catalog.build([f"i{i}" for i in range(n_items)]))
+
+
+def _random_case(seed: int, n_users: int = 30, n_items: int = 25, cold: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A binary matrix and a copy with some of its entries removed: each user's one random entry,
+    a few users' second one, and every entry of one item (it is left without interactions)."""
+    rng = np.random.default_rng(seed)
+    full = (rng.random((n_users, n_items)) < 0.3).astype(np.float64)
+    full[:, n_items - cold :] = 0.0 if cold else full[:, n_items - cold :]
+    full[rng.integers(0, n_users, 3), 1] = 1.0
+    reduced = full.copy()
+    for u in range(n_users):
+        (items,) = np.nonzero(reduced[u])
+        for i in rng.choice(items, min(len(items), 2 if u % 4 == 0 else 1), replace=False):
+            reduced[u, i] = 0.0
+    reduced[:, 1] = 0.0
+    return full, reduced
+
+
+def _scores(model: object, histories: list[np.ndarray]) -> np.ndarray:
+    users = np.arange(len(histories), dtype=np.int32)
+    return np.asarray(model.score(users, histories))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("seed", "cold", "dtype"), [(0, 0, "float64"), (1, 0, "float32"), (2, 20, "float64")])
+def test_without_scores_as_a_fresh_fit_on_the_reduced_matrix(seed: int, cold: int, dtype: str) -> None:
+    # cold=20 of 45 items: the fit inverts only the active items' block (under 95% are active).
+    n_items = 25 + cold
+    full, reduced = _random_case(seed, n_items=n_items, cold=cold)
+    l2 = 2.0  # a small ridge: the removed entries move the weights a lot
+    base = EASE(l2=l2, dtype=dtype).fit(_train(full))  # type: ignore[arg-type]
+    fresh = EASE(l2=l2, dtype=dtype).fit(_train(reduced))  # type: ignore[arg-type]
+    derived = base.without(sp.csr_matrix(full), sp.csr_matrix(reduced))
+
+    rng = np.random.default_rng(seed + 10)
+    histories = [np.flatnonzero(row).astype(np.int32) for row in reduced]
+    histories += [rng.choice(n_items, 4, replace=False).astype(np.int32) for _ in range(5)]
+    expected = _scores(fresh, histories)
+    got = _scores(derived, histories)
+    assert np.abs(expected - _scores(base, histories)).max() > 0.05  # removing entries matters here
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * np.abs(expected).max())
+    # Item 1 lost every interaction: a fresh fit gives it zero weights in and out.
+    assert np.all(got[:, 1] == 0.0)
+
+
+def test_without_nothing_removed_is_the_model_itself() -> None:
+    full, _ = _random_case(3)
+    base = EASE(l2=5.0, dtype="float64").fit(_train(full))
+    derived = base.without(sp.csr_matrix(full), sp.csr_matrix(full))
+    histories = [np.flatnonzero(row).astype(np.int32) for row in full]
+    np.testing.assert_allclose(_scores(derived, histories), _scores(base, histories), rtol=0, atol=1e-6)
+
+
+def test_without_matches_the_closed_form_inverse() -> None:
+    full, reduced = _random_case(4)
+    l2 = 3.0
+    derived = EASE(l2=l2, dtype="float64").fit(_train(full)).without(sp.csr_matrix(full), sp.csr_matrix(reduced))
+    p = np.linalg.inv(reduced.T @ reduced + l2 * np.eye(full.shape[1]))
+    weights = np.eye(full.shape[1]) - p / np.diag(p)[None, :]
+    weights[:, 1] = weights[1, :] = 0.0  # item 1 has no interactions left
+    histories = [np.flatnonzero(row).astype(np.int32) for row in full[:6]]
+    expected = history_matrix(histories, full.shape[1]).toarray() @ weights
+    np.testing.assert_allclose(_scores(derived, histories), expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(derived.reduced_diag[[0, 2, 3]], np.diag(p)[[0, 2, 3]], rtol=1e-5)
+
+
+def test_without_rejects_entries_not_in_the_training_matrix_and_loaded_weights() -> None:
+    full, reduced = _random_case(5)
+    base = EASE(l2=5.0).fit(_train(full))
+    extra = reduced.copy()
+    extra[0, np.flatnonzero(full[0] == 0)[0]] = 1.0
+    with pytest.raises(ValueError, match="subset"):
+        base.without(sp.csr_matrix(full), sp.csr_matrix(extra))
+    with pytest.raises(ValueError, match="columns"):
+        base.without(sp.csr_matrix(full[:, :-1]), sp.csr_matrix(reduced[:, :-1]))
+    with pytest.raises(RuntimeError, match="inverse"):
+        EASE.from_weights(base.weights_).without(sp.csr_matrix(full), sp.csr_matrix(reduced))
