@@ -702,9 +702,9 @@ def held_out_context(
     config: RecommenderConfig, content: Content, sequences: Sequence[IntArray], space: ItemSpace
 ) -> SignalContext:
     """The signal context fitted on the held-out ``sequences`` (training histories less their last
-    items), interests read in ``space``. An EASE collaborative model is not refitted: it is
-    derived from the one fitted on every row (:meth:`EASE.without`, a low-rank update instead of
-    a second item x item inverse; scores equal a refit's to float32 rounding)."""
+    items), interests read in ``space``. An EASE collaborative model comes from the one fitted on
+    every row (:meth:`EASE.without`: a cheap refit by its dual solver, or a low-rank update
+    instead of a second item x item inverse; scores equal a refit's to float32 rounding)."""
     full = content.context.collaborative
     sequential = content.context.sequential
     if not isinstance(full, EASE) or not hasattr(full, "inverse_diag_"):

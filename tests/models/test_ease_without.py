@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from interestlm.core.protocol import TrainData, history_matrix
 from interestlm.core.tables import Catalog, Interactions
-from interestlm.models.ease import EASE
+from interestlm.models.ease import EASE, ReducedEASE
 
 
 def _train(dense: np.ndarray) -> TrainData:
@@ -17,17 +17,19 @@ def _train(dense: np.ndarray) -> TrainData:
     return TrainData(interactions=inter, catalog=Catalog.build([f"i{i}" for i in range(n_items)]))
 
 
-def _random_case(seed: int, n_users: int = 30, n_items: int = 25, cold: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A binary matrix and a copy with some of its entries removed: each user's one random entry,
-    a few users' second one, and every entry of one item (it is left without interactions)."""
+def _random_case(seed: int, n_users: int = 60, n_items: int = 50, cold: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A binary matrix (more users than items: EASE's primal solver) and a copy with some of its
+    entries removed, all among items 1-7 (few items: the low-rank update applies): each user's
+    one such entry, a few users' second one, and every entry of item 1 (left without any)."""
     rng = np.random.default_rng(seed)
     full = (rng.random((n_users, n_items)) < 0.3).astype(np.float64)
-    full[:, n_items - cold :] = 0.0 if cold else full[:, n_items - cold :]
+    if cold:
+        full[:, n_items - cold :] = 0.0
     full[rng.integers(0, n_users, 3), 1] = 1.0
     reduced = full.copy()
     for u in range(n_users):
-        (items,) = np.nonzero(reduced[u])
-        for i in rng.choice(items, min(len(items), 2 if u % 4 == 0 else 1), replace=False):
+        (items,) = np.nonzero(reduced[u, 1:8])
+        for i in rng.choice(items + 1, min(len(items), 2 if u % 4 == 0 else 1), replace=False):
             reduced[u, i] = 0.0
     reduced[:, 1] = 0.0
     return full, reduced
@@ -38,15 +40,20 @@ def _scores(model: object, histories: list[np.ndarray]) -> np.ndarray:
     return np.asarray(model.score(users, histories))  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("seed", "cold", "dtype"), [(0, 0, "float64"), (1, 0, "float32"), (2, 20, "float64")])
-def test_without_scores_as_a_fresh_fit_on_the_reduced_matrix(seed: int, cold: int, dtype: str) -> None:
-    # cold=20 of 45 items: the fit inverts only the active items' block (under 95% are active).
-    n_items = 25 + cold
+@pytest.mark.parametrize(
+    ("seed", "cold", "dtype", "solver"),
+    [(0, 0, "float64", "auto"), (1, 0, "float32", "auto"), (2, 20, "float64", "auto"), (3, 0, "float32", "dual")],
+)
+def test_without_scores_as_a_fresh_fit_on_the_reduced_matrix(seed: int, cold: int, dtype: str, solver: str) -> None:
+    # cold=20 of 70 items: the fit inverts only the active items' block (under 95% are active).
+    n_items = 50 + cold
     full, reduced = _random_case(seed, n_items=n_items, cold=cold)
     l2 = 2.0  # a small ridge: the removed entries move the weights a lot
-    base = EASE(l2=l2, dtype=dtype).fit(_train(full))  # type: ignore[arg-type]
-    fresh = EASE(l2=l2, dtype=dtype).fit(_train(reduced))  # type: ignore[arg-type]
+    base = EASE(l2=l2, dtype=dtype, solver=solver).fit(_train(full))  # type: ignore[arg-type]
+    fresh = EASE(l2=l2, dtype="float64", solver="primal").fit(_train(reduced))
     derived = base.without(sp.csr_matrix(full), sp.csr_matrix(reduced))
+    # The primal model is updated; the dual one (a users x users inverse) refitted.
+    assert isinstance(derived, ReducedEASE if solver == "auto" else EASE)
 
     rng = np.random.default_rng(seed + 10)
     histories = [np.flatnonzero(row).astype(np.int32) for row in reduced]
@@ -76,8 +83,21 @@ def test_without_matches_the_closed_form_inverse() -> None:
     weights[:, 1] = weights[1, :] = 0.0  # item 1 has no interactions left
     histories = [np.flatnonzero(row).astype(np.int32) for row in full[:6]]
     expected = history_matrix(histories, full.shape[1]).toarray() @ weights
+    assert isinstance(derived, ReducedEASE)
     np.testing.assert_allclose(_scores(derived, histories), expected, rtol=0, atol=1e-5)
     np.testing.assert_allclose(derived.reduced_diag[[0, 2, 3]], np.diag(p)[[0, 2, 3]], rtol=1e-5)
+
+
+def test_without_refits_when_the_removed_entries_touch_many_items() -> None:
+    rng = np.random.default_rng(6)
+    full = (rng.random((60, 30)) < 0.4).astype(np.float64)
+    reduced = full.copy()
+    for u in range(60):
+        reduced[u, rng.choice(np.flatnonzero(full[u]))] = 0.0  # last items spread over most items
+    base = EASE(l2=2.0, dtype="float64").fit(_train(full))
+    derived = base.without(sp.csr_matrix(full), sp.csr_matrix(reduced))
+    assert isinstance(derived, EASE) and base.solver_ == derived.solver_ == "primal"
+    np.testing.assert_array_equal(derived.weights_, EASE(l2=2.0, dtype="float64").fit(_train(reduced)).weights_)
 
 
 def test_without_rejects_entries_not_in_the_training_matrix_and_loaded_weights() -> None:
