@@ -111,3 +111,27 @@ def test_without_rejects_entries_not_in_the_training_matrix_and_loaded_weights()
         base.without(sp.csr_matrix(full[:, :-1]), sp.csr_matrix(reduced[:, :-1]))
     with pytest.raises(RuntimeError, match="inverse"):
         EASE.from_weights(base.weights_).without(sp.csr_matrix(full), sp.csr_matrix(reduced))
+
+
+@pytest.mark.integration
+def test_on_ml_latest_small_the_update_and_the_dual_solver_match_fresh_primal_fits() -> None:
+    """Each user's last item held out, as fusion learning does: the low-rank update of the primal
+    model and a dual fit score the held-out histories as a fresh primal fit does (all float32)."""
+    from interestlm.data.registry import load_dataset
+    from interestlm.testing import shared_data
+
+    dataset = load_dataset("ml-latest-small", data_root=shared_data("ml-latest-small").parent)
+    sequences = dataset.interactions.sequences()
+    n_items = len(dataset.catalog)
+    held_out = [s[:-1] if len(s) >= 2 else s for s in sequences]
+    full, reduced = history_matrix(sequences, n_items), history_matrix(held_out, n_items)
+    primal = EASE(solver="primal").fit_matrix(full)
+    np.testing.assert_allclose(
+        EASE().fit_matrix(full).weights_, primal.weights_, rtol=0, atol=1e-5 * np.abs(primal.weights_).max()
+    )
+    fresh = _scores(EASE(solver="primal").fit_matrix(reduced), held_out)
+    updated = primal.without(full, reduced)
+    assert isinstance(updated, ReducedEASE)  # 514 items hold a last item, of 9,742
+    tolerance = 5e-5 * np.abs(fresh).max()  # a float32 inverse is ~2e-5 (relative) from the exact one
+    np.testing.assert_allclose(_scores(updated, held_out), fresh, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(_scores(EASE().fit_matrix(reduced), held_out), fresh, rtol=0, atol=tolerance)
