@@ -21,7 +21,7 @@ CONFIG = RecommenderConfig(encoder="hashing", collaborative="ease", progress=Fal
 
 @pytest.fixture(scope="module")
 def data() -> Dataset:
-    return planted_topics(n_topics=4, items_per_topic=25, n_users=40, history_len=12, seed=1)
+    return planted_topics(n_topics=4, items_per_topic=25, n_users=24, history_len=24, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_held_out_context_derives_ease_and_matches_a_refit(content: Content) -> 
     sequences = [prefix(h, len(h) - 1).items if len(h) >= 2 else h.items for h in content.histories]
     derived = held_out_context(CONFIG, content, sequences, content.space)
     refit = _refit(CONFIG, content, sequences, content.space)
-    # 40 users, 100 items: EASE's dual solver, refitted cheaply (ReducedEASE is tested on its own).
+    # 24 users, 100 items: EASE's dual solver, refitted cheaply (ReducedEASE is tested on its own).
     assert isinstance(derived.collaborative, EASE) and derived.collaborative.solver_ == "dual"
     assert derived.collaborative is not content.context.collaborative
     users = np.arange(len(sequences), dtype=np.int32)

@@ -36,10 +36,13 @@ def test_dual_solver_gives_the_primal_model(n_users: int, n_items: int, density:
     assert np.all(dual.weights_[:3] == 0) and np.all(dual.weights_[:, :3] == 0)
 
 
-def test_auto_picks_the_dual_solver_with_fewer_users_than_items() -> None:
+def test_auto_picks_the_dual_solver_with_a_quarter_as_many_users_as_items() -> None:
     rng = np.random.default_rng(0)
     wide = (rng.random((5, 20)) < 0.5).astype(np.float64)
+    wide[:, 0] = 1.0  # every item active
+    wide[0] = 1.0
     assert EASE(l2=1.0).fit(_train(wide)).solver_ == "dual"
+    assert EASE(l2=1.0).fit(_train(wide[:, :19])).solver_ == "primal"  # 5 users, 19 items
     assert EASE(l2=1.0).fit(_train(wide.T.copy())).solver_ == "primal"
     with pytest.raises(ValueError, match="solver"):
         EASE(solver="qr").fit(_train(wide))  # type: ignore[arg-type]

@@ -86,9 +86,10 @@ class EASE:
 
     ``solver``: ``"primal"`` inverts the items' Gram matrix (``n^3``); ``"dual"`` uses
     ``P = (I - X^T (l2 I + X X^T)^-1 X) / l2`` (Woodbury), whose inverse is users x users and is
-    computed in float64 whatever ``dtype``: far cheaper when there are fewer users than items
-    (ml-latest-small: 610 users, 9,742 items); ``"auto"`` picks it then. Both give the same model
-    (to float32 rounding; the dual is the more exact).
+    computed in float64 whatever ``dtype``: far cheaper when users are few beside items
+    (ml-latest-small: 610 users, 9,742 items); ``"auto"`` picks it with at most a quarter as many
+    users as active items (where its users x items float64 temporaries stay within the primal's
+    memory). Both give the same model (to float32 rounding; the dual is the more exact).
     """
 
     weights_: FloatArray
@@ -122,8 +123,8 @@ class EASE:
         x = sp.csr_matrix(x)
         n_items = x.shape[1]
         x_active = x[np.diff(x.indptr) > 0]
-        fewer_users = x_active.shape[0] < int((np.diff(x.tocsc().indptr) > 0).sum())
-        self.solver_ = "dual" if self.solver == "dual" or (self.solver == "auto" and fewer_users) else "primal"
+        few_users = 4 * x_active.shape[0] <= int((np.diff(x.tocsc().indptr) > 0).sum())
+        self.solver_ = "dual" if self.solver == "dual" or (self.solver == "auto" and few_users) else "primal"
         if self.solver_ == "dual":
             self.weights_, self.inverse_diag_ = _dual_weights(x_active, self.l2)
             return self
@@ -176,7 +177,7 @@ class EASE:
         """The model :meth:`fit` would give on ``reduced``, a binary matrix holding a subset of the
         entries of ``train`` (the binary matrix this model was fitted on), the cheapest way.
 
-        Fitted by the dual solver (fewer users than items), this model is simply refitted on
+        Fitted by the dual solver (few users beside items), this model is simply refitted on
         ``reduced``: its inverse is users x users. Otherwise, when the removed entries touch few
         items (``6 m <= n``, below), a low-rank update of this model is returned (no second
         ``n x n`` inverse); else it is refitted (the update's rank ``2m`` would near ``n``: on the
