@@ -31,11 +31,22 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "speed" / "bench_speed.json"
+#: Fit timings summarised across rounds (medians per tree).
+MEDIANS = (
+    "fit_seconds",
+    "fit_cpu_seconds",
+    "encode_seconds",
+    "fit_seconds_without_encoding",
+    "fit_cpu_seconds_without_encoding",
+)
 
 
-def child(dataset_name: str, repeats: int, misses: int, artifacts: str | None) -> dict[str, Any]:
+def child(
+    dataset_name: str, repeats: int, misses: int, artifacts: str | None, fit_only: bool = False
+) -> dict[str, Any]:
     """Every measurement of one code tree (runs in the subprocess); with ``artifacts``, the
-    saved recommender is loaded instead of fitted (ranking measurements only)."""
+    saved recommender is loaded instead of fitted (ranking measurements only); with
+    ``fit_only``, the fit and encoding timings alone."""
     import random
 
     import numpy as np
@@ -44,21 +55,33 @@ def child(dataset_name: str, repeats: int, misses: int, artifacts: str | None) -
     from interestlm.data.registry import load_dataset
     from interestlm.recommender import Recommender
 
-    fit_seconds = encode_seconds = float("nan")
+    fit_seconds = encode_seconds = fit_cpu_seconds = encode_cpu_seconds = float("nan")
     if artifacts:
         rec = Recommender.load(artifacts)
         texts = rec.state_.item_texts
     else:
         dataset = load_dataset(dataset_name)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         # The rating model is left out of both trees' fits (it is timed on its own: the stack
         # takes most of a fit, and trees before it fitted a different model).
         rec = Recommender(RecommenderConfig(encoder="minilm", progress=False, rating_model=False)).fit(dataset)
-        fit_seconds = time.perf_counter() - started
+        fit_seconds, fit_cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
         texts = rec.state_.item_texts
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         rec.state_.encoder.encode(texts)
-        encode_seconds = time.perf_counter() - started
+        encode_seconds, encode_cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    fit = {
+        "n_items": len(texts),
+        "fit_seconds": round(fit_seconds, 2),
+        "fit_cpu_seconds": round(fit_cpu_seconds, 2),
+        "encode_seconds": round(encode_seconds, 2),
+        "encode_cpu_seconds": round(encode_cpu_seconds, 2),
+        "encode_items_per_s": round(len(texts) / encode_seconds, 1),
+        "fit_seconds_without_encoding": round(fit_seconds - encode_seconds, 2),
+        "fit_cpu_seconds_without_encoding": round(fit_cpu_seconds - encode_cpu_seconds, 2),
+    }
+    if fit_only:
+        return {**fit, "load_average": [round(x, 2) for x in os.getloadavg()]}
 
     users = rec.state_.user_ids
     profiles = [rec.profile(u) for u in users]
@@ -81,12 +104,8 @@ def child(dataset_name: str, repeats: int, misses: int, artifacts: str | None) -
         rec.recommendations_json(user, 10)
         times.append((time.perf_counter() - t) * 1000)
     return {
-        "n_items": len(texts),
+        **fit,
         "n_users": len(users),
-        "fit_seconds": round(fit_seconds, 2),
-        "encode_seconds": round(encode_seconds, 2),
-        "encode_items_per_s": round(len(texts) / encode_seconds, 1),
-        "fit_seconds_without_encoding": round(fit_seconds - encode_seconds, 2),
         "batch_top10": batch,
         "uncached_list_ms": {
             "median": round(float(np.median(times)), 2),
@@ -104,11 +123,12 @@ def main() -> int:
     p.add_argument("--misses", type=int, default=100)
     p.add_argument("--artifacts", default="", help="load this saved recommender instead of fitting")
     p.add_argument("--rounds", type=int, default=1, help="trees alternated this many times")
+    p.add_argument("--fit-only", action="store_true", help="time the fit and encoding only (no ranking)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     if args.child:
-        print(json.dumps(child(args.dataset, args.repeats, args.misses, args.artifacts or None)))
+        print(json.dumps(child(args.dataset, args.repeats, args.misses, args.artifacts or None, args.fit_only)))
         return 0
     from interestlm.evaluate.runner import hardware, versions
 
@@ -119,7 +139,7 @@ def main() -> int:
             env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
             cmd = [sys.executable, __file__, "--child", "--code", pair, "--dataset", args.dataset,
                    "--repeats", str(args.repeats), "--misses", str(args.misses),
-                   "--artifacts", args.artifacts]  # fmt: skip
+                   "--artifacts", args.artifacts] + (["--fit-only"] if args.fit_only else [])  # fmt: skip
             out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
             runs.setdefault(name, []).append(json.loads(out.strip().splitlines()[-1]))
             print(name, json.dumps(runs[name][-1]), flush=True)
@@ -128,7 +148,12 @@ def main() -> int:
         "dataset": args.dataset,
         "code": dict(pair.split("=", 1) for pair in args.code),
         "artifacts": args.artifacts or None,
+        "fit_only": args.fit_only,
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
         "runs": runs,
+        "medians": {
+            name: {key: round(statistics.median(r[key] for r in rs), 2) for key in MEDIANS} for name, rs in runs.items()
+        },
         "hardware": hardware(),
         "versions": versions(),
         "note": "shared 2-core machine; code trees measured in turn in fresh processes",

@@ -37,6 +37,7 @@ from interestlm.encode import Encoder, LazyEncoder, make_encoder
 from interestlm.encode.align import ImageTextMap, blend
 from interestlm.encode.image import ImageEncoder, ImageSource, ImageVectors, make_image_encoder
 from interestlm.lm import Generator, make_lm
+from interestlm.models.ease import EASE
 from interestlm.models.rating import ratings_from_interactions
 from interestlm.models.rating_fused import FusedRating, ItemFeaturizer, RatingBlend
 from interestlm.models.rating_stack import fit_interest_stack
@@ -334,16 +335,18 @@ class Content:
         *,
         sequential: SequenceScorer | None = None,
         space: ItemSpace | None = None,
+        collaborative: Collaborative | None = None,
     ) -> SignalContext:
         """The signal context (collaborative model, transitions, popularity) fitted on ``sequences``;
-        the interest signal reads ``space`` (default: this content's)."""
+        the interest signal reads ``space`` (default: this content's); ``collaborative`` overrides
+        ``config.collaborative``."""
         return SignalContext.build(
             self.item_vectors,
             self.item_concepts,
             graph=self.graph,
             train_sequences=sequences,
             n_items=len(self.catalog),
-            collaborative=_collaborative(config.collaborative),
+            collaborative=collaborative or _collaborative(config.collaborative),
             sequential=sequential,
             space_vectors=(space or self.space).vectors_,
             image_vectors=self.pictures.vectors if self.pictures is not None and not self.pictures.is_content else None,
@@ -679,7 +682,7 @@ def learn_ranker(
         # The item space too: its coordinates come from co-consumption, held-out items included.
         space = ItemSpace(config.space).fit(space_input(config, content.item_vectors, content.pictures), sequences)
         builder = profile_builder(space, content.item_vectors, content.item_concepts, content.graph, config.profiles)
-        context = content.signal_context(config, sequences, sequential=context.sequential, space=space)
+        context = held_out_context(config, content, sequences, space)
     if len(users) > config.fusion_users:
         rows = np.sort(rng.choice(len(users), config.fusion_users, replace=False))
         users = users[rows]
@@ -704,6 +707,23 @@ def learn_ranker(
     )
     # Ranking reads the context fitted on every training row, with the weights learned above.
     return replace(learned, context=content.context)
+
+
+def held_out_context(
+    config: RecommenderConfig, content: Content, sequences: Sequence[IntArray], space: ItemSpace
+) -> SignalContext:
+    """The signal context fitted on the held-out ``sequences`` (training histories less their last
+    items), interests read in ``space``. An EASE collaborative model comes from the one fitted on
+    every row (:meth:`EASE.without`: a cheap refit by its dual solver, or a low-rank update
+    instead of a second item x item inverse; scores equal a refit's to float32 rounding)."""
+    full = content.context.collaborative
+    sequential = content.context.sequential
+    if not isinstance(full, EASE) or not hasattr(full, "inverse_diag_"):
+        return content.signal_context(config, sequences, sequential=sequential, space=space)
+    context = content.signal_context(config, sequences, sequential=sequential, space=space, collaborative="none")
+    n_items = len(content.catalog)
+    train = history_matrix(content.train.sequences(), n_items)
+    return replace(context, collaborative=full.without(train, history_matrix(sequences, n_items)))
 
 
 def prefix(history: History, n: int) -> History:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy.spatial.distance import pdist
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 
@@ -297,6 +298,9 @@ def test_ward_labels_match_scikit_learn(n: int, threshold: float, cap: int, seed
         ref = AgglomerativeClustering(n_clusters=cap, linkage="ward").fit(x).labels_
     assert adjusted_rand_score(ours, ref) == pytest.approx(1.0)
     assert set(ours.tolist()) == set(range(ours.max() + 1))
+    # Given the pairwise distances (as the builder does, sharing them with its medoids): the same.
+    shared = ward_labels(x, distance_threshold=threshold, max_clusters=cap, distances=pdist(x))
+    np.testing.assert_array_equal(shared, ours)
 
 
 events = st.lists(

@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.cluster.hierarchy import linkage
-from scipy.spatial.distance import cdist
+from scipy.spatial.distance import cdist, pdist, squareform
 
 from interestlm.core.names import NameIndex
 from interestlm.core.schema import ConceptGraph, Event, History, Interest, InterestProfile, ItemConcepts, ProfileEdits
@@ -258,19 +258,26 @@ def _item_state(history: History) -> _ItemState:
     )
 
 
-def ward_labels(x: npt.NDArray[np.floating], *, distance_threshold: float, max_clusters: int) -> I64:
+def ward_labels(
+    x: npt.NDArray[np.floating],
+    *,
+    distance_threshold: float,
+    max_clusters: int,
+    distances: npt.NDArray[np.float64] | None = None,
+) -> I64:
     """Flat Ward clusters of the rows of ``x`` (labels ``0..k-1``, numbered by first member).
 
     The tree cut at ``distance_threshold``, or at ``max_clusters`` clusters when that gives
     more: the partition of scikit-learn's ``AgglomerativeClustering(linkage="ward",
     distance_threshold=...)`` (then ``n_clusters=max_clusters``), from one scipy linkage. The
     cut is read off the linkage directly: ``fcluster`` costs twice the linkage itself on the
-    short histories that make up most users.
+    short histories that make up most users. ``distances``: ``pdist(x)`` when the caller has
+    it (the linkage of ``x`` computes exactly that first).
     """
     n = len(x)
     if n <= 1:
         return np.zeros(n, dtype=np.int64)
-    tree = linkage(x, method="ward")
+    tree = linkage(x if distances is None else distances, method="ward")
     # Ward merge heights come out sorted (no inversions), so a cut applies a prefix of merges.
     merges = int(np.searchsorted(tree[:, 2], distance_threshold, side="right"))
     merges = max(merges, n - max_clusters)
@@ -622,10 +629,14 @@ class ProfileBuilder:
             return []
         recent, older = eligible[-cfg.max_cluster_items :], eligible[: -cfg.max_cluster_items]
         x = self.item_vectors[recent].astype(np.float64)
-        labels = ward_labels(x, distance_threshold=cfg.distance_threshold, max_clusters=cfg.max_interests)
+        # One set of pairwise distances for the Ward tree and the medoids (cdist(x, x) was a second).
+        condensed = pdist(x)
+        labels = ward_labels(
+            x, distance_threshold=cfg.distance_threshold, max_clusters=cfg.max_interests, distances=condensed
+        )
         k = int(labels.max()) + 1
         # All clusters at once: summed distance of every item to its own cluster's members.
-        dist = cdist(x, x)
+        dist = squareform(condensed)
         onehot = np.zeros((len(recent), k))
         onehot[np.arange(len(recent)), labels] = 1.0
         own_cost = (dist @ onehot)[np.arange(len(recent)), labels]
