@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from interestlm.core.schema import ConceptGraph, History, Interest, InterestProfile, ItemConcepts, ProfileEdits
 from interestlm.encode import l2_normalise
+from interestlm.rank import SignalContext
 
 DIM = 16
 N_ITEMS = 60
@@ -92,6 +93,20 @@ def make_profile(
 @pytest.fixture(scope="session")
 def world() -> World:
     return build_world()
+
+
+@pytest.fixture(scope="module")
+def ctx(world: World) -> SignalContext:
+    """The planted world's signal context with an EASE collaborative model (test_rerank has its own)."""
+    return SignalContext.build(
+        world.vectors,
+        world.concepts,
+        graph=world.graph,
+        train_sequences=world.sequences,
+        n_items=60,
+        collaborative="ease",
+        collaborative_config={"l2": 1.0},
+    )
 
 
 @pytest.fixture

@@ -17,17 +17,8 @@ SIGNALS = ("interest", "short_term", "concept", "graph", "collaborative", "trans
 
 
 @pytest.fixture(scope="module")
-def grown(world: Any) -> SignalContext:
+def grown(world: Any, ctx: SignalContext) -> SignalContext:
     """The planted world with six items appended after fitting: cold columns the imputer fills."""
-    ctx = SignalContext.build(
-        world.vectors,
-        world.concepts,
-        graph=world.graph,
-        train_sequences=world.sequences,
-        n_items=60,
-        collaborative="ease",
-        collaborative_config={"l2": 1.0},
-    )
     return ctx.with_items(world.vectors[[1, 8, 22, 30, 44, 50]], ctx.item_concepts.matrix[[1, 8, 22, 30, 44, 50]])
 
 

@@ -13,19 +13,6 @@ from interestlm.rank import SignalContext, compute_signals, standardise
 Factory = Callable[..., InterestProfile]
 
 
-@pytest.fixture(scope="module")
-def ctx(world: Any) -> SignalContext:
-    return SignalContext.build(
-        world.vectors,
-        world.concepts,
-        graph=world.graph,
-        train_sequences=world.sequences,
-        n_items=60,
-        collaborative="ease",
-        collaborative_config={"l2": 1.0},
-    )
-
-
 def top(row: np.ndarray, k: int) -> set[int]:
     return set(np.argsort(-row, kind="stable")[:k].tolist())
 
