@@ -448,13 +448,12 @@ def standardise(matrix: FloatArray, *, tol: float = 1e-6, reference: IntArray | 
     """
     if matrix.shape[1] == 0:
         return matrix
+    # Without a reference the basis is the matrix itself; with one, a copy of those columns.
     basis = matrix if reference is None else matrix[:, reference]
     mean = basis.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+    basis -= mean
     if reference is not None:
-        basis = basis - mean
-    matrix -= mean
-    if reference is None:
-        basis = matrix
+        matrix -= mean
     std = np.sqrt(np.mean(np.square(basis, dtype=np.float32), axis=1, keepdims=True, dtype=np.float64))
     flat = std.ravel() <= tol
     scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > tol).astype(np.float32)

@@ -135,8 +135,8 @@ def retrieve_many(
                     popular[b] = popularity.top(n_candidates, exclude=seen[b])[1]
                 ranked = [*ranked, popular[b][:depth]]
             merged = interleave(ranked, n_candidates)
-            cut = any(np.count_nonzero(np.asarray(x) >= 0) >= depth for x in ranked)
-            if len(merged) < n_candidates and depth < n_candidates and cut:
+            short = len(merged) < n_candidates and depth < n_candidates
+            if short and any(np.count_nonzero(np.asarray(x) >= 0) >= depth for x in ranked):
                 deeper.append(b)  # a source cut at this depth may hold more
                 continue
             if b in popular and len(merged) < n_candidates:
