@@ -64,7 +64,11 @@ def main() -> int:
     parser.add_argument("--dataset", default="ml-latest-small")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--texts", type=int, default=2048, help="texts encoded cold per engine")
-    parser.add_argument("--cache", default="/work/wt/cache", help="warm vector cache for the fit stage")
+    parser.add_argument(
+        "--cache",
+        default=os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"),
+        help="warm vector cache for the fit stage",
+    )
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--seqrec-dataset", default="ml-latest-small-sample")
     parser.add_argument("--seqrec-seeds", type=int, default=3)

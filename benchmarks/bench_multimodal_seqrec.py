@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -41,9 +42,11 @@ from interestlm.evaluate.runner import EvaluationConfig, evaluate_fitted, make_s
 from interestlm.evaluate.split import Split, without_items
 from interestlm.models.ranking import rank_task
 from interestlm.models.seqrec import SeqRec, SeqRecConfig, catalog_image_vectors, item_content
+from interestlm.testing import shared_data
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+CACHE = os.environ.get("INTERESTLM_CACHE", str(ROOT / "artifacts" / "encoder-cache"))
 OUT = HERE / "results" / "multimodal"
 DATASET = "ml-latest-small"
 VARIANTS = {"text": {"text": True, "image": False}, "image": {"text": False, "image": True},
@@ -82,12 +85,12 @@ def metrics_on(model: SeqRec, task: EvalTask) -> dict[str, Any]:
 
 def run_one(dataset: Dataset, split: Split, split_name: str, variant: str, settings: dict[str, Any],
             held: np.ndarray | None) -> dict[str, Any]:  # fmt: skip
-    cfg = SeqRecConfig(**settings, **VARIANTS[variant], cache_dir=str(ROOT / "artifacts" / "encoder-cache"))
+    cfg = SeqRecConfig(**settings, **VARIANTS[variant], cache_dir=CACHE)
     t0 = time.perf_counter()
-    # Text vectors cached in this tree; poster vectors from the shared poster cache.
+    # Text and poster vectors from the content-addressed cache ($INTERESTLM_CACHE).
     content = item_content(dataset.catalog, split.train.interactions, replace(cfg, image=False))
     if cfg.image:
-        images = catalog_image_vectors(dataset.catalog, "efficientnet-lite0", cache_dir="/work/wt/imgcache")
+        images = catalog_image_vectors(dataset.catalog, "efficientnet-lite0", cache_dir=CACHE)
         content = replace(content, image_vectors=images)
     content_seconds = time.perf_counter() - t0
     model = SeqRec(cfg, content=content)
@@ -155,8 +158,8 @@ def main() -> int:
         (OUT / "summary.json").write_text(json.dumps(summarise(), indent=2) + "\n", encoding="utf-8")
         return 0
     logging.basicConfig(filename=args.log, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    dataset, report = attach_images(load_dataset(DATASET, data_root="/work/shared/data"),
-                                    "/work/shared/data/movielens-posters")  # fmt: skip
+    root = shared_data(DATASET).parent
+    dataset, report = attach_images(load_dataset(DATASET, data_root=root), root / "movielens-posters")
     log.info("%s", report.summary())
     has_poster = np.asarray([bool(p) for p in dataset.catalog.images])
     loo = make_split(dataset, "loo")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ def main() -> int:
     parser.add_argument("--dataset", default="ml-latest-small")
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--label", default="after")
-    parser.add_argument("--cache-dir", default="/work/wt/cache")
+    parser.add_argument("--cache-dir", default=os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     dataset = load_dataset(args.dataset)

@@ -1,7 +1,7 @@
 """Is the readable profile true? Sentiment a person would sign, and time that follows the user.
 
 Usage: python benchmarks/bench_profile_truth.py --label after [--dataset ml-latest-small]
-       [--cache-dir /work/wt/cache] [--out benchmarks/results/profile/profile_truth.json]
+       [--cache-dir DIR] [--out benchmarks/results/profile/profile_truth.json]
 
 Every user's profile is built as ``Recommender.fit`` builds it (item text with review snippets ->
 MiniLM vectors, one thread, cached; concepts and concept graph with the default settings;
@@ -133,7 +133,9 @@ def main() -> int:
     parser.add_argument("--commit", default="", help="the commit measured (recorded as given)")
     parser.add_argument("--dataset", default="ml-latest-small")
     parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--cache-dir", type=Path, default=Path("/work/wt/cache"))
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path(os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"))
+    )
     parser.add_argument("--min-events", type=int, default=20)
     parser.add_argument("--top-rating", type=float, default=4.0)
     parser.add_argument("--low-rating", type=float, default=2.5)

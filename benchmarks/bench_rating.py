@@ -1,7 +1,7 @@
 """Rating prediction beside ranking: RMSE / MAE of every rating model, and click AUC on MIND.
 
 Usage: python benchmarks/bench_rating.py [--tables ml100k random-mi cold ablation loo random-mls mind]
-       [--seeds 0 1 2] [--cache-dir /work/wt/cache]
+       [--seeds 0 1 2] [--cache-dir DIR]
 
 Tables (each writes ``benchmarks/results/rating/<name>.json`` with hardware and versions):
 
@@ -302,7 +302,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--cache-dir", type=Path, default=None, help="encoder cache (e.g. /work/wt/cache)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="encoder cache (e.g. artifacts/encoder-cache)")
     parser.add_argument("--data-root", type=Path, default=None, help="default: ../shared/data")
     args = parser.parse_args()
     DATA_ROOT.append(args.data_root or default_data_root())
