@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import replace
@@ -45,7 +44,7 @@ from bench_multimodal import OUT, cold_task
 from interestlm.core.metrics import ranking_metrics
 from interestlm.data.images import attach_images
 from interestlm.data.registry import load_dataset
-from interestlm.evaluate.runner import EvaluationConfig, fit_model, make_split
+from interestlm.evaluate.runner import EvaluationConfig, fit_model, hardware, make_split
 from interestlm.evaluate.split import without_items
 from interestlm.profiles.space import interaction_matrix
 from interestlm.rank.fusion import Fusion
@@ -225,11 +224,7 @@ def main() -> int:
         adaptor[str(beta)] = stats
     result["adaptor"] = adaptor
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    result["hardware"] = {
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "load": os.getloadavg(),
-    }
+    result["hardware"] = {**hardware(), "load": os.getloadavg()}
     print(json.dumps(result, indent=1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -10,7 +10,9 @@ ranking, seen items removed) and ``cold``: the LOO split with 10 % of the poster
 (seeded random, seed 0) held out of training (:func:`~interestlm.evaluate.split.without_items`,
 the path ``bench_cold_items.py`` takes, so the runner's ``cold_items`` / ``warm_items`` slices
 apply). Besides the runner's metrics and slices each result has ``poster_targets`` (test rows
-whose target has a poster) and, on ``cold``, ``cold_poster_targets``. Validation NDCG@10 picks
+whose target has a poster) and, on ``cold``, ``cold_poster_targets`` and the larger cold task of
+``bench_multimodal.py`` (every user of a held-out movie, ranked among the held-out movies and in
+the full catalogue). Validation NDCG@10 picks
 the epoch; test is read once per run. The CPU budget (one for every variant) is in the JSON: the
 full seqrec run on this data (CE loss, max_len 200) takes 77 minutes on one core, so the budget
 is max_len 50, sampled softmax (256 shared negatives; ~6-8 s an epoch against ~50 s for CE),
@@ -33,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from bench_multimodal import cold_task, metrics_of
 from interestlm.core.metrics import ranking_metrics
 from interestlm.core.protocol import EvalTask
 from interestlm.core.tables import Dataset
@@ -108,6 +111,11 @@ def run_one(dataset: Dataset, split: Split, split_name: str, variant: str, setti
         cold[held] = True
         result["cold_poster_targets"] = metrics_on(model, target_rows(split.test, cold))
         result["held_out_items"] = len(held)
+        # The larger cold task of bench_multimodal.py (the interest recommender's table), same items.
+        inter = dataset.interactions
+        task = cold_task(split, held, inter.item, inter.user)
+        result["cold_task_full_ranking"] = metrics_of(model, task)
+        result["cold_task_among_cold_items"] = metrics_of(model, task, only=held)
     result["variant"], result["split"] = variant, split_name
     result["budget"] = settings | {"note": "one reduced CPU budget for all variants; valid NDCG@10 picks the epoch"}
     result["seconds"]["content"] = round(content_seconds, 3)
@@ -130,6 +138,7 @@ def summarise() -> dict[str, Any]:
             "cold_poster_recall@10": r.get("cold_poster_targets", {}).get("metrics", {}).get("recall@10"),
             "cold_poster_recall@50": r.get("cold_poster_targets", {}).get("metrics", {}).get("recall@50"),
             "cold_poster_recall@100": r.get("cold_poster_targets", {}).get("metrics", {}).get("recall@100"),
+            "cold_task_among_cold_recall@10": r.get("cold_task_among_cold_items", {}).get("recall@10"),
             "cold_recall@10": slices.get("cold_items", {}).get("metrics", {}).get("recall@10"),
             "cold_n": slices.get("cold_items", {}).get("n_users"),
             "fit_seconds": r["seconds"]["fit"], "best_epoch": r["training"]["best_epoch"],
