@@ -37,16 +37,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_multimodal import OUT, cold_task
+from encoder_cache import default_cache_dir
 from interestlm.core.metrics import ranking_metrics
 from interestlm.data.images import attach_images
 from interestlm.data.registry import load_dataset
 from interestlm.evaluate.runner import EvaluationConfig, fit_model, hardware, make_split
 from interestlm.evaluate.split import without_items
-from interestlm.profiles.space import interaction_matrix
+from interestlm.profiles.space import behaviour_coordinates, interaction_matrix
 from interestlm.rank.fusion import Fusion
 from interestlm.rank.signals import compute_signals
 from interestlm.testing import shared_data
@@ -65,43 +65,33 @@ def recall_among(score: np.ndarray, targets: list[np.ndarray]) -> float:
     return round(float(ranking_metrics(top, targets, (10,))["recall@10"]), 4)
 
 
-def picture_bases(img: np.ndarray, fit_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+#: Mean, singular values and right singular vectors of a set of pictures.
+Bases = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def picture_bases(img: np.ndarray, fit_rows: np.ndarray) -> Bases:
     """Mean, singular values and right singular vectors of the pictures in ``fit_rows``."""
     mu = img[fit_rows].mean(axis=0)
     _, sv, vt = np.linalg.svd(img[fit_rows] - mu, full_matrices=False)
     return mu, sv, vt
 
 
-def representations(img: np.ndarray, has: np.ndarray, warm: np.ndarray) -> dict[str, np.ndarray]:
-    """The picture representations compared for the visual signal (zero rows where no picture)."""
-    mu, sv, vt = picture_bases(img, has & warm)
-    n = float((has & warm).sum())
+def representations(img: np.ndarray, has: np.ndarray, bases: Bases) -> dict[str, np.ndarray]:
+    """The picture representations compared for the visual signal (zero rows where no picture),
+    centred and whitened with the warm pictures' ``bases`` (:func:`picture_bases`)."""
+    mu, sv, vt = bases
     out = {"raw": img.astype(np.float32), "centred": np.where(has[:, None], unit(img - mu), 0.0)}
     for k in (64, 128, 256):
-        white = (img - mu) @ vt[:k].T / sv[:k] * np.sqrt(n)
+        white = (img - mu) @ vt[:k].T / sv[:k]
         out[f"whitened_{k}"] = np.where(has[:, None], unit(white), 0.0)
     return {name: np.asarray(v, dtype=np.float32) for name, v in out.items()}
-
-
-def behaviour_coordinates(
-    sequences: list[np.ndarray], n_items: int, dim: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The interest space's behavioural coordinates (its SVD step) and each item's training users."""
-    from sklearn.utils.extmath import randomized_svd
-
-    matrix = interaction_matrix(sequences, n_items)
-    users = np.asarray(matrix.sum(axis=1)).ravel()
-    counts = np.asarray(matrix.sum(axis=0)).ravel()
-    k = min(dim, min(int((users > 0).sum()), int((counts > 0).sum())) - 1)
-    scaled = sp.diags(1.0 / np.sqrt(np.maximum(users, 1.0))) @ matrix @ sp.diags(1.0 / np.sqrt(np.maximum(counts, 1.0)))
-    _, s, vt = randomized_svd(scaled.tocsr(), k, n_iter=7, random_state=seed)
-    return vt.T * s, counts
 
 
 def adaptor_study(
     text: np.ndarray,
     img: np.ndarray,
     has: np.ndarray,
+    bases: Bases,
     coords: np.ndarray,
     counts: np.ndarray,
     alphas: tuple[float, ...],
@@ -112,7 +102,7 @@ def adaptor_study(
     from sklearn.model_selection import KFold
 
     warm = counts > 0
-    mu, sv, vt = picture_bases(img, has & warm)
+    mu, sv, vt = bases
     white = np.where(has[:, None], unit((img - mu) @ vt[:128].T / sv[:128]), 0.0)
     rich = np.flatnonzero(counts >= 5)
     out: dict[float, tuple[dict[str, Any], np.ndarray]] = {}
@@ -139,7 +129,7 @@ def adaptor_study(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache-dir", default=os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"))
+    parser.add_argument("--cache-dir", default=default_cache_dir())
     parser.add_argument("--share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(OUT / "cold_pictures.json"))
@@ -194,12 +184,14 @@ def main() -> int:
     }
     img = np.asarray(ctx.image_vectors, dtype=np.float64)
     has = np.linalg.norm(img, axis=1) > 0
-    coords, counts = behaviour_coordinates(
-        split.train.interactions.sequences(), len(dataset.catalog), model.config.space.dim, model.config.space.seed
-    )
-    warm = counts > 0
+    space_config = model.config.space
+    matrix = interaction_matrix(split.train.interactions.sequences(), len(dataset.catalog))
+    coords = behaviour_coordinates(matrix, space_config.dim, space_config.seed)
+    assert coords is not None, "ml-latest-small always has behavioural coordinates"
+    counts = np.asarray(matrix.sum(axis=0)).ravel()
+    bases = picture_bases(img, has & (counts > 0))
     reps: dict[str, Any] = {}
-    for name, vectors in representations(img, has, warm).items():
+    for name, vectors in representations(img, has, bases).items():
         visual = compute_signals(profiles, replace(ctx, image_vectors=vectors), names=["visual"])["visual"]
         reps[name] = {
             "visual_alone": recall_among(visual[:, held], targets),
@@ -213,7 +205,7 @@ def main() -> int:
     adaptor: dict[str, Any] = {}
     text = np.asarray(ctx.item_vectors, dtype=np.float64)
     for beta, (stats, predicted) in adaptor_study(
-        text, img, has, coords, counts, model.config.space.alphas, (0.0, 0.25, 0.5, 1.0)
+        text, img, has, bases, coords, counts, space_config.alphas, (0.0, 0.25, 0.5, 1.0)
     ).items():
         space = np.array(ctx.space_vectors, copy=True)
         space[held] = predicted[held]

@@ -97,6 +97,24 @@ def interaction_matrix(sequences: Sequence[npt.NDArray[np.integer]], n_items: in
     return matrix
 
 
+def behaviour_coordinates(matrix: sp.csr_matrix, dim: int, seed: int) -> F64 | None:
+    """Items' collaborative coordinates ``V s`` from the truncated SVD of the degree-normalised
+    users x items ``matrix`` (steps 1-2 of the module doc), at most ``dim`` components; None when
+    the matrix supports none (fewer than two active users or items)."""
+    users = np.asarray(matrix.sum(axis=1)).ravel()
+    counts = np.asarray(matrix.sum(axis=0)).ravel()
+    k = min(dim, min(int((users > 0).sum()), int((counts > 0).sum())) - 1)
+    if k < 1:
+        return None
+    scaled = sp.diags(1.0 / np.sqrt(np.maximum(users, 1.0))) @ matrix
+    scaled = scaled @ sp.diags(1.0 / np.sqrt(np.maximum(counts, 1.0)))
+    from sklearn.utils.extmath import randomized_svd  # on first use: importing scikit-learn takes seconds
+
+    _, s, vt = randomized_svd(scaled.tocsr(), k, n_iter=7, random_state=seed)
+    coords: F64 = vt.T * s
+    return coords
+
+
 class ItemSpace:
     """Item vectors for profiles and content signals, and the map that places text in the same space.
 
@@ -135,20 +153,15 @@ class ItemSpace:
         self.alpha_ = None
         self.n_components_ = 0
         matrix = interaction_matrix(sequences, text.shape[0])
-        users = np.asarray(matrix.sum(axis=1)).ravel()
-        counts = np.asarray(matrix.sum(axis=0)).ravel()
-        k = min(cfg.dim, min(int((users > 0).sum()), int((counts > 0).sum())) - 1)
-        if cfg.kind == "text" or k < 1:
+        coords = None if cfg.kind == "text" else behaviour_coordinates(matrix, cfg.dim, cfg.seed)
+        if coords is None:
             # Nothing to learn behaviour from: the space is the text space.
             self.vectors_ = _unit(text).astype(np.float32)
             return self
-        scaled = sp.diags(1.0 / np.sqrt(np.maximum(users, 1.0))) @ matrix
-        scaled = scaled @ sp.diags(1.0 / np.sqrt(np.maximum(counts, 1.0)))
         from sklearn.linear_model import RidgeCV  # on first use: importing scikit-learn takes seconds
-        from sklearn.utils.extmath import randomized_svd
 
-        _, s, vt = randomized_svd(scaled.tocsr(), k, n_iter=7, random_state=cfg.seed)
-        coords = vt.T * s
+        k = coords.shape[1]
+        counts = np.asarray(matrix.sum(axis=0)).ravel()
         warm = counts > 0
         ridge = RidgeCV(alphas=cfg.alphas).fit(text[warm], coords[warm])
         # RidgeCV flattens the coefficients of a single target (k = 1, a tiny log): keep them (d, k).
