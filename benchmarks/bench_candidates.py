@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from encoder_cache import default_cache_dir
 from interestlm.config import recommender_config
 from interestlm.data.registry import load_dataset
 from interestlm.evaluate.runner import hardware, versions
@@ -53,7 +54,7 @@ def main() -> int:
     )
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 500, 1000])
-    parser.add_argument("--cache-dir", default=os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"))
+    parser.add_argument("--cache-dir", default=default_cache_dir())
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--index", choices=("exact", "flat", "hnsw"), default="exact", help="the stage's vector index")
     args = parser.parse_args()

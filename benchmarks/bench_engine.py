@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_cache import default_cache_dir
 from interestlm.config import RecommenderConfig
 from interestlm.data.registry import load_dataset
 from interestlm.engine import RayEngine, recommend_all_local, recommend_all_ray
@@ -66,7 +67,7 @@ def main() -> int:
     parser.add_argument("--texts", type=int, default=2048, help="texts encoded cold per engine")
     parser.add_argument(
         "--cache",
-        default=os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"),
+        default=default_cache_dir(),
         help="warm vector cache for the fit stage",
     )
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))

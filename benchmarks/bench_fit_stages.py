@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from encoder_cache import default_cache_dir
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "speed" / "bench_fit_stages.json"
 
@@ -107,7 +109,7 @@ def compare(a: Path, b: Path) -> dict[str, Any]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="ml-latest-small")
-    p.add_argument("--cache-dir", default=os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"))
+    p.add_argument("--cache-dir", default=default_cache_dir())
     p.add_argument("--profile", action="store_true", help="also run under cProfile (slower)")
     p.add_argument("--top", type=int, default=40, help="functions recorded with --profile")
     p.add_argument("--lists", type=Path, help="write fusion weights and all top-10 lists here")

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from encoder_cache import default_cache_dir
 from interestlm.core.metrics import ranking_metrics
 from interestlm.core.protocol import EvalTask
 from interestlm.data.images import attach_images
@@ -147,7 +148,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS)[:3], choices=list(VARIANTS))
     parser.add_argument("--splits", nargs="+", default=["loo", "cold"], choices=["loo", "cold"])
-    parser.add_argument("--cache-dir", default=os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"))
+    parser.add_argument("--cache-dir", default=default_cache_dir())
     parser.add_argument("--share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(OUT / "ml-latest-small__interest.json"))

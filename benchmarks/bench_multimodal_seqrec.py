@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from bench_multimodal import cold_task, metrics_of
+from encoder_cache import default_cache_dir
 from interestlm.core.metrics import ranking_metrics
 from interestlm.core.protocol import EvalTask
 from interestlm.core.tables import Dataset
@@ -48,8 +48,7 @@ from interestlm.models.seqrec import SeqRec, SeqRecConfig, catalog_image_vectors
 from interestlm.testing import shared_data
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-CACHE = os.environ.get("INTERESTLM_CACHE", str(ROOT / "artifacts" / "encoder-cache"))
+CACHE = default_cache_dir()
 OUT = HERE / "results" / "multimodal"
 DATASET = "ml-latest-small"
 VARIANTS = {"text": {"text": True, "image": False}, "image": {"text": False, "image": True},

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from encoder_cache import default_cache_dir
 from interestlm.config import recommender_config
 from interestlm.data.registry import load_dataset
 from interestlm.evaluate.runner import hardware, versions
@@ -61,7 +61,7 @@ def main() -> int:
     parser.add_argument("--dataset", default="ml-latest-small")
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--label", default="after")
-    parser.add_argument("--cache-dir", default=os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"))
+    parser.add_argument("--cache-dir", default=default_cache_dir())
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     dataset = load_dataset(args.dataset)

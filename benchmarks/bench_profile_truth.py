@@ -51,6 +51,7 @@ from scipy.optimize import linear_sum_assignment
 from threadpoolctl import threadpool_limits
 
 import interestlm
+from encoder_cache import default_cache_dir
 from interestlm.concepts import build_concept_graph, extract_concepts
 from interestlm.core.schema import Event, InterestProfile
 from interestlm.core.tables import KIND_CODE, Interactions
@@ -134,7 +135,7 @@ def main() -> int:
     parser.add_argument("--dataset", default="ml-latest-small")
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument(
-        "--cache-dir", type=Path, default=Path(os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"))
+        "--cache-dir", type=Path, default=Path(default_cache_dir())
     )
     parser.add_argument("--min-events", type=int, default=20)
     parser.add_argument("--top-rating", type=float, default=4.0)

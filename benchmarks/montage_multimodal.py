@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import textwrap
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from encoder_cache import default_cache_dir
 from interestlm import Recommender, RecommenderConfig
 from interestlm.data.images import attach_images
 from interestlm.data.registry import load_dataset
@@ -44,7 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, default=None)
     parser.add_argument("--user", default=None)
-    parser.add_argument("--cache-dir", default=os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"))
+    parser.add_argument("--cache-dir", default=default_cache_dir())
     args = parser.parse_args()
     if args.artifacts is not None and (args.artifacts / "manifest.json").is_file():
         rec = Recommender.load(args.artifacts)

@@ -96,6 +96,16 @@ def _base_variant(variant: str) -> str:
     return re.sub(r"-seed\d+$", "", variant)
 
 
+def _mean_range(runs: list[dict[str, Any]], key: str) -> str:
+    """``key``'s mean over ``runs`` and its range ("–" when no run has it)."""
+    values = [float(r[key]) for r in runs if r.get(key) is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{sum(values) / len(values):.4f} ({min(values):.4f}–{max(values):.4f})"
+
+
 def _seqrec_rows() -> list[str]:
     """The sequence model's runs (``summary.json`` of ``bench_multimodal_seqrec.py``): a reduced CPU
     budget, one row per run, then each variant's mean and range over its seeds."""
@@ -152,18 +162,9 @@ def _seqrec_rows() -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for (variant, split), runs in groups.items():
-
-        def spread(key: str, runs: list[dict[str, Any]] = runs) -> str:
-            values = [float(r[key]) for r in runs if r.get(key) is not None]
-            if not values:
-                return "–"
-            if len(values) == 1:
-                return f"{values[0]:.4f}"
-            return f"{sum(values) / len(values):.4f} ({min(values):.4f}–{max(values):.4f})"
-
         seeds = ", ".join(str(r["seed"]) for r in runs)
-        cells = [variant, split, seeds, spread("recall@10"), spread("ndcg@10"), spread("poster_recall@10"),
-                 spread("cold_task_among_cold_recall@10")]  # fmt: skip
+        keys = ("recall@10", "ndcg@10", "poster_recall@10", "cold_task_among_cold_recall@10")
+        cells = [variant, split, seeds, *(_mean_range(runs, key) for key in keys)]
         out.append("| " + " | ".join(cells) + " |")
     return out
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from encoder_cache import default_cache_dir
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "serve"))
@@ -64,7 +65,7 @@ def main() -> int:
     parser.add_argument("--users", nargs="+", default=["2", "4"])
     parser.add_argument("--artifacts", type=Path, default=None)
     parser.add_argument("--like", default="2571", help="item id each user likes (The Matrix)")
-    parser.add_argument("--cache-dir", default=os.environ.get("INTERESTLM_CACHE", "artifacts/encoder-cache"))
+    parser.add_argument("--cache-dir", default=default_cache_dir())
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="profile-pages-"))
     artifacts = args.artifacts

@@ -103,7 +103,7 @@ def ctx(world: World) -> SignalContext:
         world.concepts,
         graph=world.graph,
         train_sequences=world.sequences,
-        n_items=60,
+        n_items=N_ITEMS,
         collaborative="ease",
         collaborative_config={"l2": 1.0},
     )
